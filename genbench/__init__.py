@@ -1,0 +1,15 @@
+"""genbench: a benchmark suite for image generative models."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "score", "extract", "compute_stats"]
+
+
+def __getattr__(name: str):
+    # The API pulls in torch; import it lazily so `import genbench` stays cheap.
+    if name in ("score", "extract", "compute_stats"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(name)

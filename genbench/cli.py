@@ -1,0 +1,194 @@
+"""The ``genbench`` command line: a click group of domain verbs.
+
+Results go to stdout (``--json -``) or files; tables, progress and messages go
+to stderr. Every user error exits with code 2 and a one-line message.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import click
+
+from . import __version__
+from .errors import ConfigError, GenbenchError
+
+
+class GenbenchGroup(click.Group):
+    """Maps GenbenchError (and bad numeric options) to exit code 2 with a clear message."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except GenbenchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _show_warnings(message, category, filename, lineno, file=None, line=None) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def extraction_options(fn: Callable) -> Callable:
+    """Options shared by every verb that runs an extractor."""
+    decorators = [
+        click.option("--extractor", default=None, help="Feature extractor (default: follow the reference, else inception-v3)."),
+        click.option("--weights", type=click.Path(dir_okay=False), default=None,
+                     help="Local weights file for the extractor (Inception: also $GENBENCH_INCEPTION_WEIGHTS)."),
+        click.option("--preprocessing", "--resize", "preprocessing", default=None,
+                     help="Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the extractor's)."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
+        click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Parallel decoding workers."),
+        click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
+                     help="Where data sets such as fashion-mnist are found."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars or tables on stderr."),
+    ]
+    for decorate in reversed(decorators):
+        fn = decorate(fn)
+    return fn
+
+
+def _extract_options(kw: dict):
+    from .config import ExtractOptions
+
+    return ExtractOptions(
+        extractor=kw.pop("extractor"),
+        weights=kw.pop("weights"),
+        preprocessing=kw.pop("preprocessing"),
+        batch_size=kw.pop("batch_size"),
+        device=kw.pop("device"),
+        workers=kw.pop("workers"),
+        data_dir=kw.pop("data_dir"),
+        progress=not kw.get("quiet", False),
+    )
+
+
+@click.group(cls=GenbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.version_option(__version__, prog_name="genbench")
+def main() -> None:
+    """genbench: FID, IS, KID and more for image generative models."""
+    warnings.showwarning = _show_warnings
+
+
+# ----------------------------------------------------------------------------- score
+
+
+@main.command()
+@click.argument("generated")
+@click.option("--ref", "reference", required=True,
+              help="Reference: folder, archive, array/feature/statistics file, or a reference id such as fashion-mnist:train.")
+@click.option("--metrics", default=None, help="Comma-separated metric names (default: fd, is, and kid when the reference has features).")
+@click.option("--json", "json_out", default=None, help="Write the result as JSON to PATH, or to stdout with '-'.")
+@click.option("--seed", type=int, default=0, help="Seed for every random step (IS splits, KID subsets, bootstrap).")
+@click.option("--is-splits", type=click.IntRange(min=1), default=10)
+@click.option("--kid-subsets", type=click.IntRange(min=1), default=100)
+@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Bootstrap replicates for 95%% intervals of FD and KID (0 = off).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+@extraction_options
+def score(generated: str, reference: str, metrics: str | None, json_out: str | None, seed: int, is_splits: int,
+          kid_subsets: int, kid_subset_size: int, bootstrap: int, overwrite: bool, **kw) -> None:
+    """Score GENERATED images against a reference."""
+    from .atomic import write_text_atomic
+    from .config import MetricOptions
+    from .evaluate import score as run_score
+
+    quiet = kw["quiet"]
+    xo = _extract_options(kw)
+    mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, bootstrap=bootstrap)
+    wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    if wanted == []:
+        raise ConfigError("--metrics is empty; give at least one metric name")
+    if json_out and json_out != "-" and Path(json_out).exists() and not overwrite:
+        raise ConfigError(f"--json {json_out} exists; pass --overwrite to replace it")
+    result = run_score(generated, reference, wanted, xo, mo)
+    if not quiet:
+        click.echo(result.format_table(), err=True)
+    if json_out == "-":
+        click.echo(result.to_json())
+    elif json_out:
+        write_text_atomic(json_out, result.to_json() + "\n")
+
+
+# ----------------------------------------------------------------------------- extract / stats
+
+
+def _refuse_existing(path: str, overwrite: bool, flag: str = "-o") -> None:
+    if Path(path).exists() and not overwrite:
+        raise ConfigError(f"{flag} {path} exists; pass --overwrite to replace it")
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, help="Feature file to write (.npz).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@extraction_options
+def extract(source: str, output: str, overwrite: bool, **kw) -> None:
+    """Write per-image features (and logits) of SOURCE to a .npz feature file."""
+    from .api import extract as run_extract
+    from .stats.io import save_features
+
+    _refuse_existing(output, overwrite)
+    xo = _extract_options(kw)
+    ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
+                     batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress)
+    save_features(output, ff, overwrite=overwrite)
+    if not kw["quiet"]:
+        click.echo(f"wrote {output}: {ff.features.shape[0]} x {ff.features.shape[1]} features", err=True)
+
+
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@extraction_options
+def stats(source: str, output: str, overwrite: bool, **kw) -> None:
+    """Write reference statistics (mean and covariance of features) of SOURCE."""
+    from .api import compute_stats
+    from .stats.io import save_stats
+
+    _refuse_existing(output, overwrite)
+    xo = _extract_options(kw)
+    st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
+                             preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
+                             workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress)
+    save_stats(output, st, meta, overwrite=overwrite)
+    if not kw["quiet"]:
+        click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
+
+
+# ----------------------------------------------------------------------------- list
+
+
+@main.command("list")
+def list_plugins() -> None:
+    """List extractors, preprocessing policies, metrics and references."""
+    from .features import extractor_names
+    from .metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
+    from .refstats import all_entries
+
+    resolve_metrics([], None, "")  # registers optional metrics
+    click.echo("extractors:    " + ", ".join(extractor_names()))
+    try:
+        from .features.preprocess import PREPROCESSING
+
+        click.echo("preprocessing: " + ", ".join(PREPROCESSING.names()))
+    except ImportError:
+        pass
+    click.echo("metrics:       " + ", ".join(METRICS.names()))
+    click.echo("references:    " + (", ".join(e.id for e in all_entries()) or "(none)"))
+
+
+from .cli_ref import ref  # noqa: E402  (registers the `ref` group)
+
+main.add_command(ref)
+
+
+def run() -> None:  # pragma: no cover - thin wrapper for python -m genbench
+    main(prog_name="genbench")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

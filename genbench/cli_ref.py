@@ -1,0 +1,172 @@
+"""``genbench ref``: list, show, build, verify and import reference statistics."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import ConfigError, ReferenceStatsError
+
+
+@click.group()
+def ref() -> None:
+    """Reference statistics: bundled in reference_stats/, built ones in the user cache."""
+
+
+@ref.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
+def ref_list(as_json: bool) -> None:
+    """List the known reference statistics."""
+    from .refstats import all_entries
+
+    entries = all_entries()
+    if as_json:
+        click.echo(json.dumps([{**e.to_dict(), "path": str(e.path)} for e in entries], indent=2))
+        return
+    if not entries:
+        click.echo("(no reference statistics)")
+    for e in entries:
+        state = "ok" if e.path.is_file() else "missing file"
+        click.echo(f"{e.id:<48} {e.dataset}:{e.split:<6} n={e.n:<6} {e.extractor}/{e.layer} {e.preprocessing}  [{state}]")
+
+
+@ref.command("show")
+@click.argument("ref_id")
+def ref_show(ref_id: str) -> None:
+    """Show one entry of the manifest."""
+    from .refstats import get_reference
+
+    e = get_reference(ref_id)
+    click.echo(json.dumps({**e.to_dict(), "path": str(e.path)}, indent=2))
+
+
+@ref.command("verify")
+@click.argument("ref_ids", nargs=-1)
+@click.option("--rebuild", is_flag=True, help="Also recompute the statistics from the data and compare.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@click.option("--device", default="cpu")
+@click.option("--quiet", "-q", is_flag=True)
+def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch_size: int, device: str, quiet: bool) -> None:
+    """Check sha256 of REF_IDS (all when none given); with --rebuild, recompute and compare."""
+    from .api import compute_stats
+    from .metrics.fid import frechet_distance_from_stats
+    from .refstats import all_entries, get_reference
+
+    entries = [get_reference(r) for r in ref_ids] if ref_ids else all_entries()
+    failed = []
+    for e in entries:
+        try:
+            saved = e.load()
+        except ReferenceStatsError as exc:
+            click.echo(f"FAIL {e.id}: {exc}", err=True)
+            failed.append(e.id)
+            continue
+        line = f"ok   {e.id}: sha256 matches"
+        if rebuild:
+            stats, meta = compute_stats(f"{e.dataset}:{e.split}", extractor=e.extractor, weights=weights,
+                                        preprocessing=e.preprocessing, batch_size=batch_size, device=device,
+                                        data_dir=data_dir, progress=not quiet)
+            if meta["weights_sha256"] != e.weights_sha256:
+                raise ReferenceStatsError(f"{e.id}: rebuilt with weights {meta['weights_sha256']}, manifest says {e.weights_sha256}")
+            fd = frechet_distance_from_stats(stats, saved.stats)
+            mu_err = float(np.abs(stats.mean() - saved.stats.mean()).max())
+            same = stats.n == saved.stats.n and fd < 1e-6 and mu_err < 1e-6
+            line = f"{'ok  ' if same else 'FAIL'} {e.id}: rebuilt n={stats.n} (manifest {e.n}), FD to saved {fd:.3g}, max |dmu| {mu_err:.3g}"
+            if not same:
+                failed.append(e.id)
+        click.echo(line, err=True)
+    if failed:
+        raise ReferenceStatsError(f"verification failed for: {', '.join(failed)}")
+
+
+@ref.command("build")
+@click.argument("spec")
+@click.option("--extractor", default="fmnist-cnn", help="Extractor to build the statistics with.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--preprocessing", default=None)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@click.option("--device", default="cpu")
+@click.option("--workers", type=click.IntRange(min=0), default=0)
+@click.option("--bundled", is_flag=True, help="Write into the repository's reference_stats/ (maintainers) instead of the user cache.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
+@click.option("--quiet", "-q", is_flag=True)
+def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch_size: int, device: str, workers: int,
+              bundled: bool, overwrite: bool, quiet: bool) -> None:
+    """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
+    from . import __version__
+    from .api import compute_stats
+    from .refstats import ManifestEntry, bundled_dir, read_manifest, sha256_file, stats_file_name, user_dir, write_manifest
+    from .stats.io import save_stats
+
+    if ":" not in spec:
+        raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
+    dataset, split = spec.split(":", 1)
+    stats, meta = compute_stats(spec, extractor=extractor, weights=weights, preprocessing=preprocessing,
+                                batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet)
+    folder = bundled_dir() if bundled else user_dir()
+    name = stats_file_name(dataset, split, meta["extractor"], meta["layer"], meta["preprocessing"], stats.n)
+    entry_id = f"{dataset}-{split}_{meta['extractor']}"
+    entries = read_manifest(folder)
+    if any(e.id == entry_id for e in entries) and not overwrite:
+        raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
+    command = f"genbench ref build {spec} --extractor {extractor}" + (" --bundled" if bundled else "") + " --overwrite"
+    save_stats(folder / name, stats, {**meta, "dataset": dataset, "split": split, "command": command}, overwrite=True)
+    entry = ManifestEntry(
+        id=entry_id, file=name, sha256=sha256_file(folder / name), dataset=dataset, split=split, n=stats.n,
+        extractor=meta["extractor"], weights_sha256=meta["weights_sha256"], layer=meta["layer"],
+        preprocessing=meta["preprocessing"], genbench_version=__version__, command=command, store=str(folder),
+    )
+    write_manifest(folder, [e for e in entries if e.id != entry_id] + [entry])
+    click.echo(f"built {entry_id}: {folder / name} (n={stats.n})", err=True)
+
+
+@ref.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--id", "ref_id", required=True, help="Id for the new entry.")
+@click.option("--dataset", required=True)
+@click.option("--split", required=True)
+@click.option("--extractor", required=True, help="Extractor the statistics were made with, as genbench names it.")
+@click.option("--weights-sha256", required=True, help="sha256 of the weights used (as the user states it).")
+@click.option("--layer", required=True)
+@click.option("--preprocessing", required=True)
+@click.option("--n", "n", type=click.IntRange(min=2), default=None, help="Sample count, if the file does not say.")
+@click.option("--note", default="", help="Where the statistics came from.")
+@click.option("--overwrite", is_flag=True)
+def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str, weights_sha256: str, layer: str,
+               preprocessing: str, n: int | None, note: str, overwrite: bool) -> None:
+    """Import a mu/sigma .npz from another tool, recording the provenance the user states."""
+    import warnings
+
+    from . import __version__
+    from .refstats import ManifestEntry, read_manifest, sha256_file, user_dir, write_manifest
+    from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownProvenanceWarning)
+        saved = load_stats(file)
+    count = n or (saved.meta or {}).get("n") or saved.stats.n
+    if count < 2:
+        raise ConfigError(f"{file}: the file does not record its sample count; pass --n")
+    folder = user_dir()
+    entries = read_manifest(folder)
+    if any(e.id == ref_id for e in entries) and not overwrite:
+        raise ConfigError(f"reference {ref_id} already exists in {folder}; pass --overwrite to replace it")
+    from .stats.feature_stats import FeatureStats
+
+    stats = FeatureStats.from_mean_cov(saved.stats.mean(), saved.stats.cov(), count)
+    meta = {"extractor": extractor, "layer": layer, "preprocessing": preprocessing, "weights_sha256": weights_sha256,
+            "feature_dim": stats.dim, "provenance": "declared by the user at import", "note": note,
+            "imported_from": str(Path(file).resolve())}
+    name = f"{ref_id}.npz"
+    save_stats(folder / name, stats, meta, overwrite=True)
+    entry = ManifestEntry(id=ref_id, file=name, sha256=sha256_file(folder / name), dataset=dataset, split=split, n=count,
+                          extractor=extractor, weights_sha256=weights_sha256, layer=layer, preprocessing=preprocessing,
+                          genbench_version=__version__, command=f"genbench ref import {file} --id {ref_id} ...",
+                          store=str(folder))
+    write_manifest(folder, [e for e in entries if e.id != ref_id] + [entry])
+    click.echo(f"imported {ref_id} into {folder}", err=True)

@@ -1,0 +1,316 @@
+"""Plan -> extract each input once -> accumulate statistics -> metrics -> a result with provenance.
+
+Inputs are taken by role: ``generated`` and ``reference``. Each may be an image
+source (folder, archive, array file, data set, in-memory array), a feature file
+written by ``genbench extract``; the reference may also be a statistics file or a
+reference id from the manifest (``fashion-mnist:train``). The extractor and its
+preprocessing follow from the reference unless given; inputs built under other
+settings are refused with the field that differs.
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__
+from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
+from .errors import ConfigError, InputError, ReferenceStatsError
+from .features import build_extractor
+from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
+from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
+from .results import ScoreResult
+from .sources.base import ImageSource
+from .stats.feature_stats import FeatureStats
+from .stats.io import FeatureFile, SavedStats, load_features, load_stats
+
+IDENTITY_FIELDS = ("extractor", "layer", "preprocessing", "weights_sha256", "feature_dim")
+
+
+@dataclass
+class Evaluated:
+    """One input after extraction: its statistics and, where kept, per-sample features and logits."""
+
+    role: str
+    description: str
+    identity: dict | None
+    stats: FeatureStats
+    features: np.ndarray | None = None  # float32 [N, D]
+    logits: np.ndarray | None = None  # float32 [N, K]
+    labels: np.ndarray | None = None  # int64 [N]
+    files: list[str] | None = None
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return self.stats.n
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+@dataclass
+class Pending:
+    """An input that still has to go through the extractor."""
+
+    role: str
+    source: ImageSource
+
+
+def _is_stats_file(path: Path) -> bool:
+    if path.suffix != ".npz" or not path.is_file():
+        return False
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return "mu" in data.files and "sigma" in data.files
+    except (ValueError, OSError):
+        return False
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | None) -> Evaluated | Pending:
+    """Turn what the user passed for ``role`` into a loaded Evaluated or a Pending source."""
+    from .sources.resolve import as_source, is_feature_file
+
+    if isinstance(obj, (str, Path)):
+        spec = str(obj)
+        path = Path(spec)
+        if role == "reference" and not path.exists():
+            from .refstats import lookup_reference
+
+            entry = lookup_reference(spec, extractor_name)
+            if entry is not None:
+                saved = entry.load()
+                return _from_saved_stats(saved, role, f"reference id {entry.id}", {"reference_id": entry.id, "sha256": entry.sha256})
+        if path.is_file() and is_feature_file(path):
+            return _from_feature_file(load_features(path), role)
+        if _is_stats_file(path):
+            if role != "reference":
+                raise InputError(
+                    f"{path}: a statistics file can only be the reference (--ref); the generated side needs "
+                    "images or a feature file"
+                )
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                saved = load_stats(path)
+            for w in caught:
+                warnings.warn(w.message, w.category, stacklevel=3)
+            return _from_saved_stats(saved, role, str(path), {"sha256": _sha256(path)})
+        return Pending(role, as_source(spec, data_dir=data_dir))
+    return Pending(role, as_source(obj))
+
+
+def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict) -> Evaluated:
+    return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description, **info})
+
+
+def _from_feature_file(ff: FeatureFile, role: str) -> Evaluated:
+    return Evaluated(
+        role,
+        str(ff.path),
+        ff.meta,
+        FeatureStats.from_features(ff.features),
+        features=ff.features,
+        logits=ff.logits,
+        labels=ff.labels,
+        files=ff.files,
+        info={"kind": "features", "location": str(ff.path)},
+    )
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+def extract_source(
+    source: ImageSource,
+    extractor: FeatureExtractor,
+    options: ExtractOptions,
+    role: str = "generated",
+    keep_features: bool = True,
+    keep_logits: bool = True,
+) -> Evaluated:
+    """Stream ``source`` through ``extractor`` once; statistics always, features/logits when asked."""
+    from .progress import progress_bar
+    from .sources.loader import iter_batches
+
+    device = torch.device(options.device)
+    stats = FeatureStats.empty(extractor.feature_dim)
+    feature_parts: list[np.ndarray] = []
+    logit_parts: list[np.ndarray] = []
+    label_parts: list[np.ndarray] = []
+    where = f"{source.location or source.kind} ({role})"
+    if len(source) == 0:
+        raise InputError(f"{where}: no images to score")
+    with torch.inference_mode(), progress_bar(len(source), f"extract {role}", enabled=options.progress) as bar:
+        for batch in iter_batches(
+            source, batch_size=options.batch_size, workers=options.workers, pin_memory=device.type == "cuda"
+        ):
+            if isinstance(batch.images, list):
+                if not extractor.accepts_mixed_sizes:
+                    raise InputError(f"{where}: images of different sizes, and extractor {extractor.name} needs one size")
+                images: torch.Tensor | list[torch.Tensor] = [im.to(device, non_blocking=True) for im in batch.images]
+                count = len(batch.images)
+            else:
+                images = batch.images.to(device, non_blocking=True)
+                count = images.shape[0]
+            out = extractor(images)
+            features = out["features"].float().cpu().numpy()
+            if not np.isfinite(features).all():
+                raise InputError(f"{where}: the extractor produced NaN or Inf features for images {batch.start}..{batch.start + count - 1}")
+            stats.update(features)
+            if keep_features:
+                feature_parts.append(features)
+            if keep_logits and "logits" in out:
+                logits = out["logits"].float().cpu().numpy()
+                if not np.isfinite(logits).all():
+                    raise InputError(f"{where}: the extractor produced NaN or Inf logits")
+                logit_parts.append(logits)
+            if batch.labels is not None:
+                label_parts.append(batch.labels.numpy())
+            bar.update(count)
+    return Evaluated(
+        role,
+        where,
+        extractor.identity().to_dict(),
+        stats,
+        features=np.concatenate(feature_parts) if feature_parts else None,
+        logits=np.concatenate(logit_parts) if logit_parts else None,
+        labels=np.concatenate(label_parts) if label_parts and source.has_labels else None,
+        files=[source.key(i) for i in range(len(source))],
+        info=source.info().to_dict(),
+    )
+
+
+# ----------------------------------------------------------------------------- compatibility
+
+
+def check_compatible(identity: dict | None, expected: dict, what: str) -> None:
+    """Refuse an input built under other settings, naming the field that differs."""
+    if identity is None:
+        return
+    for key in IDENTITY_FIELDS:
+        if key in identity and key in expected and identity[key] != expected[key]:
+            raise ReferenceStatsError(
+                f"{what} was built with {key}={identity[key]!r}, but this run uses {key}={expected[key]!r}; "
+                "statistics made under different settings cannot be compared"
+            )
+
+
+def choose_extractor(options: ExtractOptions, loaded: list[Evaluated]) -> tuple[str, str | None]:
+    """Extractor name and preprocessing: explicit options win, then what loaded inputs were built with."""
+    name, preprocessing = options.extractor, options.preprocessing
+    for ev in loaded:
+        if ev.identity:
+            name = name or ev.identity.get("extractor")
+            if name == ev.identity.get("extractor"):
+                preprocessing = preprocessing or ev.identity.get("preprocessing")
+    return name or DEFAULT_EXTRACTOR, preprocessing
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def score(
+    generated: Any,
+    reference: Any,
+    metrics: list[str] | None = None,
+    extract_options: ExtractOptions | None = None,
+    metric_options: MetricOptions | None = None,
+) -> ScoreResult:
+    """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs."""
+    started = time.perf_counter()
+    xo = extract_options or ExtractOptions()
+    mo = metric_options or MetricOptions()
+    # Load the reference first: a bad reference should fail before any extraction.
+    ref_in = open_input(reference, "reference", xo.extractor, xo.data_dir)
+    gen_in = open_input(generated, "generated", xo.extractor, xo.data_dir)
+    loaded = [x for x in (ref_in, gen_in) if isinstance(x, Evaluated)]
+    name, preprocessing = choose_extractor(xo, loaded)
+    pending = [x for x in (ref_in, gen_in) if isinstance(x, Pending)]
+
+    extractor: FeatureExtractor | None = None
+    if pending or not all(ev.identity for ev in loaded):
+        extractor = build_extractor(name, xo.weights, preprocessing, xo.device)
+        expected = extractor.identity().to_dict()
+    else:
+        expected = {k: loaded[0].identity.get(k) for k in IDENTITY_FIELDS}
+    for ev in loaded:
+        check_compatible(ev.identity, expected, f"{ev.role} input {ev.description}")
+        if ev.stats.dim != expected.get("feature_dim", ev.stats.dim):
+            raise ReferenceStatsError(
+                f"{ev.role} input {ev.description} has {ev.stats.dim}-dimensional features, "
+                f"but extractor {name} gives {expected['feature_dim']}"
+            )
+    names = extractor.metric_names if extractor is not None else _names_for(name)
+    ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None
+    if metrics is None:
+        metrics = ["fd", "is"] + (["kid"] if ref_has_features else [])
+        if extractor is not None and extractor.logits_dim is None:
+            metrics.remove("is")
+    plan = resolve_metrics(metrics, names, name)
+    needs = set().union(*(METRICS.get(kind).needs for _, kind in plan)) if plan else set()
+    _check_available(needs, ref_in, gen_in, plan)
+
+    evaluated: dict[str, Evaluated] = {ev.role: ev for ev in loaded}
+    for p in pending:
+        keep_features = (GEN_FEATURES if p.role == "generated" else REF_FEATURES) in needs or (
+            p.role == "generated" and mo.bootstrap > 0
+        )
+        keep_logits = p.role == "generated" and GEN_LOGITS in needs
+        evaluated[p.role] = extract_source(p.source, extractor, xo, p.role, keep_features, keep_logits)
+    gen, ref = evaluated["generated"], evaluated["reference"]
+
+    values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
+    provenance = {
+        "genbench_version": __version__,
+        **{k: expected.get(k) for k in IDENTITY_FIELDS},
+        "inputs": {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
+        "metric_options": mo.to_dict(),
+        "seed": mo.seed,
+        "device": xo.device,
+        "batch_size": xo.batch_size,
+        "torch_version": torch.__version__,
+        "python": platform.python_version(),
+        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
+        "wall_time_s": round(time.perf_counter() - started, 3),
+    }
+    return ScoreResult(values, provenance)
+
+
+def _names_for(extractor_name: str) -> MetricNames:
+    """Metric names of an extractor without loading its weights where they are known statically."""
+    if extractor_name == "inception-v3":
+        return INCEPTION_METRIC_NAMES
+    return build_extractor(extractor_name).metric_names
+
+
+def _check_available(needs: set[str], ref_in, gen_in, plan) -> None:
+    for role, obj, need in (
+        ("reference", ref_in, REF_FEATURES),
+        ("generated", gen_in, GEN_FEATURES),
+        ("generated", gen_in, GEN_LOGITS),
+    ):
+        if need not in needs or isinstance(obj, Pending):
+            continue
+        have = obj.features if need != GEN_LOGITS else obj.logits
+        if have is None:
+            wanting = [n for n, kind in plan if need in METRICS.get(kind).needs]
+            raise ConfigError(
+                f"metrics {', '.join(wanting)} (--metrics) need {need}, but the {role} input {obj.description} "
+                "has none (a statistics file keeps only mean and covariance); pass images or a feature file"
+            )

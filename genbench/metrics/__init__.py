@@ -1,0 +1,12 @@
+"""Metrics as pure functions of statistics and features, and the registry that names them."""
+from .fid import frechet_distance, frechet_distance_from_stats
+from .inception_score import inception_score
+from .kid import kernel_inception_distance, polynomial_mmd2
+
+__all__ = [
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "inception_score",
+    "kernel_inception_distance",
+    "polynomial_mmd2",
+]

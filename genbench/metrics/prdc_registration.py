@@ -1,0 +1,1 @@
+"""Registers precision, recall, density and coverage in the metric registry."""

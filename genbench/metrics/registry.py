@@ -1,0 +1,108 @@
+"""The metric registry: each metric says what inputs it needs and how to compute itself.
+
+Inputs come by role: ``generated`` and ``reference`` :class:`~genbench.evaluate.Evaluated`
+objects. A metric's output is a small dict: ``{"value": x}`` for point metrics,
+``{"mean": m, "std": s}`` for split/subset metrics, plus ``"ci95": [lo, hi]`` where
+bootstrap intervals were asked for.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+from ..config import MetricOptions
+from ..errors import ConfigError
+from ..registry import Registry
+from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
+from .fid import frechet_distance_from_stats
+from .inception_score import inception_score
+from .kid import kernel_inception_distance
+
+if TYPE_CHECKING:
+    from ..evaluate import Evaluated
+    from ..features.base import MetricNames
+
+# What a metric may need from the two roles.
+GEN_STATS, REF_STATS = "generated statistics", "reference statistics"
+GEN_FEATURES, REF_FEATURES = "generated features", "reference features"
+GEN_LOGITS = "generated classifier logits"
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    kind: str
+    needs: frozenset[str]
+    compute: Callable[["Evaluated", "Evaluated", MetricOptions], dict]
+    description: str
+
+
+METRICS: Registry[MetricSpec] = Registry("metric", flag="--metrics")
+
+
+def register_metric(kind: str, needs: set[str], description: str):
+    def decorate(fn):
+        METRICS.register(kind)(MetricSpec(kind, frozenset(needs), fn, description))
+        return fn
+
+    return decorate
+
+
+@register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)")
+def _fd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
+    if opt.bootstrap and gen.features is not None:
+        out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed))
+    return out
+
+
+@register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)")
+def _is(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    spread = inception_score(gen.logits, splits=opt.is_splits, seed=opt.seed)
+    return {"mean": spread.mean, "std": spread.std, "splits": opt.is_splits}
+
+
+@register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)")
+def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    spread, values = kernel_inception_distance(
+        gen.features, ref.features, subsets=opt.kid_subsets, subset_size=opt.kid_subset_size, seed=opt.seed
+    )
+    out: dict = {"mean": spread.mean, "std": spread.std, "subsets": opt.kid_subsets, "subset_size": opt.kid_subset_size}
+    if opt.bootstrap:
+        out["ci95"] = list(bootstrap_mean_interval(values, opt.bootstrap, opt.seed))
+    return out
+
+
+def output_name(kind: str, names: "MetricNames") -> str:
+    """The name a metric kind is reported under for an extractor (``fd`` -> ``fid`` or ``fd_fmnist``)."""
+    return {"fd": names.fd, "is": names.is_, "kid": names.kid}.get(kind, kind)
+
+
+def resolve_metrics(requested: list[str], names: "MetricNames", extractor: str) -> list[tuple[str, str]]:
+    """Map requested names to (output name, kind) pairs; unknown or mismatched names raise ConfigError.
+
+    Accepted: generic kinds (``fd``, ``is``, ``kid``, ...) and the extractor's own names
+    (``fid`` for Inception, ``fd_fmnist`` for the Fashion-MNIST network, ...).
+    """
+    from . import prdc_registration  # noqa: F401  (registers precision/recall/density/coverage)
+
+    own = {output_name(kind, names): kind for kind in METRICS.names()}
+    inception_names = {"fid": "fd", "is": "is", "kid": "kid"}
+    resolved: list[tuple[str, str]] = []
+    for name in requested:
+        if name in own:
+            kind = own[name]
+        elif name in METRICS:
+            kind = name
+        elif name in inception_names or name.startswith(("fd_", "is_", "kid_")):
+            raise ConfigError(
+                f"metric {name!r} (--metrics) belongs to another extractor; with extractor {extractor!r} "
+                f"the names are: {', '.join(sorted(own))}"
+            )
+        else:
+            raise ConfigError(
+                f"unknown metric {name!r} (--metrics); expected one of: {', '.join(sorted(set(own) | set(METRICS.names())))}"
+            )
+        pair = (output_name(kind, names), kind)
+        if pair not in resolved:
+            resolved.append(pair)
+    return resolved

@@ -1,0 +1,152 @@
+"""Reference statistics: the bundled store in ``reference_stats/`` and a user store for built ones.
+
+Each store is a folder with ``manifest.json``: a list of entries (id, file,
+sha256, dataset, split, n, extractor, weights_sha256, layer, preprocessing,
+genbench_version, command). A reference spec such as ``fashion-mnist:train``
+resolves to the entry for that data set and split built with the requested
+extractor (the bundled default when none is requested). Every load verifies the
+file's sha256 against the manifest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .atomic import write_text_atomic
+from .config import cache_dir
+from .errors import ReferenceStatsError
+from .stats.io import SavedStats, load_stats
+
+MANIFEST = "manifest.json"
+ENTRY_FIELDS = (
+    "id", "file", "sha256", "dataset", "split", "n", "extractor", "weights_sha256", "layer",
+    "preprocessing", "genbench_version", "command",
+)
+
+
+def bundled_dir() -> Path:
+    """The repository's ``reference_stats/`` (override with $GENBENCH_REFERENCE_STATS)."""
+    env = os.environ.get("GENBENCH_REFERENCE_STATS")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "reference_stats"
+
+
+def user_dir() -> Path:
+    """Where ``genbench ref build`` and ``ref import`` put statistics: outside the repository."""
+    return cache_dir() / "reference_stats"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    id: str
+    file: str
+    sha256: str
+    dataset: str
+    split: str
+    n: int
+    extractor: str
+    weights_sha256: str
+    layer: str
+    preprocessing: str
+    genbench_version: str
+    command: str
+    store: str = ""  # folder of the manifest this entry came from
+
+    @property
+    def path(self) -> Path:
+        return Path(self.store) / self.file
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("store")
+        return d
+
+    def verify(self) -> None:
+        """Raise ReferenceStatsError unless the file exists and matches its sha256."""
+        if not self.path.is_file():
+            raise ReferenceStatsError(f"reference {self.id}: manifest points at {self.path}, which does not exist")
+        actual = sha256_file(self.path)
+        if actual != self.sha256:
+            raise ReferenceStatsError(
+                f"reference {self.id}: {self.path} has sha256 {actual}, but the manifest says {self.sha256}; "
+                "the file was modified or truncated (rebuild it with: " + self.command + ")"
+            )
+
+    def load(self) -> SavedStats:
+        """Verified statistics, with the manifest's provenance where the file itself has none."""
+        self.verify()
+        saved = load_stats(self.path)
+        if saved.meta is None:
+            saved.meta = {k: getattr(self, k) for k in ("extractor", "weights_sha256", "layer", "preprocessing", "n")}
+        return saved
+
+
+def read_manifest(folder: Path) -> list[ManifestEntry]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        return []
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ReferenceStatsError(f"{path}: not valid JSON ({exc})") from None
+    entries = []
+    for item in raw.get("entries", []):
+        missing = [f for f in ENTRY_FIELDS if f not in item]
+        if missing:
+            raise ReferenceStatsError(f"{path}: entry {item.get('id', '?')!r} lacks fields {missing}")
+        entries.append(ManifestEntry(**{f: item[f] for f in ENTRY_FIELDS}, store=str(folder)))
+    return entries
+
+
+def write_manifest(folder: Path, entries: list[ManifestEntry]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    doc = {"entries": [e.to_dict() for e in sorted(entries, key=lambda e: e.id)]}
+    write_text_atomic(folder / MANIFEST, json.dumps(doc, indent=2) + "\n")
+
+
+def all_entries() -> list[ManifestEntry]:
+    """Bundled entries first (they win on equal ids), then the user's."""
+    seen: dict[str, ManifestEntry] = {}
+    for folder in (bundled_dir(), user_dir()):
+        for entry in read_manifest(folder):
+            seen.setdefault(entry.id, entry)
+    return list(seen.values())
+
+
+def lookup_reference(spec: str, extractor: str | None = None) -> ManifestEntry | None:
+    """The entry for an id, or for ``dataset:split`` built with ``extractor`` (bundled first). None if no match."""
+    entries = all_entries()
+    for entry in entries:
+        if entry.id == spec:
+            return entry
+    if ":" not in spec:
+        return None
+    dataset, split = spec.split(":", 1)
+    matches = [e for e in entries if e.dataset == dataset and e.split == split]
+    if extractor is not None:
+        matches = [e for e in matches if e.extractor == extractor]
+    return matches[0] if matches else None
+
+
+def get_reference(ref_id: str) -> ManifestEntry:
+    """The entry named ``ref_id`` (an id or dataset:split); an unknown one lists the known ids."""
+    entry = lookup_reference(ref_id)
+    if entry is None:
+        known = ", ".join(sorted(e.id for e in all_entries())) or "(none)"
+        raise ReferenceStatsError(f"unknown reference {ref_id!r}; known references: {known}")
+    return entry
+
+
+def stats_file_name(dataset: str, split: str, extractor: str, layer: str, preprocessing: str, n: int) -> str:
+    """<dataset>-<split>_<extractor>-<layer>_<preprocessing>_n<N>.npz"""
+    return f"{dataset}-{split}_{extractor}-{layer}_{preprocessing}_n{n}.npz"

@@ -1,0 +1,59 @@
+"""Result records: metric values plus provenance, as JSON documents."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+RESULT_SCHEMA_VERSION = 1
+
+
+@dataclass
+class ScoreResult:
+    """``metrics`` maps a metric name to its values (``value``, or ``mean``/``std``; ``ci95`` where asked);
+    ``provenance`` records everything that produced them."""
+
+    metrics: dict[str, dict]
+    provenance: dict
+    extra: dict = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> dict:
+        return self.metrics[name]
+
+    def value(self, name: str) -> float:
+        """The headline number of a metric: ``value`` or ``mean``."""
+        entry = self.metrics[name]
+        return float(entry["value"] if "value" in entry else entry["mean"])
+
+    def to_dict(self) -> dict:
+        return {"schema_version": RESULT_SCHEMA_VERSION, "metrics": self.metrics, "provenance": self.provenance, **self.extra}
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ScoreResult":
+        extra = {k: v for k, v in data.items() if k not in ("schema_version", "metrics", "provenance")}
+        return cls(dict(data["metrics"]), dict(data["provenance"]), extra)
+
+    def format_table(self) -> str:
+        """A readable table for the terminal."""
+        rows = []
+        for name, entry in self.metrics.items():
+            if "value" in entry:
+                text = f"{entry['value']:.6g}"
+            else:
+                text = f"{entry['mean']:.6g} ± {entry['std']:.3g}"
+            if "ci95" in entry:
+                lo, hi = entry["ci95"]
+                text += f"   95% CI [{lo:.6g}, {hi:.6g}]"
+            rows.append((name, text))
+        width = max((len(n) for n, _ in rows), default=6)
+        p = self.provenance
+        inputs = p.get("inputs", {})
+        lines = [f"{name:<{width}}  {text}" for name, text in rows]
+        lines.append(
+            f"(extractor {p.get('extractor')}, preprocessing {p.get('preprocessing')}, "
+            f"n generated {inputs.get('generated', {}).get('n')}, n reference {inputs.get('reference', {}).get('n')}, "
+            f"seed {p.get('seed')}, {p.get('wall_time_s')} s)"
+        )
+        return "\n".join(lines)

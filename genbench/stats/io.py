@@ -1,0 +1,155 @@
+"""On-disk formats: statistics files and feature files (both plain ``.npz``, no pickles).
+
+Statistics file: ``mu`` float64 [d], ``sigma`` float64 [d, d] (so pytorch-fid and
+the original TTUR code read it), ``n`` int64 scalar, and ``meta``, a JSON string
+with the extractor identity, n and the genbench version. A plain mu/sigma file
+from another tool loads with a warning that its provenance is unknown.
+
+Feature file (written by ``genbench extract``): ``features`` float32 [N, D],
+optional ``logits`` float32 [N, K], ``files`` str [N], optional ``labels`` int64 [N],
+and ``meta`` (JSON).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..atomic import atomic_path
+from ..errors import InputError, ReferenceStatsError
+from .feature_stats import FeatureStats
+
+#: bumped whenever the meaning of saved statistics changes.
+STATS_FORMAT_VERSION = 1
+
+
+class UnknownProvenanceWarning(UserWarning):
+    """A statistics file without genbench metadata: its settings cannot be checked."""
+
+
+def _load_npz(path: Path, what: str, error: type[Exception]) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise error(f"{path}: {what} file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {key: data[key] for key in data.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise error(f"{path}: contains pickled objects, which genbench refuses to load") from None
+        raise error(f"{path}: not a readable .npz {what} file ({exc})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise error(f"{path}: not a readable .npz {what} file ({exc})") from None
+
+
+def _meta_from(data: dict[str, np.ndarray], path: Path, error: type[Exception]) -> dict | None:
+    if "meta" not in data:
+        return None
+    try:
+        meta = json.loads(str(data["meta"]))
+    except json.JSONDecodeError:
+        raise error(f"{path}: the 'meta' entry is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise error(f"{path}: the 'meta' entry must be a JSON object")
+    return meta
+
+
+@dataclass
+class SavedStats:
+    """Statistics loaded from disk with their metadata (None when provenance is unknown)."""
+
+    stats: FeatureStats
+    meta: dict | None
+    path: Path | None = None
+
+
+def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False) -> None:
+    """Write a statistics ``.npz`` atomically. ``meta`` holds the extractor identity and source info."""
+    meta = {**meta, "n": stats.n, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)))
+
+
+def load_stats(path: str | Path) -> SavedStats:
+    """Read a statistics file written by genbench, pytorch-fid or TTUR (mu/sigma .npz)."""
+    path = Path(path)
+    data = _load_npz(path, "statistics", ReferenceStatsError)
+    missing = [k for k in ("mu", "sigma") if k not in data]
+    if missing:
+        raise ReferenceStatsError(
+            f"{path}: expected arrays 'mu' and 'sigma' in a statistics file; missing {missing}, found {sorted(data)}"
+        )
+    mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
+    meta = _meta_from(data, path, ReferenceStatsError)
+    if "n" in data:
+        n = int(data["n"])
+    elif meta and "n" in meta:
+        n = int(meta["n"])
+    else:
+        n = 0
+    if meta is None:
+        warnings.warn(
+            f"{path}: statistics without genbench metadata; their extractor, weights and preprocessing are "
+            "unknown and cannot be checked against yours",
+            UnknownProvenanceWarning,
+            stacklevel=2,
+        )
+    # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path)
+
+
+@dataclass
+class FeatureFile:
+    """Per-sample features saved by ``genbench extract``."""
+
+    features: np.ndarray
+    logits: np.ndarray | None
+    files: list[str]
+    labels: np.ndarray | None
+    meta: dict | None
+    path: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def save_features(path: str | Path, ff: FeatureFile, overwrite: bool = False) -> None:
+    """Write a feature file atomically."""
+    arrays: dict[str, np.ndarray] = {
+        "features": np.asarray(ff.features, np.float32),
+        "files": np.asarray(ff.files, dtype=np.str_),
+        "meta": np.str_(json.dumps({**(ff.meta or {}), "genbench_version": __version__})),
+    }
+    if ff.logits is not None:
+        arrays["logits"] = np.asarray(ff.logits, np.float32)
+    if ff.labels is not None:
+        arrays["labels"] = np.asarray(ff.labels, np.int64)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+
+def load_features(path: str | Path) -> FeatureFile:
+    """Read a feature file; checks shapes and finiteness."""
+    path = Path(path)
+    data = _load_npz(path, "feature", InputError)
+    if "features" not in data:
+        raise InputError(f"{path}: expected an array 'features' in a feature file; found {sorted(data)}")
+    features = data["features"]
+    if features.ndim != 2 or not np.issubdtype(features.dtype, np.floating):
+        raise InputError(f"{path}: 'features' must be a float array [N, D], got {features.dtype} {features.shape}")
+    if not np.isfinite(features).all():
+        raise InputError(f"{path}: 'features' contains NaN or Inf values")
+    logits = data.get("logits")
+    if logits is not None and (logits.ndim != 2 or len(logits) != len(features) or not np.isfinite(logits).all()):
+        raise InputError(f"{path}: 'logits' must be finite floats [{len(features)}, K], got {logits.shape}")
+    files = [str(f) for f in data["files"]] if "files" in data else [str(i) for i in range(len(features))]
+    labels = data.get("labels")
+    return FeatureFile(features, logits, files, labels, _meta_from(data, path, InputError), path)

@@ -1,0 +1,65 @@
+"""Inception Score and KID against closed forms."""
+import numpy as np
+import pytest
+
+from genbench.errors import ConfigError
+from genbench.metrics.inception_score import inception_score
+from genbench.metrics.kid import kernel_inception_distance, polynomial_mmd2
+
+
+def test_is_of_confident_uniform_predictions_equals_class_count():
+    k = 10
+    logits = np.full((1000, k), -1e4)
+    logits[np.arange(1000), np.arange(1000) % k] = 0.0
+    spread = inception_score(logits, splits=1, seed=None)
+    assert spread.mean == pytest.approx(k, rel=1e-9)
+
+
+def test_is_of_identical_predictions_is_one():
+    logits = np.tile(np.random.default_rng(0).standard_normal(7), (50, 1))
+    assert inception_score(logits, splits=5).mean == pytest.approx(1.0, abs=1e-12)
+
+
+def test_is_closed_form_for_two_classes():
+    # Half the samples predict (p, 1-p), half (1-p, p): marginal is uniform,
+    # so IS = exp(log 2 - H(p)) with H the binary entropy.
+    p = 0.8
+    row = np.log([p, 1 - p])
+    logits = np.vstack([np.tile(row, (50, 1)), np.tile(row[::-1], (50, 1))])
+    entropy = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+    assert inception_score(logits, splits=1).mean == pytest.approx(np.exp(np.log(2) - entropy), rel=1e-12)
+
+
+def test_is_seed_is_deterministic_and_splits_checked():
+    logits = np.random.default_rng(1).standard_normal((100, 5))
+    assert inception_score(logits, 10, seed=3) == inception_score(logits, 10, seed=3)
+    with pytest.raises(ConfigError, match="--is-splits"):
+        inception_score(logits[:5], splits=10)
+
+
+def test_mmd_matches_explicit_double_sum():
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((6, 4)), rng.standard_normal((6, 4)) + 0.5
+    k = lambda a, b: (a @ b / 4 + 1) ** 3  # noqa: E731
+    m = 6
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    assert polynomial_mmd2(x, y) == pytest.approx(xx + yy - 2 * xy, rel=1e-12)
+
+
+def test_kid_is_near_zero_for_same_distribution_and_positive_otherwise():
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((400, 8)), rng.standard_normal((400, 8))
+    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=200, seed=0)
+    shifted, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=200, seed=0)
+    assert abs(same.mean) < 3 * same.std + 1e-3
+    assert shifted.mean > 10 * abs(same.mean)
+
+
+def test_kid_seeded_and_checks_subset_size():
+    rng = np.random.default_rng(4)
+    a, b = rng.standard_normal((50, 3)), rng.standard_normal((60, 3))
+    assert kernel_inception_distance(a, b, 5, 20, seed=1)[0] == kernel_inception_distance(a, b, 5, 20, seed=1)[0]
+    with pytest.raises(ConfigError, match="--kid-subset-size"):
+        kernel_inception_distance(a, b, 5, 51)
