@@ -1,0 +1,33 @@
+"""Image sources: every source yields uint8 RGB images [3, H, W] in a fixed order.
+
+Kinds: FolderSource (image files, recursive), ZipSource / TarSource (archive members), ArraySource
+(arrays, tensors, .npy, .npz) and data sets (``genbench.sources.datasets``). ``open_source`` picks one
+from a spec; ``iter_batches`` reads any of them in batches, in order, with optional worker processes.
+Pixel-format rules live in :mod:`genbench.sources.convert`.
+"""
+
+from .archive import TarSource, ZipSource
+from .arrays import ArraySource
+from .base import ImageSource, SourceInfo
+from .convert import array_to_rgb_uint8_batch, pil_to_rgb_uint8
+from .folder import FolderSource
+from .loader import Batch, count_batches, iter_batches
+from .resolve import SOURCE_KINDS, as_source, is_feature_file, open_source
+
+__all__ = [
+    "SOURCE_KINDS",
+    "ArraySource",
+    "Batch",
+    "FolderSource",
+    "ImageSource",
+    "SourceInfo",
+    "TarSource",
+    "ZipSource",
+    "array_to_rgb_uint8_batch",
+    "as_source",
+    "count_batches",
+    "is_feature_file",
+    "iter_batches",
+    "open_source",
+    "pil_to_rgb_uint8",
+]
