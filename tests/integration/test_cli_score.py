@@ -171,3 +171,20 @@ def test_python_api_mirrors_cli(image_arrays):
     cli = json.loads(run("score", gen, "--ref", ref, "--json", "-", "--metrics", "fd", *TINY).stdout)
     assert result.value("fd_tiny") == pytest.approx(cli["metrics"]["fd_tiny"]["value"], rel=1e-12)
     assert result.to_dict()["metrics"].keys() == cli["metrics"].keys()
+
+
+def test_precision_recall_density_coverage_through_the_cli(image_arrays):
+    from genbench.metrics.prdc import prdc
+
+    gen, ref = image_arrays
+    doc = json.loads(run("score", gen, "--ref", ref, "--json", "-", "--metrics", "precision,recall,density,coverage",
+                         "--pr-k", 3, "--dc-k", 5, *TINY).stdout)
+    import torch
+
+    net = TinyExtractor()
+    with torch.no_grad():
+        fg = net(torch.from_numpy(np.load(gen)).permute(0, 3, 1, 2).contiguous())["features"].numpy()
+        fr = net(torch.from_numpy(np.load(ref)).permute(0, 3, 1, 2).contiguous())["features"].numpy()
+    expected = prdc(fr, fg, precision_recall_k=3, density_coverage_k=5)
+    for name in ("precision", "recall", "density", "coverage"):
+        assert doc["metrics"][name]["value"] == pytest.approx(getattr(expected, name), abs=1e-9)
