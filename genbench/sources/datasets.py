@@ -1,0 +1,508 @@
+"""Standard image data sets as ImageSources: Fashion-MNIST, MNIST, CIFAR-10 and CIFAR-100.
+
+A data set is named by a spec ``NAME:SPLIT`` (``fashion-mnist:train``, ``cifar10:test``, ...);
+``DATASETS.names()`` lists them. Files are read from their usual on-disk formats:
+
+- Fashion-MNIST / MNIST: the four IDX files (``train-images-idx3-ubyte[.gz]``,
+  ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``), read with :func:`genbench.sources.idx.read_idx`.
+- CIFAR-10 / CIFAR-100: the "python version" batches (``cifar-10-batches-py/``, ``cifar-100-python/``).
+  These are Python pickles; they are read with a restricted unpickler that only builds dicts,
+  lists, strings and numpy arrays and refuses every other global with an InputError.
+
+Lookup order for a data set's files (first match wins):
+
+1. ``data_dir`` (the CLI's ``--data-dir``),
+2. the ``GENBENCH_DATA`` environment variable,
+3. system folders (Fashion-MNIST: ``/usr/share/datasets/fashion-mnist``, from the Debian package
+   ``dataset-fashion-mnist``),
+4. the download cache (``$GENBENCH_CACHE/data``, default ``~/.cache/genbench/data``), into which a
+   missing data set is downloaded with torchvision's helpers when the machine is online (skipped when
+   ``download=False`` or ``GENBENCH_OFFLINE=1``).
+
+Within each folder ROOT the accepted layouts are: Fashion-MNIST ``ROOT/``, ``ROOT/fashion-mnist/``,
+``ROOT/FashionMNIST/raw/``; MNIST ``ROOT/mnist/``, ``ROOT/MNIST/raw/`` (never plain ``ROOT/``, whose IDX
+files are taken to be Fashion-MNIST, since the two use the same file names); CIFAR
+``ROOT/cifar-10-batches-py/`` and ``ROOT/cifar-100-python/``.
+
+Arrays are decoded once per process (cached on resolved path, size and mtime) and kept read-only.
+Grayscale images stay [N, 28, 28] in memory and are repeated to RGB [3, 28, 28] when read.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import pickle
+import socket
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import cache_dir
+from ..errors import InputError
+from ..registry import Registry
+from .base import ImageSource
+from .idx import read_idx
+
+#: Folder with the Debian package ``dataset-fashion-mnist``.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+_CIFAR10_FILES = {
+    "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
+    "test": ("test_batch",),
+}
+_CIFAR100_FILES = {"train": ("train",), "test": ("test",)}
+
+
+def data_cache_dir() -> Path:
+    """Folder that downloads go to: ``$GENBENCH_CACHE/data`` or ``~/.cache/genbench/data``."""
+    return cache_dir() / "data"
+
+
+@dataclass(frozen=True)
+class DatasetDef:
+    """How to find, read and download one split of one data set."""
+
+    name: str
+    split: str
+    num_classes: int
+    image_shape: tuple[int, ...]  # one image as stored: (H, W) or (H, W, 3)
+    subdirs: tuple[str, ...]  # candidate folders relative to each search root ("" = the root)
+    filenames: tuple[str, ...]  # files that must all be present (IDX: without .gz)
+    reader: Callable[[tuple[Path, ...]], tuple[np.ndarray, np.ndarray]]
+    downloader: Callable[[Path], None] | None = None
+    system_dirs: tuple[Path, ...] = ()
+    how_to_get: str = ""
+    gz_optional: bool = False  # IDX files may be plain or gzipped
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.split}"
+
+
+#: spec ("fashion-mnist:train", ...) -> DatasetDef
+DATASETS: Registry[DatasetDef] = Registry("dataset", flag="--dataset")
+
+
+# ----------------------------------------------------------------------------- the source
+
+
+class DatasetSource(ImageSource):
+    """A data set split held in memory as uint8 [N, H, W] (gray) or [N, H, W, 3] (colour), with labels."""
+
+    kind = "dataset"
+
+    def __init__(self, spec: str, images: np.ndarray, labels: np.ndarray, files: tuple[Path, ...]) -> None:
+        if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
+            raise InputError(f"{spec}: expected uint8 images [N,H,W] or [N,H,W,3], got {images.dtype} {images.shape}")
+        if labels.shape != (len(images),):
+            raise InputError(f"{spec}: {len(images)} images but labels of shape {labels.shape}")
+        self.location = spec
+        self.spec = spec
+        self.files = files
+        self._images = images
+        self._labels = labels.astype(np.int64, copy=False)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def _check_index(self, index: int) -> int:
+        if not 0 <= index < len(self):
+            raise IndexError(f"{self.spec}: index {index} out of range [0, {len(self)})")
+        return int(index)
+
+    def read(self, index: int) -> np.ndarray:
+        """Image ``index`` as uint8 [3, H, W]."""
+        i = self._check_index(index)
+        return _to_nchw(self._images[i : i + 1])[0]
+
+    def read_batch(self, start: int, stop: int) -> np.ndarray:
+        """Images ``start:stop`` (stop clipped to len) as uint8 [B, 3, H, W]."""
+        if start < 0 or stop < start:
+            raise IndexError(f"{self.spec}: bad batch range {start}:{stop}")
+        return _to_nchw(self._images[start:stop])
+
+    def key(self, index: int) -> str:
+        return f"{self.spec}#{self._check_index(index)}"
+
+    def label(self, index: int) -> int:
+        return int(self._labels[self._check_index(index)])
+
+    @property
+    def has_labels(self) -> bool:
+        return True
+
+    def labels(self) -> np.ndarray:
+        """All labels as int64 [N] (a copy)."""
+        return self._labels.copy()
+
+    def fingerprint(self) -> str:
+        sizes = "|".join(f"{p.name}:{p.stat().st_size}" for p in self.files)
+        return f"{self.spec}|{sizes}"
+
+
+def _to_nchw(images: np.ndarray) -> np.ndarray:
+    """[B,H,W] gray -> [B,3,H,W] (channel repeated); [B,H,W,3] -> [B,3,H,W]; always a fresh contiguous array."""
+    if images.ndim == 3:
+        return np.repeat(images[:, None], 3, axis=1)
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def open_dataset(
+    spec: str, data_dir: str | os.PathLike | None = None, *, download: bool | None = None
+) -> DatasetSource:
+    """Open data set ``spec`` (e.g. ``"fashion-mnist:train"``) as a labelled ImageSource.
+
+    ``data_dir`` (CLI ``--data-dir``) is searched first; see the module docstring for the rest of
+    the lookup order. ``download`` None means "download when online unless GENBENCH_OFFLINE=1".
+    Raises ConfigError for an unknown spec and InputError when the files are missing or malformed.
+    """
+    definition = DATASETS.get(spec)
+    files = _locate(definition, data_dir, download)
+    images, labels = _read_cached(definition.spec, files)
+    return DatasetSource(definition.spec, images, labels, files)
+
+
+def load_dataset_arrays(
+    spec: str, data_dir: str | os.PathLike | None = None, *, download: bool | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [N, H, W] (gray) or [N, H, W, 3] (colour) and labels int64 [N] of data set ``spec``.
+
+    The arrays are shared with the per-process cache and read-only; copy them before changing them.
+    """
+    definition = DATASETS.get(spec)
+    files = _locate(definition, data_dir, download)
+    images, labels = _read_cached(definition.spec, files)
+    return images, labels
+
+
+def dataset_info(spec: str) -> DatasetDef:
+    """The definition of ``spec`` (num_classes, image_shape, ...) without touching any file."""
+    return DATASETS.get(spec)
+
+
+# ----------------------------------------------------------------------------- locating files
+
+
+def _search_roots(definition: DatasetDef, data_dir: str | os.PathLike | None) -> list[tuple[Path, str]]:
+    roots: list[tuple[Path, str]] = []
+    if data_dir is not None:
+        roots.append((Path(data_dir), "data_dir / --data-dir"))
+    env = os.environ.get("GENBENCH_DATA")
+    if env:
+        roots.append((Path(env), "GENBENCH_DATA"))
+    roots.extend((d, "system package") for d in definition.system_dirs)
+    roots.append((data_cache_dir(), "download cache"))
+    return roots
+
+
+def _find_in(folder: Path, definition: DatasetDef) -> tuple[Path, ...] | None:
+    found = []
+    for name in definition.filenames:
+        candidates = [folder / name, folder / f"{name}.gz"] if definition.gz_optional else [folder / name]
+        hit = next((c for c in candidates if c.is_file()), None)
+        if hit is None:
+            return None
+        found.append(hit)
+    return tuple(found)
+
+
+def _locate(definition: DatasetDef, data_dir: str | os.PathLike | None, download: bool | None) -> tuple[Path, ...]:
+    looked: list[str] = []
+    for root, why in _search_roots(definition, data_dir):
+        for sub in definition.subdirs:
+            folder = root / sub if sub else root
+            files = _find_in(folder, definition)
+            if files is not None:
+                return tuple(f.resolve() for f in files)
+            looked.append(f"{folder} ({why})")
+    outcome = _try_download(definition, download)
+    if outcome is None:
+        cache = data_cache_dir()
+        for sub in definition.subdirs:
+            files = _find_in(cache / sub if sub else cache, definition)
+            if files is not None:
+                return tuple(f.resolve() for f in files)
+        outcome = f"download finished but the files are not in {cache}"
+    wanted = ", ".join(f"{n}[.gz]" if definition.gz_optional else n for n in definition.filenames)
+    raise InputError(
+        f"data set {definition.spec!r}: files not found ({wanted}). Looked in: {'; '.join(looked)}. "
+        f"Download: {outcome}. To get the data: {definition.how_to_get}"
+    )
+
+
+def _try_download(definition: DatasetDef, download: bool | None) -> str | None:
+    """Download into the cache; None on success, else why not (one phrase)."""
+    if definition.downloader is None:
+        return "not available for this data set"
+    if download is False:
+        return "not attempted (download=False)"
+    if download is None and os.environ.get("GENBENCH_OFFLINE", "") not in ("", "0"):
+        return "not attempted (GENBENCH_OFFLINE is set)"
+    try:
+        definition.downloader(data_cache_dir())
+    except (OSError, RuntimeError, ValueError) as exc:
+        return f"failed ({type(exc).__name__}: {exc})"
+    return None
+
+
+def _check_online(url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (OSError) when ``url``'s host cannot be reached, instead of hanging in urllib."""
+    parts = urllib.parse.urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    with socket.create_connection((parts.hostname, port), timeout=timeout_s):
+        pass
+
+
+# ----------------------------------------------------------------------------- reading (cached)
+
+
+def _read_cached(spec: str, files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
+    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _read_uncached_once(spec, stamps)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_uncached_once(spec: str, stamps: tuple[tuple[str, int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+    definition = DATASETS.get(spec)
+    images, labels = definition.reader(tuple(Path(s[0]) for s in stamps))
+    if images.shape[1:] != definition.image_shape:
+        raise InputError(
+            f"{stamps[0][0]}: expected {spec} images of shape {definition.image_shape}, got {images.shape[1:]}"
+        )
+    if len(labels) and (labels.min() < 0 or labels.max() >= definition.num_classes):
+        raise InputError(
+            f"{stamps[-1][0]}: labels must lie in [0, {definition.num_classes}), got [{labels.min()}, {labels.max()}]"
+        )
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def clear_cache() -> None:
+    """Forget decoded arrays (tests, or to free memory)."""
+    _read_uncached_once.cache_clear()
+
+
+def _read_idx_pair(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
+    images_path, labels_path = files
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    if images.dtype != np.uint8 or images.ndim != 3:
+        raise InputError(f"{images_path}: expected uint8 IDX images [N, H, W], got {images.dtype} {images.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise InputError(f"{labels_path}: expected uint8 IDX labels [N], got {labels.dtype} {labels.shape}")
+    if len(labels) != len(images):
+        raise InputError(f"{labels_path}: {len(labels)} labels for {len(images)} images in {images_path}")
+    return images, labels.astype(np.int64)
+
+
+# --- CIFAR pickles, read without running arbitrary code
+
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]  # numpy's ndarray reconstruction function
+_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Builds only plain containers, strings, numbers and numpy arrays; any other global is refused."""
+
+    def __init__(self, fh, path: Path) -> None:
+        super().__init__(fh, encoding="latin1")  # the CIFAR files were written by Python 2
+        self._path = path
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise InputError(
+                f"{self._path}: refusing to load {module}.{name} from a pickle; "
+                "a CIFAR batch holds only dicts, lists, strings and numpy arrays"
+            ) from None
+
+
+def read_cifar_batch(path: Path) -> dict[str, object]:
+    """One CIFAR "python version" batch file as a dict with str keys (``data``, ``labels``, ...)."""
+    try:
+        with open(path, "rb") as fh:
+            obj = _RestrictedUnpickler(fh, path).load()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read CIFAR batch ({exc})") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise InputError(f"{path}: not a valid CIFAR batch pickle ({type(exc).__name__}: {exc})") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
+
+
+def _cifar_reader(label_key: str) -> Callable[[tuple[Path, ...]], tuple[np.ndarray, np.ndarray]]:
+    def read(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = [], []
+        for path in files:
+            batch = read_cifar_batch(path)
+            data, lab = batch.get("data"), batch.get(label_key)
+            if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+                got = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
+                raise InputError(f"{path}: expected 'data' as uint8 [N, 3072], got {got}")
+            if not isinstance(lab, (list, np.ndarray)) or len(lab) != len(data):
+                raise InputError(f"{path}: expected {len(data)} entries under {label_key!r}")
+            try:
+                lab_arr = np.asarray(lab, dtype=np.int64)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{path}: {label_key!r} are not integers ({exc})") from None
+            images.append(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.append(lab_arr)
+        return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+    return read
+
+
+# ----------------------------------------------------------------------------- downloads (online only)
+
+
+# Hosts probed (5 s timeout) before torchvision is even imported, so an offline machine fails at once.
+# They mirror the URLs in torchvision's dataset classes, which do the actual (md5-checked) download.
+_PROBE_URLS = {
+    "FashionMNIST": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
+    "MNIST": ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
+    "CIFAR10": ("https://www.cs.toronto.edu/~kriz/",),
+    "CIFAR100": ("https://www.cs.toronto.edu/~kriz/",),
+}
+
+
+def _probe(torchvision_class: str) -> None:
+    errors = []
+    for url in _PROBE_URLS[torchvision_class]:
+        try:
+            _check_online(url)
+            return
+        except OSError as exc:
+            errors.append(f"{url}: {exc}")
+    raise OSError("offline? " + "; ".join(errors))
+
+
+def _idx_downloader(torchvision_class: str, layout: str, split: str) -> Callable[[Path], None]:
+    def download(cache: Path) -> None:
+        _probe(torchvision_class)
+        import torchvision.datasets as tvd
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        cls = getattr(tvd, torchvision_class)
+        wanted = {f"{n}.gz" for n in _IDX_FILES[split]}
+        resources = [(f, md5) for f, md5 in cls.resources if f in wanted]
+        errors = []
+        for mirror in cls.mirrors:
+            try:
+                for filename, md5 in resources:
+                    download_and_extract_archive(
+                        mirror + filename, download_root=str(cache / layout), filename=filename, md5=md5
+                    )
+                return
+            except (OSError, RuntimeError) as exc:
+                errors.append(f"{mirror}: {exc}")
+        raise OSError("; ".join(errors))
+
+    return download
+
+
+def _cifar_downloader(torchvision_class: str) -> Callable[[Path], None]:
+    def download(cache: Path) -> None:
+        _probe(torchvision_class)
+        import torchvision.datasets as tvd
+        from torchvision.datasets.utils import download_and_extract_archive
+
+        cls = getattr(tvd, torchvision_class)
+        # Only fetch and unpack the archive (md5-checked); the pickles are then read by our restricted reader.
+        download_and_extract_archive(cls.url, download_root=str(cache), filename=cls.filename, md5=cls.tgz_md5)
+
+    return download
+
+
+# ----------------------------------------------------------------------------- registrations
+
+_HOW_FASHION = (
+    "`sudo apt-get install dataset-fashion-mnist` (files land in /usr/share/datasets/fashion-mnist), "
+    "or put the four IDX files in a folder and pass it as data_dir / --data-dir or set GENBENCH_DATA=FOLDER, "
+    "or run once on a machine with internet access to download them into the cache"
+)
+_HOW_MNIST = (
+    "put the four IDX files in FOLDER/mnist/ (or torchvision's FOLDER/MNIST/raw/) and pass FOLDER as "
+    "data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run once on a machine with internet access"
+)
+_HOW_CIFAR = (
+    "unpack the CIFAR 'python version' archive ({archive}) into FOLDER (giving FOLDER/{sub}/) and pass FOLDER "
+    "as data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run once on a machine with internet access"
+)
+
+for _split in ("train", "test"):
+    DATASETS.register(f"fashion-mnist:{_split}")(
+        DatasetDef(
+            name="fashion-mnist",
+            split=_split,
+            num_classes=10,
+            image_shape=(28, 28),
+            subdirs=("", "fashion-mnist", "FashionMNIST/raw"),
+            filenames=_IDX_FILES[_split],
+            reader=_read_idx_pair,
+            downloader=_idx_downloader("FashionMNIST", "FashionMNIST/raw", _split),
+            system_dirs=(DEBIAN_FASHION_MNIST,),
+            how_to_get=_HOW_FASHION,
+            gz_optional=True,
+        )
+    )
+    DATASETS.register(f"mnist:{_split}")(
+        DatasetDef(
+            name="mnist",
+            split=_split,
+            num_classes=10,
+            image_shape=(28, 28),
+            subdirs=("mnist", "MNIST/raw"),
+            filenames=_IDX_FILES[_split],
+            reader=_read_idx_pair,
+            downloader=_idx_downloader("MNIST", "MNIST/raw", _split),
+            how_to_get=_HOW_MNIST,
+            gz_optional=True,
+        )
+    )
+    DATASETS.register(f"cifar10:{_split}")(
+        DatasetDef(
+            name="cifar10",
+            split=_split,
+            num_classes=10,
+            image_shape=(32, 32, 3),
+            subdirs=("cifar-10-batches-py",),
+            filenames=_CIFAR10_FILES[_split],
+            reader=_cifar_reader("labels"),
+            downloader=_cifar_downloader("CIFAR10"),
+            how_to_get=_HOW_CIFAR.format(archive="cifar-10-python.tar.gz", sub="cifar-10-batches-py"),
+        )
+    )
+    DATASETS.register(f"cifar100:{_split}")(
+        DatasetDef(
+            name="cifar100",
+            split=_split,
+            num_classes=100,
+            image_shape=(32, 32, 3),
+            subdirs=("cifar-100-python",),
+            filenames=_CIFAR100_FILES[_split],
+            reader=_cifar_reader("fine_labels"),
+            downloader=_cifar_downloader("CIFAR100"),
+            how_to_get=_HOW_CIFAR.format(archive="cifar-100-python.tar.gz", sub="cifar-100-python"),
+        )
+    )
+
+from . import stacked as _stacked  # noqa: F401  (registers stacked-fashion-mnist:train|test)
