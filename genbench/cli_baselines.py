@@ -1,0 +1,123 @@
+"""``genbench baselines list | train | sample`` and ``genbench leaderboard``."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import ConfigError
+
+
+@click.group()
+def baselines() -> None:
+    """The bundled baseline generators (dcgan, wgan-gp, vae, glo, flow, cgan, cyclegan)."""
+
+
+@baselines.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def baselines_list(as_json: bool) -> None:
+    """List the families and their bundled checkpoints."""
+    from baselines.api import list_families
+
+    rows = list_families()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        ckpt = f"{r['steps']} steps, {r['wall_time_s']:.0f} s" if r["checkpoint"] else "no bundled checkpoint"
+        click.echo(f"{r['name']:<10} {ckpt:<26} {r['paper']}")
+
+
+def _add_train_command() -> None:
+    from baselines.train import main as train_main
+
+    baselines.add_command(train_main, name="train")
+
+
+_add_train_command()
+
+
+@baselines.command("sample")
+@click.argument("model")
+@click.option("-n", "n", type=click.IntRange(min=1), required=True, help="Number of samples.")
+@click.option("--seed", type=int, default=0)
+@click.option("-o", "--output", required=True, help="Image folder, or a .npz (images: N x H x W x C uint8).")
+@click.option("--labels", default=None, help="cgan only: comma-separated classes, repeated to fill n.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@click.option("--device", default="cpu")
+@click.option("--overwrite", is_flag=True)
+def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
+                     overwrite: bool) -> None:
+    """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
+    from PIL import Image
+
+    from baselines.api import load_checkpoint, sample_images_and_labels
+
+    from .atomic import atomic_path
+
+    out = Path(output)
+    if out.exists() and not overwrite and (out.suffix == ".npz" or any(out.iterdir())):
+        raise ConfigError(f"-o {out} exists; pass --overwrite to replace it")
+    wanted = None
+    if labels:
+        try:
+            classes = [int(x) for x in labels.split(",")]
+        except ValueError:
+            raise ConfigError(f"--labels {labels!r}: expected comma-separated class numbers such as 0,1,2") from None
+        wanted = np.resize(np.asarray(classes, dtype=np.int64), n)
+    family = load_checkpoint(model, device=device)
+    images, drawn = sample_images_and_labels(family, n, seed, batch_size=batch_size, labels=wanted)
+    if out.suffix == ".npz":
+        with atomic_path(out) as tmp:
+            with open(tmp, "wb") as fh:
+                arrays = {"images": images[..., None]}
+                if drawn is not None:
+                    arrays["labels"] = drawn
+                np.savez(fh, **arrays)
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        for i, im in enumerate(images):
+            with atomic_path(out / f"{i:06d}.png") as tmp:
+                Image.fromarray(im).save(tmp, format="PNG")
+    click.echo(f"wrote {n} samples of {family.name} (seed {seed}) to {out}", err=True)
+
+
+@click.command()
+@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per row.")
+@click.option("--seed", type=int, default=0)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/fashion-mnist")
+@click.option("--families", default=None, help="Comma-separated subset of the baseline families.")
+@click.option("--no-reference-rows", is_flag=True, help="Only the baselines.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
+@click.option("--batch-size", type=click.IntRange(min=1), default=500)
+@click.option("--quiet", "-q", is_flag=True)
+def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
+                batch_size: int, quiet: bool) -> None:
+    """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
+    from . import leaderboard as lb
+
+    started = time.perf_counter()
+    wanted = [f.strip() for f in families.split(",")] if families else None
+    specs = lb.baseline_row_specs(wanted)
+    if wanted:
+        unknown = sorted(set(wanted) - {s.name for s in specs})
+        if unknown:
+            raise ConfigError(f"--families: no bundled checkpoint for {', '.join(unknown)}")
+    if not no_reference_rows:
+        specs += lb.reference_row_specs(data_dir)
+    log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
+    rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log)
+    out = Path(out_dir)
+    names = {s.name for s in specs}
+    pictures = {}
+    if "cgan" in names:
+        pictures.update(lb.conditional_grid(out, seed))
+    if "glo" in names:
+        pictures.update(lb.glo_pictures(out, seed, data_dir))
+    command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir}" + (f" --families {families}" if families else "")
+    lb.render(rows, artifacts, out, command, pictures)
+    click.echo((out / "leaderboard.md").read_text())
+    click.echo(f"wrote {out}/ in {time.perf_counter() - started:.0f} s", err=True)

@@ -1,0 +1,341 @@
+"""The Fashion-MNIST leaderboard: bundled baselines and reference rows, scored and rendered.
+
+Every row is an image source of ``n`` samples (seeded). Metrics, all with the
+bundled ``fmnist-cnn`` network:
+
+- ``fd_fmnist``: Frechet distance to the bundled statistics of the full training split (60k);
+- ``is_fmnist``: classifier score of the samples (10 splits);
+- ``kid_fmnist``, ``precision``, ``recall``, ``density``, ``coverage``: against the features of a
+  seeded 10k subset of the training split (the same subset for every row).
+
+CycleGAN translates held-out sneakers into sandals (its classes are in its config): its
+row is scored against the target class of the training split, and reports the cycle
+reconstruction error. The flow row reports bits per dimension on the test split.
+Reference rows show what the metrics can and cannot see: the real test split (the best
+a model can hope for), copies of training images, lightly transformed copies, a
+mode-collapsed generator (the conditional GAN asked for one class) and noise.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .atomic import write_text_atomic
+from .config import ExtractOptions, MetricOptions
+from .errors import InputError
+from .evaluate import Evaluated, extract_source
+from .features import build_extractor
+from .metrics.registry import METRICS, resolve_metrics
+from .pictures import image_grid, png_data_uri, save_png
+from .refstats import lookup_reference
+from .sources.base import ImageSource
+from .sources.datasets import open_dataset
+from .sources.subset import SubsetSource
+from .transforms import TransformedSource
+
+EXTRACTOR = "fmnist-cnn"
+METRIC_KINDS = ("fd", "is", "kid", "precision", "recall", "density", "coverage")
+REFERENCE_SUBSET = 10_000
+LIGHT_TRANSFORMS = [("hflip", 0.5), ("shift", 1.0), ("gaussian-noise", 4.0)]
+
+
+@dataclass
+class Row:
+    """One leaderboard line."""
+
+    name: str
+    kind: str  # "baseline" or "reference"
+    metrics: dict[str, dict]
+    extra: dict = field(default_factory=dict)
+    n: int = 0
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    name: str
+    kind: str
+    make: Callable[[int, int], ImageSource]  # (n, seed) -> source
+    target_class: int | None = None  # score against this class of the training split only
+    extra: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+class NoiseSource(ImageSource):
+    """Uniform random uint8 images [3, 28, 28], seeded per index."""
+
+    kind = "noise"
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.location = n, seed, f"uniform noise (seed {seed})"
+
+    def __len__(self) -> int:
+        return self.n
+
+    def read(self, index: int) -> np.ndarray:
+        gray = np.random.default_rng([self.seed, index]).integers(0, 256, (28, 28), dtype=np.uint8)
+        return np.repeat(gray[None], 3, axis=0)
+
+    def key(self, index: int) -> str:
+        return f"noise-{index:06d}"
+
+
+def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
+    def test_split(n: int, seed: int) -> ImageSource:
+        test = open_dataset("fashion-mnist:test", data_dir)
+        if n > len(test):
+            raise InputError(f"reference row 'real test split' has {len(test)} images; {n} were asked for (--n)")
+        return SubsetSource(test, np.arange(n), f"first {n}")
+
+    def copies(n: int, seed: int) -> ImageSource:
+        return SubsetSource.seeded(open_dataset("fashion-mnist:train", data_dir), n, seed + 1, "reference row 'train copies'")
+
+    def light(n: int, seed: int) -> ImageSource:
+        return TransformedSource(copies(n, seed), LIGHT_TRANSFORMS, seed=seed)
+
+    def collapsed(n: int, seed: int) -> ImageSource:
+        from baselines.api import GeneratorSource
+
+        return GeneratorSource("cgan", n, seed=seed, labels=np.zeros(n, dtype=np.int64))
+
+    return [
+        RowSpec("real test split", "reference", test_split),
+        RowSpec("train copies", "reference", copies),
+        RowSpec("train copies, flip/shift/noise", "reference", light),
+        RowSpec("mode collapse (cgan, class 0 only)", "reference", collapsed),
+        RowSpec("uniform noise", "reference", lambda n, seed: NoiseSource(n, seed)),
+    ]
+
+
+def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
+    from baselines.api import GeneratorSource, list_families, load_checkpoint
+
+    specs = []
+    for info in list_families():
+        name = info["name"]
+        if (families and name not in families) or info["checkpoint"] is None:
+            continue
+        model = load_checkpoint(name)
+        extra = {k: round(float(v), 4) for k, v in _checkpoint_metrics(name).items()}
+        extra.update({"train_steps": info["steps"], "train_seconds": info["wall_time_s"]})
+        target = getattr(model.options, "domain_b", None) if name == "cyclegan" else None
+        specs.append(RowSpec(name, "baseline", lambda n, seed, m=model: GeneratorSource(m, n, seed=seed),
+                             target_class=target, extra=extra))
+    return specs
+
+
+def _checkpoint_metrics(name: str) -> dict:
+    from baselines.checkpoint import read_manifest
+
+    return dict(read_manifest()["checkpoints"].get(name, {}).get("metrics", {}))
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target_class: int | None) -> Evaluated:
+    """Training-split reference: bundled 60k statistics + features of a seeded 10k subset (or one class)."""
+    train = open_dataset("fashion-mnist:train", data_dir)
+    if target_class is None:
+        subset = SubsetSource.seeded(train, REFERENCE_SUBSET, seed, "fashion-mnist:train")
+    else:
+        subset = SubsetSource(train, np.flatnonzero(train.labels() == target_class), f"class {target_class}")
+    ref = extract_source(subset, extractor, xo, role="reference", keep_features=True, keep_logits=False)
+    if target_class is None:
+        entry = lookup_reference("fashion-mnist:train", EXTRACTOR)
+        if entry is not None:
+            ref.stats = entry.load().stats
+            ref.info = {"kind": "statistics+subset", "reference_id": entry.id, "sha256": entry.sha256,
+                        "feature_subset": subset.location}
+    return ref
+
+
+def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
+               progress: bool = False, log: Callable[[str], None] = lambda s: None) -> tuple[list[Row], dict]:
+    """Extract and score every row; returns the rows and the sample images kept for pictures."""
+    extractor = build_extractor(EXTRACTOR)
+    xo = ExtractOptions(extractor=EXTRACTOR, batch_size=batch_size, data_dir=data_dir, progress=progress)
+    references: dict[int | None, Evaluated] = {}
+    rows, samples = [], {}
+    for spec in specs:
+        started = time.perf_counter()
+        if spec.target_class not in references:
+            references[spec.target_class] = _reference_for(extractor, xo, seed, data_dir, spec.target_class)
+        ref = references[spec.target_class]
+        source = spec.make(n, seed)
+        gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
+        mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]))
+        metrics = {}
+        for out_name, kind in resolve_metrics(list(METRIC_KINDS), extractor.metric_names, EXTRACTOR):
+            metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
+        extra = dict(spec.extra)
+        if spec.target_class is not None:
+            extra["scored_against"] = f"fashion-mnist:train class {spec.target_class}"
+        rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
+        samples[spec.name] = source.read_batch(0, min(64, len(source)))
+        log(f"{spec.name:<36} fd_fmnist={metrics['fd_fmnist']['value']:.3f}  ({rows[-1].seconds:.1f} s)")
+    provenance = {
+        "genbench_version": __version__, "extractor": extractor.identity().to_dict(), "n": n, "seed": seed,
+        "references": {str(k): v.info for k, v in references.items()},
+    }
+    return rows, {"samples": samples, "provenance": provenance}
+
+
+# ----------------------------------------------------------------------------- rendering
+
+COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage")
+
+
+def _headline(entry: dict) -> float:
+    return float(entry["value"] if "value" in entry else entry["mean"])
+
+
+def table_rows(rows: list[Row]) -> list[dict]:
+    """Flat dicts for CSV/Markdown, baselines sorted by fd_fmnist, then reference rows."""
+    ordered = sorted([r for r in rows if r.kind == "baseline"], key=lambda r: _headline(r.metrics["fd_fmnist"]))
+    ordered += [r for r in rows if r.kind == "reference"]
+    out = []
+    for r in ordered:
+        flat = {"model": r.name, "kind": r.kind, "n": r.n}
+        flat.update({c: _headline(r.metrics[c]) for c in COLUMNS if c in r.metrics})
+        flat["is_fmnist_std"] = r.metrics["is_fmnist"]["std"]
+        flat["kid_fmnist_std"] = r.metrics["kid_fmnist"]["std"]
+        flat["notes"] = ", ".join(f"{k}={v}" for k, v in r.extra.items())
+        flat["seconds"] = round(r.seconds, 1)
+        out.append(flat)
+    return out
+
+
+def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
+    head = "| model | kind | fd_fmnist ↓ | is_fmnist ↑ | kid_fmnist ↓ | precision | recall | density | coverage | notes |"
+    lines = [
+        "# Fashion-MNIST leaderboard", "",
+        f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
+        f"n = {provenance['n']} samples per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}.",
+        "fd_fmnist is against the full training split's statistics; KID and precision/recall/density/coverage "
+        f"against a seeded {REFERENCE_SUBSET} image subset of it. These are domain-network numbers, not FID/IS.", "",
+        f"Reproduce: `{command}`", "", head, "|" + "---|" * 10,
+    ]
+    for f in flat:
+        lines.append(
+            f"| {f['model']} | {f['kind']} | {f['fd_fmnist']:.3f} | {f['is_fmnist']:.3f} ± {f['is_fmnist_std']:.3f} | "
+            f"{f['kid_fmnist']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | {f['density']:.3f} | "
+            f"{f['coverage']:.3f} | {f['notes']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(flat: list[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
+    writer.writeheader()
+    writer.writerows(flat)
+    return buffer.getvalue()
+
+
+def to_html(flat: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
+    cols = [c for c in flat[0] if c not in ("is_fmnist_std", "kid_fmnist_std")]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = []
+    for f in flat:
+        cells = "".join(
+            f"<td>{f[c]:.4g}</td>" if isinstance(f[c], float) else f"<td>{html.escape(str(f[c]))}</td>" for c in cols
+        )
+        body.append(f"<tr class='{f['kind']}'>{cells}</tr>")
+    figures = "".join(
+        f"<figure><img src='{png_data_uri(p)}' alt='{html.escape(name)}'><figcaption>{html.escape(name)}</figcaption></figure>"
+        for name, p in pictures.items()
+    )
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>genbench: Fashion-MNIST leaderboard</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
+tr.reference{{background:#f4f4f4}}figure{{display:inline-block;margin:8px;vertical-align:top}}
+img{{image-rendering:pixelated}}</style></head><body>
+<h1>Fashion-MNIST leaderboard</h1>
+<p>Extractor {EXTRACTOR}, n = {provenance['n']} per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}.
+Reproduce with <code>{html.escape(command)}</code>. Grey rows are reference rows.</p>
+<table><tr>{head}</tr>{''.join(body)}</table>
+<h2>Samples</h2>{figures}
+</body></html>
+"""
+
+
+def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_pictures: dict[str, Path]) -> dict[str, Path]:
+    """Write leaderboard.md, leaderboard.csv, index.html, results.json and a grid PNG per row into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pictures: dict[str, Path] = {}
+    for name, images in artifacts["samples"].items():
+        slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
+        pictures[f"samples: {name}"] = save_png(image_grid(images, columns=8, scale=2), out_dir / f"grid-{slug}.png")
+    pictures.update(extra_pictures)
+    flat = table_rows(rows)
+    provenance = artifacts["provenance"]
+    write_text_atomic(out_dir / "leaderboard.md", to_markdown(flat, provenance, command))
+    write_text_atomic(out_dir / "leaderboard.csv", to_csv(flat))
+    write_text_atomic(out_dir / "index.html", to_html(flat, pictures, provenance, command))
+    doc = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
+                     "seconds": r.seconds} for r in rows],
+           "provenance": {**provenance, "command": command},
+           "artifacts": {k: str(v.relative_to(out_dir)) for k, v in pictures.items()}}
+    write_text_atomic(out_dir / "results.json", json.dumps(doc, indent=2) + "\n")
+    return pictures
+
+
+# ----------------------------------------------------------------------------- model pictures
+
+
+def conditional_grid(out_dir: Path, seed: int) -> dict[str, Path]:
+    """cgan samples by class: one row per class."""
+    from baselines.api import sample_images
+
+    labels = np.repeat(np.arange(10), 10)
+    images = sample_images("cgan", len(labels), seed=seed, labels=labels)
+    classes = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
+    grid = image_grid(images, columns=10, scale=2, row_labels=classes)
+    return {"cgan: samples by class": save_png(grid, out_dir / "cgan-by-class.png")}
+
+
+def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Path]:
+    """GLO: interpolations between learned codes, and class-mean latent arithmetic."""
+    import torch
+
+    from baselines.api import load_checkpoint, quantize
+    from .sources.datasets import load_dataset_arrays
+
+    glo = load_checkpoint("glo")
+    codes = glo.nets["codes"]
+    z = codes.z.weight.detach()
+    _, labels = load_dataset_arrays("fashion-mnist:train", data_dir)
+    code_labels = torch.from_numpy(labels[codes.image_index.cpu().numpy()])
+    rng = np.random.default_rng(seed)
+    decode = lambda latents: quantize(glo.nets["generator"](latents), glo.output_range)  # noqa: E731
+    steps = torch.linspace(0, 1, 10)[:, None]
+    rows = []
+    with torch.no_grad():
+        for a, b in rng.choice(len(z), size=(6, 2), replace=False):
+            rows.append(decode(glo.project((1 - steps) * z[a] + steps * z[b])))
+        interp = np.concatenate(rows)
+        means = torch.stack([z[code_labels == c].mean(0) for c in range(10)])
+        arithmetic = []
+        for src, dst in ((7, 5), (5, 7), (0, 3), (3, 0), (9, 7)):  # sneaker<->sandal, T-shirt<->dress, boot->sneaker
+            picks = rng.choice(np.flatnonzero(code_labels.numpy() == src), size=5, replace=False)
+            base = z[picks]
+            moved = glo.project(base - means[src] + means[dst])
+            arithmetic.append(np.concatenate([decode(base), decode(moved)]))
+        arith = np.concatenate(arithmetic)
+    return {
+        "glo: interpolations between learned codes": save_png(image_grid(interp, columns=10, scale=2), out_dir / "glo-interpolation.png"),
+        "glo: code - mean(class A) + mean(class B) (left: codes, right: moved)":
+            save_png(image_grid(arith, columns=10, scale=2), out_dir / "glo-arithmetic.png"),
+    }

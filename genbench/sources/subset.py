@@ -1,0 +1,54 @@
+"""A fixed subset of another source, in a given index order (seeded subsets, one class, ...)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import InputError
+from .base import ImageSource, stack_if_same_size
+
+
+class SubsetSource(ImageSource):
+    """Images ``indices`` [n] of ``base``, in that order."""
+
+    kind = "subset"
+
+    def __init__(self, base: ImageSource, indices: np.ndarray, description: str = "") -> None:
+        indices = np.asarray(indices, dtype=np.int64)
+        if indices.size and (indices.min() < 0 or indices.max() >= len(base)):
+            raise InputError(f"{base.location}: subset indices outside 0..{len(base) - 1}")
+        self.base, self.indices = base, indices
+        self.location = f"{base.location or base.kind}[{description or f'{len(indices)} images'}]"
+
+    @classmethod
+    def seeded(cls, base: ImageSource, n: int, seed: int, what: str) -> "SubsetSource":
+        """``n`` distinct images of ``base`` chosen by ``seed``; InputError when it has fewer."""
+        if n > len(base):
+            raise InputError(f"{what} has {len(base)} images; {n} were asked for (--n)")
+        return cls(base, np.random.default_rng(seed).permutation(len(base))[:n], f"{n} images, seed {seed}")
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def read(self, index: int) -> np.ndarray:
+        return self.base.read(int(self.indices[index]))
+
+    def read_batch(self, start: int, stop: int):
+        return stack_if_same_size([self.base.read(int(i)) for i in self.indices[start:stop]])
+
+    def key(self, index: int) -> str:
+        return self.base.key(int(self.indices[index]))
+
+    @property
+    def has_labels(self) -> bool:
+        return self.base.has_labels
+
+    def label(self, index: int) -> int | None:
+        return self.base.label(int(self.indices[index]))
+
+    def fingerprint(self) -> str:
+        inner = self.base.fingerprint()
+        if not inner:
+            return ""
+        import hashlib
+
+        return hashlib.sha256(inner.encode() + self.indices.tobytes()).hexdigest()
