@@ -15,6 +15,7 @@ from typing import Any
 
 
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
+from .distributed import for_this_rank
 from .evaluate import extract_source, score as _score
 from .features import build_extractor
 from .results import ScoreResult
@@ -40,10 +41,17 @@ def score(
     bootstrap: int = 0,
     data_dir: str | None = None,
     progress: bool = False,
+    cache: bool = True,
+    precision: str = "float32",
 ) -> ScoreResult:
     """Score ``generated`` against ``reference``. Returns a ScoreResult whose ``to_dict()`` equals
-    the CLI's ``--json`` document. Raises a GenbenchError subclass on bad input."""
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress)
+    the CLI's ``--json`` document. Raises a GenbenchError subclass on bad input.
+
+    ``cache=False`` skips the feature cache (:mod:`genbench.cache`) for this call; ``precision`` is
+    float32 (default), tf32 (CUDA) or bf16, and a non-default one also records its deviation from
+    float32 on a subset in ``provenance["precision_check"]``. Under torchrun, ranks other than 0
+    return a ScoreResult without metrics."""
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
     mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, bootstrap=bootstrap)
     return _score(generated, reference, metrics, xo, mo)
 
@@ -59,15 +67,18 @@ def extract(
     workers: int = 0,
     data_dir: str | None = None,
     progress: bool = False,
+    cache: bool = True,
+    precision: str = "float32",
 ) -> FeatureFile:
     """Per-image features (float32 [N, D]) and logits (float32 [N, K], when the extractor has them)."""
     from .sources.resolve import as_source
 
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress)
-    net = build_extractor(extractor, weights, preprocessing, device)
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
+    xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
+    net = build_extractor(extractor, weights, preprocessing, xo.device)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=True, keep_logits=True)
-    meta = {**net.identity().to_dict(), "source": ev.info, "n": ev.n}
+    meta = {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info, "n": ev.n}
     return FeatureFile(ev.features, ev.logits, ev.files or [], ev.labels, meta)
 
 
@@ -82,15 +93,18 @@ def compute_stats(
     workers: int = 0,
     data_dir: str | None = None,
     progress: bool = False,
+    cache: bool = True,
+    precision: str = "float32",
 ) -> tuple[FeatureStats, dict]:
     """Streaming statistics of a source (features are not kept) and their metadata."""
     from .sources.resolve import as_source
 
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress)
-    net = build_extractor(extractor, weights, preprocessing, device)
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
+    xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
+    net = build_extractor(extractor, weights, preprocessing, xo.device)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=False, keep_logits=False)
-    return ev.stats, {**net.identity().to_dict(), "source": ev.info}
+    return ev.stats, {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info}
 
 
 __all__ = ["score", "extract", "compute_stats", "ScoreResult", "FeatureStats"]

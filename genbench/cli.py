@@ -45,6 +45,10 @@ def extraction_options(fn: Callable) -> Callable:
         click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
                      help="Where data sets such as fashion-mnist are found."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bars or tables on stderr."),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache for this run."),
+        click.option("--precision", type=click.Choice(["float32", "tf32", "bf16"]), default="float32",
+                     help="Extractor arithmetic; tf32 (CUDA) and bf16 are faster, and score also prints their "
+                          "deviation from float32 on a subset."),
     ]
     for decorate in reversed(decorators):
         fn = decorate(fn)
@@ -63,6 +67,8 @@ def _extract_options(kw: dict):
         workers=kw.pop("workers"),
         data_dir=kw.pop("data_dir"),
         progress=not kw.get("quiet", False),
+        cache=not kw.pop("no_cache"),
+        precision=kw.pop("precision"),
     )
 
 
@@ -87,30 +93,52 @@ def main() -> None:
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000)
 @click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Bootstrap replicates for 95%% intervals of FD and KID (0 = off).")
+@click.option("--pr-k", type=click.IntRange(min=1), default=3, help="k of the k-NN manifolds for precision and recall.")
+@click.option("--dc-k", type=click.IntRange(min=1), default=5, help="k of the k-NN balls for density and coverage.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+@click.option("--name", "run_name", default=None, help="Model/run name recorded in provenance and the history.")
+@click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
+              help="Also append the result to this SQLite results history (also $GENBENCH_HISTORY).")
+@click.option("--project-dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Git checkout whose commit is recorded (default: the current directory).")
 @extraction_options
 def score(generated: str, reference: str, metrics: str | None, json_out: str | None, seed: int, is_splits: int,
-          kid_subsets: int, kid_subset_size: int, bootstrap: int, overwrite: bool, **kw) -> None:
+          kid_subsets: int, kid_subset_size: int, bootstrap: int, pr_k: int, dc_k: int, overwrite: bool, run_name: str | None,
+          history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
     from .atomic import write_text_atomic
     from .config import MetricOptions
+    from .distributed import is_main_process
+    from .engine import format_precision_deviation
     from .evaluate import score as run_score
+    from .history import open_history, stamp_result
 
     quiet = kw["quiet"]
     xo = _extract_options(kw)
-    mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, bootstrap=bootstrap)
+    mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
+                       bootstrap=bootstrap, prdc_k_precision_recall=pr_k, prdc_k_density_coverage=dc_k)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if wanted == []:
         raise ConfigError("--metrics is empty; give at least one metric name")
     if json_out and json_out != "-" and Path(json_out).exists() and not overwrite:
         raise ConfigError(f"--json {json_out} exists; pass --overwrite to replace it")
+    history = open_history(history_file, required=False)  # a bad history path fails before extraction
     result = run_score(generated, reference, wanted, xo, mo)
+    if not is_main_process():  # under torchrun, rank 0 reports
+        return
+    stamp_result(result, run_name, project_dir)
     if not quiet:
         click.echo(result.format_table(), err=True)
+        if "precision_check" in result.provenance:
+            click.echo(format_precision_deviation(result.provenance["precision_check"]), err=True)
     if json_out == "-":
         click.echo(result.to_json())
     elif json_out:
         write_text_atomic(json_out, result.to_json() + "\n")
+    if history is not None and result.metrics:  # under torchrun only rank 0 has metrics to record
+        record_id = history.add(result)
+        if not quiet:
+            click.echo(f"recorded as #{record_id} in {history.path}", err=True)
 
 
 # ----------------------------------------------------------------------------- extract / stats
@@ -129,12 +157,16 @@ def _refuse_existing(path: str, overwrite: bool, flag: str = "-o") -> None:
 def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     """Write per-image features (and logits) of SOURCE to a .npz feature file."""
     from .api import extract as run_extract
+    from .distributed import is_main_process
     from .stats.io import save_features
 
     _refuse_existing(output, overwrite)
     xo = _extract_options(kw)
     ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
-                     batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress)
+                     batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
+                     cache=xo.cache, precision=xo.precision)
+    if not is_main_process():  # under torchrun, rank 0 writes
+        return
     save_features(output, ff, overwrite=overwrite)
     if not kw["quiet"]:
         click.echo(f"wrote {output}: {ff.features.shape[0]} x {ff.features.shape[1]} features", err=True)
@@ -148,13 +180,17 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
 def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
     from .api import compute_stats
+    from .distributed import is_main_process
     from .stats.io import save_stats
 
     _refuse_existing(output, overwrite)
     xo = _extract_options(kw)
     st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
                              preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
-                             workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress)
+                             workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
+                             cache=xo.cache, precision=xo.precision)
+    if not is_main_process():  # under torchrun, rank 0 writes
+        return
     save_stats(output, st, meta, overwrite=overwrite)
     if not kw["quiet"]:
         click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
@@ -205,9 +241,27 @@ def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out
         click.echo(doc) if json_out == "-" else write_text_atomic(json_out, doc + "\n")
 
 
+from .cli_baselines import baselines, leaderboard  # noqa: E402
 from .cli_ref import ref  # noqa: E402  (registers the `ref` group)
 
 main.add_command(ref)
+main.add_command(baselines)
+main.add_command(leaderboard)
+
+from .cli_probe import probe  # noqa: E402  (memorization, sensitivity and mode probes)
+
+main.add_command(probe)
+
+from .cli_cache import cache  # noqa: E402  (the feature cache: info, clear)
+
+main.add_command(cache)
+
+from .cli_gate import check  # noqa: E402  (the CI quality gate)
+from .cli_results import report, results  # noqa: E402  (results history, HTML/Markdown reports)
+
+main.add_command(check)
+main.add_command(results)
+main.add_command(report)
 
 
 def run() -> None:  # pragma: no cover - thin wrapper for python -m genbench

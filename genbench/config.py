@@ -27,6 +27,8 @@ class ExtractOptions:
     workers: int = 0
     data_dir: str | None = None
     progress: bool = True
+    cache: bool = True  # read/write the feature cache (genbench.cache); --no-cache turns it off for one run
+    precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.engine
 
     def to_dict(self) -> dict:
         return asdict(self)

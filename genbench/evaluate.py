@@ -10,6 +10,7 @@ settings are refused with the field that differs.
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import sys
 import time
@@ -23,9 +24,12 @@ import torch
 
 from . import __version__
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
+from .distributed import for_this_rank, is_main_process
+from .engine import precision_deviation
 from .errors import ConfigError, InputError, ReferenceStatsError
 from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
+from .history import run_stamp
 from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
 from .results import ScoreResult
 from .sources.base import ImageSource
@@ -144,55 +148,26 @@ def extract_source(
     keep_features: bool = True,
     keep_logits: bool = True,
 ) -> Evaluated:
-    """Stream ``source`` through ``extractor`` once; statistics always, features/logits when asked."""
-    from .progress import progress_bar
-    from .sources.loader import iter_batches
+    """Stream ``source`` through ``extractor`` once; statistics always, features/logits when asked.
 
-    device = torch.device(options.device)
-    stats = FeatureStats.empty(extractor.feature_dim)
-    feature_parts: list[np.ndarray] = []
-    logit_parts: list[np.ndarray] = []
-    label_parts: list[np.ndarray] = []
-    where = f"{source.location or source.kind} ({role})"
-    if len(source) == 0:
-        raise InputError(f"{where}: no images to score")
-    with torch.inference_mode(), progress_bar(len(source), f"extract {role}", enabled=options.progress) as bar:
-        for batch in iter_batches(
-            source, batch_size=options.batch_size, workers=options.workers, pin_memory=device.type == "cuda"
-        ):
-            if isinstance(batch.images, list):
-                if not extractor.accepts_mixed_sizes:
-                    raise InputError(f"{where}: images of different sizes, and extractor {extractor.name} needs one size")
-                images: torch.Tensor | list[torch.Tensor] = [im.to(device, non_blocking=True) for im in batch.images]
-                count = len(batch.images)
-            else:
-                images = batch.images.to(device, non_blocking=True)
-                count = images.shape[0]
-            out = extractor(images)
-            features = out["features"].float().cpu().numpy()
-            if not np.isfinite(features).all():
-                raise InputError(f"{where}: the extractor produced NaN or Inf features for images {batch.start}..{batch.start + count - 1}")
-            stats.update(features)
-            if keep_features:
-                feature_parts.append(features)
-            if keep_logits and "logits" in out:
-                logits = out["logits"].float().cpu().numpy()
-                if not np.isfinite(logits).all():
-                    raise InputError(f"{where}: the extractor produced NaN or Inf logits")
-                logit_parts.append(logits)
-            if batch.labels is not None:
-                label_parts.append(batch.labels.numpy())
-            bar.update(count)
+    Goes through the feature cache (:mod:`genbench.cache`; ``options.cache``) and, under torchrun, splits the
+    work across ranks (:mod:`genbench.distributed`), where ranks other than 0 get no features or logits.
+    ``info["cache"]`` records "hit", "miss", "partial" (resumed) or "off". Per-image ``files`` (names)
+    are kept with the features only, so memory stays flat when only statistics are asked for.
+    """
+    from .distributed import extract_features
+
+    out = extract_features(source, extractor, options, role, keep_features, keep_logits)
     return Evaluated(
         role,
-        where,
+        f"{source.location or source.kind} ({role})",
         extractor.identity().to_dict(),
-        stats,
-        features=np.concatenate(feature_parts) if feature_parts else None,
-        logits=np.concatenate(logit_parts) if logit_parts else None,
-        labels=np.concatenate(label_parts) if label_parts and source.has_labels else None,
-        files=[source.key(i) for i in range(len(source))],
-        info=source.info().to_dict(),
+        out.stats,
+        features=out.features,
+        logits=out.logits,
+        labels=out.labels if source.has_labels else None,
+        files=[source.key(i) for i in range(len(source))] if keep_features else None,  # names go with features
+        info={**source.info().to_dict(), **out.info},
     )
 
 
@@ -234,7 +209,7 @@ def score(
 ) -> ScoreResult:
     """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs."""
     started = time.perf_counter()
-    xo = extract_options or ExtractOptions()
+    xo = for_this_rank(extract_options or ExtractOptions())  # under torchrun: cuda -> cuda:LOCAL_RANK
     mo = metric_options or MetricOptions()
     # Load the reference first: a bad reference should fail before any extraction.
     ref_in = open_input(reference, "reference", xo.extractor, xo.data_dir)
@@ -274,6 +249,12 @@ def score(
         keep_logits = p.role == "generated" and GEN_LOGITS in needs
         evaluated[p.role] = extract_source(p.source, extractor, xo, p.role, keep_features, keep_logits)
     gen, ref = evaluated["generated"], evaluated["reference"]
+    if not is_main_process():  # under torchrun, rank 0 alone computes metrics and reports
+        return ScoreResult({}, {"rank": int(os.environ.get("RANK", "0")), "note": "metrics are computed on rank 0"})
+    precision_check = {}
+    if xo.precision != "float32" and any(p.role == "generated" for p in pending):
+        gen_source = next(p.source for p in pending if p.role == "generated")
+        precision_check = {"precision_check": precision_deviation(gen_source, extractor, xo, ref.stats)}
 
     values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
     provenance = {
@@ -284,10 +265,13 @@ def score(
         "seed": mo.seed,
         "device": xo.device,
         "batch_size": xo.batch_size,
+        "precision": xo.precision,
+        **precision_check,  # what tf32/bf16 changed on a subset, when not float32 (genbench.engine)
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
         "wall_time_s": round(time.perf_counter() - started, 3),
+        **run_stamp(),  # created_at (UTC) and git_commit of the current directory (None outside git)
     }
     return ScoreResult(values, provenance)
 

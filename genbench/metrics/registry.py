@@ -72,9 +72,29 @@ def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
     return out
 
 
-def output_name(kind: str, names: "MetricNames") -> str:
-    """The name a metric kind is reported under for an extractor (``fd`` -> ``fid`` or ``fd_fmnist``)."""
-    return {"fd": names.fd, "is": names.is_, "kid": names.kid}.get(kind, kind)
+@register_metric("fd-infinity", {GEN_FEATURES, REF_STATS}, "FD extrapolated to N -> infinity (Chong & Forsyth 2020)")
+def _fd_infinity(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    from .infinity import fd_infinity
+
+    return fd_infinity(gen.features, ref.stats.mean(), ref.stats.cov(), seed=opt.seed).to_dict()
+
+
+@register_metric("is-infinity", {GEN_LOGITS}, "IS extrapolated to N -> infinity, one split per size (Chong & Forsyth 2020)")
+def _is_infinity(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    from .infinity import is_infinity
+
+    return is_infinity(gen.logits, seed=opt.seed).to_dict()
+
+
+def output_name(kind: str, names: "MetricNames | None") -> str:
+    """The name a metric kind is reported under for an extractor (``fd`` -> ``fid`` or ``fd_fmnist``;
+    ``fd-infinity`` -> ``fid_infinity`` or ``fd_fmnist_infinity``)."""
+    if names is None:  # no extractor chosen (e.g. `genbench list`): the generic kind
+        return kind
+    base = {"fd": names.fd, "is": names.is_, "kid": names.kid}
+    if kind.endswith("-infinity") and kind[: -len("-infinity")] in base:
+        return base[kind[: -len("-infinity")]] + "_infinity"
+    return base.get(kind, kind)
 
 
 def resolve_metrics(requested: list[str], names: "MetricNames", extractor: str) -> list[tuple[str, str]]:

@@ -1,0 +1,215 @@
+"""Public API of the bundled baselines: list, train, load, sample.
+
+    from baselines.api import FAMILIES, load_checkpoint, sample_images, GeneratorSource, train
+    model = load_checkpoint("dcgan")                    # bundled, sha256-checked
+    images = sample_images(model, 1000, seed=0)         # uint8 [1000, 28, 28]
+    source = GeneratorSource("cgan", n=10000, seed=0)   # an ImageSource of uint8 RGB [3, 28, 28]
+
+Determinism: every sample's randomness is drawn up front, for all n samples, from one CPU
+``torch.Generator`` seeded with ``seed``; batches only slice those latents, so the images do
+not depend on ``batch_size`` (the networks have no cross-sample operations at inference).
+
+Quantisation (the same as ``torchvision.utils.save_image``, i.e. what a saved PNG holds):
+the network output is clamped to the family's output range [lo, hi], mapped to [0, 1] by
+(x - lo) / (hi - lo), then ``uint8(floor(255 * v + 0.5))`` (round half up), in float32.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from genbench.errors import ConfigError, InputError
+from genbench.sources.base import ImageSource
+
+from .checkpoint import CHECKPOINT_DIR, bundled_checkpoint, read_checkpoint, read_manifest, sha256_file
+from .config import default_config_path, resolve
+from .families import FAMILIES
+from .families.base import Family
+from .train import train
+
+__all__ = [
+    "FAMILIES", "Family", "GeneratorSource", "list_families", "load_checkpoint", "quantize",
+    "sample_images", "sample_images_and_labels", "train",
+]
+
+
+def list_families() -> list[dict[str, Any]]:
+    """One row per family: name, paper, conditional, config path, bundled checkpoint (or None), its steps."""
+    bundled = read_manifest()["checkpoints"]
+    rows = []
+    for name in FAMILIES.names():
+        cls = FAMILIES.get(name)
+        entry = bundled.get(name)
+        rows.append({
+            "name": name,
+            "paper": cls.paper,
+            "conditional": cls.conditional,
+            "config": str(default_config_path(name)),
+            "checkpoint": str(CHECKPOINT_DIR / entry["file"]) if entry else None,
+            "steps": entry["steps"] if entry else None,
+            "wall_time_s": entry["wall_time_s"] if entry else None,
+        })
+    return rows
+
+
+def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu") -> Family:
+    """A trained family ready to sample (networks in eval mode on ``device``).
+
+    ``name_or_path``: a family name (loads baselines/checkpoints/NAME.pt after checking its sha256
+    against manifest.json; WeightsError when missing or altered) or a checkpoint path.
+    Raises InputError for a missing, truncated or foreign file, a newer format version, an
+    unknown family, or networks that do not match the stored options. The loaded object carries
+    ``checkpoint_path``, ``checkpoint_sha256`` and ``info`` (the checkpoint minus its tensors).
+    """
+    if isinstance(name_or_path, str) and name_or_path in FAMILIES and not Path(name_or_path).exists():
+        path = bundled_checkpoint(name_or_path)
+    else:
+        path = Path(name_or_path)
+    ckpt = read_checkpoint(path)
+    name = ckpt["family"]
+    if not isinstance(name, str) or name not in FAMILIES:
+        raise InputError(f"{path}: checkpoint of unknown family {name!r}; expected one of: {', '.join(FAMILIES.names())}")
+    cls = FAMILIES.get(name)
+    try:
+        run = resolve(ckpt["config"], name, cls.options_cls, str(path))
+    except ConfigError as exc:
+        raise InputError(f"{path}: its stored config does not fit this genbench: {exc}") from None
+    with torch.random.fork_rng(devices=[]):  # building seeds the global generator; keep the caller's state
+        family = cls.build(run, device)
+    if not isinstance(ckpt["state"], dict):
+        raise InputError(f"{path}: checkpoint 'state' should be a dict, got {type(ckpt['state']).__name__}")
+    family.load_state(ckpt["state"], str(path))
+    family.checkpoint_path = path
+    family.checkpoint_sha256 = sha256_file(path)
+    family.info = {k: v for k, v in ckpt.items() if k != "state"}
+    return family
+
+
+def _as_family(model: Family | str | Path, device: str | torch.device = "cpu") -> Family:
+    return model if isinstance(model, Family) else load_checkpoint(model, device)
+
+
+def quantize(images: torch.Tensor, output_range: tuple[float, float]) -> np.ndarray:
+    """float [B, 1, H, W] in ``output_range`` -> uint8 [B, H, W] exactly as a saved PNG would hold it."""
+    lo, hi = output_range
+    x = images.detach().float().clamp(lo, hi).sub(lo).div(hi - lo)
+    return x.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)[:, 0].cpu().numpy()
+
+
+def _check_request(family: Family, n: int, batch_size: int, labels: Any) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 0:
+        raise InputError(f"n (--n) must be a non-negative integer, got {n!r}")
+    if batch_size < 1:
+        raise InputError(f"batch_size (--batch-size) must be >= 1, got {batch_size}")
+    if labels is not None and not family.conditional:
+        raise InputError(f"labels (--labels) given, but {family.name} is not class-conditional; only cgan takes labels")
+
+
+def _decode_range(family: Family, latents: dict[str, torch.Tensor], start: int, stop: int) -> np.ndarray:
+    part = {k: v[start:stop].to(family.device) for k, v in latents.items()}
+    with torch.no_grad():
+        return quantize(family.decode(part), family.output_range)
+
+
+def sample_images_and_labels(
+    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 [n, 28, 28], int64 [n] class labels or None). See ``sample_images``."""
+    family = _as_family(model)
+    _check_request(family, n, batch_size, labels)
+    family.train_mode(False)
+    latents = family.draw(int(n), torch.Generator().manual_seed(int(seed)), labels)
+    out = np.empty((n, 28, 28), dtype=np.uint8)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        out[start:stop] = _decode_range(family, latents, start, stop)
+    drawn = family.sample_labels(latents)
+    return out, (drawn.numpy().astype(np.int64) if drawn is not None else None)
+
+
+def sample_images(
+    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
+) -> np.ndarray:
+    """``n`` samples as uint8 [n, 28, 28], deterministic in ``seed`` and independent of ``batch_size``.
+
+    model: a loaded family, a family name (bundled checkpoint) or a checkpoint path. labels: for
+    cgan, int [n] classes in 0..9 (default: drawn uniformly from the seed, after the latents);
+    InputError for other families. CycleGAN's samples translate its held-out source-domain test
+    images (class domain_a) in a seeded order.
+    """
+    return sample_images_and_labels(model, n, seed, batch_size, labels)[0]
+
+
+class GeneratorSource(ImageSource):
+    """An ImageSource of a baseline's samples: uint8 RGB [3, 28, 28], identical to ``sample_images``.
+
+    Latents for all ``n`` images are drawn at construction; images are generated lazily, one
+    batch of ``batch_size`` at a time (the last batch is cached for sequential ``read``).
+    ``label(i)`` is the class asked of a conditional model, CycleGAN's target class, else None.
+    """
+
+    kind = "generator"
+
+    def __init__(
+        self, model: Family | str | Path, n: int, seed: int = 0, batch_size: int = 256, labels: Any = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.family = _as_family(model, device)
+        _check_request(self.family, n, batch_size, labels)
+        self.family.train_mode(False)
+        self.n, self.seed, self.batch_size = int(n), int(seed), int(batch_size)
+        self._latents = self.family.draw(self.n, torch.Generator().manual_seed(self.seed), labels)
+        drawn = self.family.sample_labels(self._latents)
+        self._labels = drawn.numpy().astype(np.int64) if drawn is not None else None
+        path = getattr(self.family, "checkpoint_path", None)
+        self.location = str(path) if path is not None else f"<in-memory {self.family.name}>"
+        self._block: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.n
+
+    def _check_range(self, start: int, stop: int) -> None:
+        if not 0 <= start <= stop <= self.n:
+            raise IndexError(f"GeneratorSource: range {start}:{stop} outside 0:{self.n}")
+
+    def read_batch(self, start: int, stop: int) -> np.ndarray:
+        """uint8 [stop - start, 3, 28, 28]."""
+        self._check_range(start, stop)
+        parts = [_decode_range(self.family, self._latents, s, min(s + self.batch_size, stop))
+                 for s in range(start, stop, self.batch_size)]
+        gray = np.concatenate(parts) if parts else np.zeros((0, 28, 28), dtype=np.uint8)
+        return np.repeat(gray[:, None], 3, axis=1)
+
+    def read(self, index: int) -> np.ndarray:
+        self._check_range(index, index + 1)
+        start = index - index % self.batch_size
+        if self._block is None or self._block[0] != start:
+            self._block = (start, self.read_batch(start, min(start + self.batch_size, self.n)))
+        return self._block[1][index - start]
+
+    def key(self, index: int) -> str:
+        return f"{self.family.name}-seed{self.seed}-{index:06d}"
+
+    @property
+    def has_labels(self) -> bool:
+        return self._labels is not None
+
+    def label(self, index: int) -> int | None:
+        return None if self._labels is None else int(self._labels[index])
+
+    def labels(self) -> np.ndarray | None:
+        return None if self._labels is None else self._labels.copy()
+
+    def fingerprint(self) -> str:
+        """Hash of (checkpoint sha256, n, seed, labels); "" for a model not loaded from a file."""
+        digest = getattr(self.family, "checkpoint_sha256", None)
+        if digest is None:
+            return ""
+        h = hashlib.sha256(f"genbench-generator|{digest}|{self.n}|{self.seed}|".encode())
+        if self._labels is not None:
+            h.update(self._labels.tobytes())
+        return h.hexdigest()

@@ -1,0 +1,254 @@
+"""The one training loop shared by every baseline family, and its command line.
+
+    python -m baselines dcgan --dry-run
+    python -m baselines dcgan --out out/baselines/dcgan.pt --threads 1
+    python -m baselines dcgan --bundle       # write baselines/checkpoints/dcgan.pt + manifest entry
+
+The loop knows nothing of any family: it loads the data, builds the family from its
+config, draws seeded batches from the family's named streams, calls ``train_step``,
+logs averaged losses, writes checkpoints (atomically), and at the end calls
+``finalize`` (fits needed for sampling) and ``evaluate`` (metrics on the eval split).
+"""
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from genbench.errors import ConfigError, GenbenchError
+
+from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
+from .config import RunConfig, load_config
+from .data import Arrays, BatchSampler, load_arrays
+from .families import FAMILIES
+from .families.base import Family
+
+DEFAULT_OUT_DIR = Path("out") / "baselines"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None: CUDA when available, else CPU. ConfigError for a CUDA request without CUDA."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {str(device)!r} (--device) requested but CUDA is not available; use 'cpu'")
+    return device
+
+
+def choose_precision(mode: str, family: type[Family], device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for training, or None for float32.
+
+    "auto": bfloat16 on CUDA devices that support it, for families marked amp_safe (flows and the
+    WGAN-GP double backward stay in float32); "bf16": force bfloat16; "off": float32.
+    bfloat16 has float32's exponent range, so no loss scaling is needed.
+    """
+    if mode == "off":
+        return None
+    if mode == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda" and family.amp_safe and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def load_run_config(
+    name: str, config: str | Path | Mapping[str, Any] | None = None, seed: int | None = None, steps: int | None = None
+) -> RunConfig:
+    """Resolve the config of family ``name`` (bundled configs/NAME.toml when ``config`` is None)."""
+    family = FAMILIES.get(name)
+    run = load_config(config, name, family.options_cls)
+    if seed is not None:
+        run = RunConfig(run.family, int(seed), run.data, run.train, run.model, run.source)
+    if steps is not None:
+        if steps < 1:
+            raise ConfigError(f"steps (--steps) must be >= 1, got {steps}")
+        run = run.replace_train(steps=int(steps))
+    return run
+
+
+def train(
+    name: str,
+    config: str | Path | Mapping[str, Any] | None = None,
+    out: str | Path | None = None,
+    steps: int | None = None,
+    dry_run: bool = False,
+    device: str | torch.device | None = None,
+    seed: int | None = None,
+    threads: int | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> Path:
+    """Train baseline family ``name`` and write its checkpoint; returns the checkpoint path.
+
+    config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
+    path (default out/baselines/NAME.pt, or NAME-dry-run.pt); steps/seed override the config;
+    dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
+    device: None picks CUDA when available; threads: torch CPU threads (None: torch's default).
+    Raises ConfigError for bad options, InputError for unusable data.
+    """
+    run = load_run_config(name, config, seed=seed, steps=steps)
+    if dry_run:
+        run = run.replace_train(
+            steps=run.train.dry_run_steps, batch_size=run.train.dry_run_batch_size, log_every=1, checkpoint_every=0
+        )
+        run = run.replace_data(eval_n=min(run.data.eval_n or 10**9, 2 * run.train.batch_size))
+    if out is None:
+        out = DEFAULT_OUT_DIR / (f"{name}-dry-run.pt" if dry_run else f"{name}.pt")
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError(f"threads (--threads) must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    return run_training(run, Path(out), resolve_device(device), dry_run=dry_run, log=log)
+
+
+def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool, log: Callable[[str], None]) -> Path:
+    """The shared loop (see the module docstring)."""
+    family_cls = FAMILIES.get(run.family)
+    opts = run.train
+    train_arrays = load_arrays(run.data.dataset)
+    held_out: Arrays | None = None  # the whole evaluation split, for prepare()
+    eval_arrays: Arrays | None = None  # its first eval_n images, for evaluate()
+    if run.data.eval_dataset:
+        held_out = eval_arrays = load_arrays(run.data.eval_dataset)
+        if run.data.eval_n:
+            eval_arrays = held_out.subset(slice(0, run.data.eval_n))
+
+    family = family_cls.build(run, device)
+    family.amp_dtype = choose_precision(opts.amp, family_cls, device)
+    streams = family.prepare(train_arrays, held_out)
+    samplers = {
+        stream: BatchSampler(arrays, opts.batch_size, seed=run.seed + 1000 + i, device=device)
+        for i, (stream, arrays) in enumerate(sorted(streams.items()))
+    }
+    precision = "bfloat16-autocast" if family.amp_dtype is not None else "float32"
+    n_params = sum(p.numel() for net in family.nets.values() for p in net.parameters())
+    log(
+        f"[{run.family}] {opts.steps} steps, batch {opts.batch_size}, device {device} ({precision}), "
+        f"{n_params / 1e6:.2f}M parameters, streams " + ", ".join(f"{k}={len(v)}" for k, v in sorted(streams.items()))
+    )
+
+    def checkpoint(steps_done: int, wall: float, metrics: dict[str, float], eval_s: float) -> None:
+        save_checkpoint(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "family": run.family,
+                "config": run.to_dict(),
+                "config_source": run.source,
+                "dataset": run.data.dataset,
+                "state": family.state(),
+                "steps": steps_done,
+                "wall_time_s": wall,
+                "eval_time_s": eval_s,
+                "device": str(device),
+                "precision": precision,
+                "threads": torch.get_num_threads(),
+                "metrics": metrics,
+                "history": history,
+                "dry_run": dry_run,
+                "genbench_version": genbench_version(),
+                "torch_version": str(torch.__version__),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
+            out,
+        )
+
+    history: list[dict[str, float]] = []
+    sums: dict[str, torch.Tensor] = {}
+    count = 0
+    family.train_mode(True)
+    start = last_log = time.perf_counter()
+    step = 0
+    for step in range(1, opts.steps + 1):
+        batches = {name: sampler.next(opts.batch_size * family.batches_per_step) for name, sampler in samplers.items()}
+        losses = family.train_step(batches, step)
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + value.float()
+        count += 1
+        elapsed = time.perf_counter() - start
+        out_of_time = opts.time_limit_s > 0 and elapsed >= opts.time_limit_s
+        if step % opts.log_every == 0 or step == opts.steps or out_of_time:
+            means = {key: float(total) / count for key, total in sums.items()}
+            bad = [key for key, value in means.items() if not math.isfinite(value)]
+            if bad:
+                raise ConfigError(
+                    f"{run.source}: training of {run.family} diverged at step {step} ({bad[0]} = {means[bad[0]]}); "
+                    "lower the learning rates in [model] or change the seed"
+                )
+            now = time.perf_counter()
+            rate = count / max(now - last_log, 1e-9)
+            history.append({"step": step, "wall_time_s": round(elapsed, 3), **means})
+            log(f"[{run.family}] step {step}/{opts.steps} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
+                + f" ({rate:.2f} steps/s)")
+            sums, count, last_log = {}, 0, now
+        if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < opts.steps:
+            family.train_mode(False)
+            family.finalize(streams)
+            checkpoint(step, time.perf_counter() - start, {}, 0.0)
+            family.train_mode(True)
+        if out_of_time:
+            log(f"[{run.family}] time limit {opts.time_limit_s}s reached after {step} steps")
+            break
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - start
+    family.train_mode(False)
+    eval_start = time.perf_counter()
+    family.finalize(streams)
+    with torch.no_grad():
+        metrics = family.evaluate(eval_arrays)
+    eval_s = time.perf_counter() - eval_start
+    checkpoint(step, wall, metrics, eval_s)
+    log(
+        f"[{run.family}] done: {step} steps in {wall:.1f}s ({step / max(wall, 1e-9):.2f} steps/s)"
+        + "".join(f", {k}={v:.4f}" for k, v in metrics.items())
+        + f" -> {out}"
+    )
+    return out
+
+
+@click.command(context_settings={"show_default": True})
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML config (default: baselines/configs/NAME.toml).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
+@click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--dry-run", is_flag=True, help="A few steps on small batches, to check that everything runs.")
+@click.option("--bundle", is_flag=True, help="Write baselines/checkpoints/NAME.pt and record it in manifest.json.")
+def main(name: str, config_path: str | None, out: str | None, steps: int | None, seed: int | None,
+         device: str | None, threads: int | None, dry_run: bool, bundle: bool) -> None:
+    """Train baseline NAME (one of the registered families)."""
+    try:
+        if bundle:
+            if out is not None or dry_run:
+                raise ConfigError("--bundle writes baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
+            out = str(CHECKPOINT_DIR / f"{name}.pt")
+        path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
+                     threads=threads)
+        if bundle:
+            command = "python -m baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+            entry = record_bundled(name, path, command)
+            _stderr(f"[{name}] recorded in manifest: sha256 {entry['sha256']}")
+    except GenbenchError as exc:
+        _stderr(f"error: {exc}")
+        sys.exit(exc.exit_code)
+    click.echo(str(path))
+
+
+if __name__ == "__main__":  # prefer `python -m baselines NAME`
+    main(prog_name="python -m baselines.train")

@@ -1,0 +1,100 @@
+"""``genbench results`` (list, show, export the SQLite results history) and ``genbench report``."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .errors import ConfigError
+
+_HISTORY = click.option(
+    "--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
+    help="The SQLite results history (also $GENBENCH_HISTORY).",
+)
+
+
+@click.group()
+def results() -> None:
+    """The results history: an SQLite file written by `genbench score --history PATH`."""
+
+
+def _short_metrics(record) -> str:
+    parts = []
+    for name, entry in record.metrics.items():
+        value = entry.get("value", entry.get("mean")) if isinstance(entry, dict) else None
+        if isinstance(value, (int, float)):
+            parts.append(f"{name}={value:.4g}")
+    return " ".join(parts)
+
+
+@results.command("list")
+@_HISTORY
+@click.option("--name", default=None, help="Only records with this model/run name.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N records.")
+@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
+def results_list(history_file: str | None, name: str | None, limit: int | None, as_json: bool) -> None:
+    """List stored results, oldest first."""
+    from .history import open_history
+
+    history = open_history(history_file)
+    records = history.records(name=name, limit=limit, newest_first=True)[::-1]
+    if as_json:
+        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    if not records:
+        click.echo("(no results)" + (f" named {name!r}" if name else ""))
+        return
+    for r in records:
+        n = ((r.provenance.get("inputs") or {}).get("generated") or {}).get("n")
+        commit = (r.git_commit or "-")[:10]
+        click.echo(f"#{r.id:<5} {r.created_at}  {r.name or '-':<20} {r.extractor or '-':<14} n={n!s:<6} git {commit:<10}  "
+                   + _short_metrics(r))
+
+
+@results.command("show")
+@click.argument("record_id", type=int)
+@_HISTORY
+def results_show(record_id: int, history_file: str | None) -> None:
+    """Print the stored result RECORD_ID as JSON (accepted by `genbench check` and `genbench report`)."""
+    from .history import open_history
+
+    click.echo(json.dumps(open_history(history_file).get(record_id).to_dict(), indent=2))
+
+
+@results.command("export")
+@_HISTORY
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True,
+              help="csv: one row per (record, metric); json: the full documents.")
+@click.option("--name", default=None, help="Only records with this model/run name.")
+@click.option("-o", "--output", default=None, help="Write to PATH instead of stdout.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def results_export(history_file: str | None, fmt: str, name: str | None, output: str | None, overwrite: bool) -> None:
+    """Export the history as CSV or JSON."""
+    from .atomic import write_text_atomic
+    from .history import open_history
+
+    history = open_history(history_file)
+    text = history.export_csv(name) if fmt == "csv" else history.export_json(name) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if Path(output).exists() and not overwrite:
+        raise ConfigError(f"-o {output} exists; pass --overwrite to replace it")
+    write_text_atomic(output, text)
+
+
+@click.command()
+@click.argument("result_file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for report.html (self-contained) and summary.md (+ the artifact PNGs it links).")
+@click.option("--title", default=None, help="Page title (default: the run name or the file name).")
+@click.option("--overwrite", is_flag=True, help="Replace existing report files in the folder.")
+def report(result_file: str, out_dir: str, title: str | None, overwrite: bool) -> None:
+    """Render RESULT_FILE (a result JSON) as an HTML page and a Markdown summary."""
+    from .report import load_result_document, write_report
+
+    doc = load_result_document(result_file)
+    paths = write_report(doc, out_dir, base_dir=Path(result_file).resolve().parent, title=title, overwrite=overwrite)
+    for path in paths.values():
+        click.echo(f"wrote {path}", err=True)

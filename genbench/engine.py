@@ -1,0 +1,331 @@
+"""The extraction loop: uint8 batches -> extractor on the device -> per-chunk float64 statistics and float32 features.
+
+The loop cuts a contiguous range of images into *chunks* (by default 4096 images) and yields one
+:class:`Chunk` per chunk: its exact float64 sums (n, sum, sum of outer products) and, when asked, its
+float32 features, logits and labels. Whole-input statistics are the sum of the chunk statistics in
+order, so a run resumed from saved chunks (see :mod:`genbench.cache`) is bit-identical to a clean run.
+
+On CUDA the loop keeps the device busy:
+
+- batches come from the loader in pinned host memory as uint8 and are copied with ``non_blocking=True``;
+  the extractor resizes and normalises them on the device;
+- the network's weights are put in channels-last layout (cuDNN's fast convolution path);
+- statistics accumulate on the device in float64, features and logits are copied back to pinned host
+  buffers asynchronously, and finiteness is checked on the device; the host waits for the device once
+  per chunk, never per batch (an extractor that itself returns CPU tensors still costs one wait per batch).
+
+Precision (``precision=``, CLI ``--precision``): ``float32`` (default; TF32 off for matmuls *and* cuDNN
+convolutions, which PyTorch otherwise allows by default), ``tf32`` (CUDA only), or ``bf16`` (autocast to
+bfloat16). :func:`precision_deviation` measures what a non-default precision changes on a subset.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .errors import ConfigError, InputError
+from .features.base import FeatureExtractor
+from .sources.base import ImageSource
+from .stats.feature_stats import FeatureStats
+
+PRECISIONS = ("float32", "tf32", "bf16")
+
+#: Images per chunk (rounded down to a multiple of the batch size): the unit of resumption and of host waits.
+CHUNK_SIZE = 4096
+
+#: Images of the generated input extracted twice by :func:`precision_deviation`.
+PRECISION_CHECK_N = 4096
+
+
+@dataclass
+class Chunk:
+    """Images ``start:stop`` after extraction.
+
+    ``stats``: exact float64 sums of the chunk's features; ``features`` float32 [B, D], ``logits`` float32
+    [B, K] and ``labels`` int64 [B] when kept (None otherwise).
+    """
+
+    start: int
+    stop: int
+    stats: FeatureStats
+    features: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    labels: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def chunk_ranges(start: int, stop: int, batch_size: int, chunk_size: int | None = None) -> list[tuple[int, int]]:
+    """Contiguous chunks covering ``[start, stop)``; each a whole number of batches (the last may be shorter)."""
+    size = CHUNK_SIZE if chunk_size is None else chunk_size
+    step = max(1, size // batch_size) * batch_size
+    return [(s, min(s + step, stop)) for s in range(start, stop, step)]
+
+
+def sum_stats(parts: Iterable[FeatureStats], dim: int) -> FeatureStats:
+    """Sum of statistics in the given order, consumed one at a time (each may be dropped once added).
+
+    Every path (clean, resumed, cached) adds chunk sums in this one order, so their results are bit-identical.
+    """
+    total = FeatureStats.empty(dim)
+    for part in parts:
+        if part.dim != dim:
+            raise InputError(f"cannot add statistics of dimension {part.dim} to dimension {dim}")
+        total.n += part.n
+        total.total += part.total
+        total.outer += part.outer
+    return total
+
+
+# ----------------------------------------------------------------------------- precision and device setup
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """ConfigError for an unknown precision, or tf32 off CUDA."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision (--precision) {precision!r}; expected one of: {', '.join(PRECISIONS)}")
+    if precision == "tf32" and device.type != "cuda":
+        raise ConfigError(f"precision='tf32' (--precision tf32) needs a CUDA device, not device={str(device)!r}")
+
+
+def _set_fp32_precision(mode: str) -> dict:
+    """Set matmul and cuDNN convolution float32 precision ('ieee' or 'tf32'); return what to restore."""
+    matmul, conv = torch.backends.cuda.matmul, getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(matmul, "fp32_precision") and conv is not None and hasattr(conv, "fp32_precision"):
+        old = {"matmul": matmul.fp32_precision, "conv": conv.fp32_precision}
+        matmul.fp32_precision = mode
+        conv.fp32_precision = mode
+        return old
+    old = {"allow_matmul": matmul.allow_tf32, "allow_conv": torch.backends.cudnn.allow_tf32}  # older torch
+    matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = mode == "tf32"
+    return old
+
+
+def _restore_fp32_precision(old: dict) -> None:
+    if "matmul" in old:
+        torch.backends.cuda.matmul.fp32_precision = old["matmul"]
+        torch.backends.cudnn.conv.fp32_precision = old["conv"]
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = old["allow_matmul"]
+        torch.backends.cudnn.allow_tf32 = old["allow_conv"]
+
+
+@contextlib.contextmanager
+def precision_mode(precision: str, device: torch.device) -> Iterator[None]:
+    """Run the extractor in ``precision``; on CUDA float32 means true IEEE float32 (no TF32)."""
+    check_precision(precision, device)
+    old = _set_fp32_precision("tf32" if precision == "tf32" else "ieee") if device.type == "cuda" else None
+    try:
+        if precision == "bf16":
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+    finally:
+        if old is not None:
+            _restore_fp32_precision(old)
+
+
+def prepare_extractor(extractor: FeatureExtractor, device: torch.device) -> FeatureExtractor:
+    """Channels-last weights on CUDA (cuDNN then runs the convolutions channels-last); a no-op elsewhere."""
+    if device.type == "cuda":
+        extractor.to(memory_format=torch.channels_last)
+    return extractor
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class _ChunkAccumulator:
+    """Sums, host copies and finiteness flags of one chunk, kept on the features' device until :meth:`finish`."""
+
+    def __init__(self, start: int, stop: int, dim: int, keep_features: bool, keep_logits: bool,
+                 device: torch.device) -> None:
+        self.start, self.stop, self.dim, self.device = start, stop, dim, device
+        self.keep_features, self.keep_logits = keep_features, keep_logits
+        self.n = 0
+        self.total: torch.Tensor | None = None
+        self.outer: torch.Tensor | None = None
+        self.features: list[torch.Tensor] = []
+        self.logits: list[torch.Tensor] = []
+        self.labels: list[np.ndarray] = []
+        self.checks: list[tuple[int, int, str, torch.Tensor]] = []  # (first, last, what, finite flag on device)
+
+    def add(self, first: int, features: torch.Tensor, logits: torch.Tensor | None, labels: np.ndarray | None) -> None:
+        count = features.shape[0]
+        # Sums live on the run's device even when an extractor hands features back on the CPU.
+        f64 = features.detach().to(self.device, torch.float64, non_blocking=True)
+        if self.total is None:
+            self.total = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
+            self.outer = torch.zeros((self.dim, self.dim), dtype=torch.float64, device=self.device)
+        self.total += f64.sum(dim=0)
+        self.outer.addmm_(f64.T, f64)
+        self.n += count
+        self.checks.append((first, first + count - 1, "features", torch.isfinite(f64).all()))
+        if self.keep_features:
+            self.features.append(_to_host(features))
+        if logits is not None and self.keep_logits:
+            self.checks.append((first, first + count - 1, "logits", torch.isfinite(logits).all()))
+            self.logits.append(_to_host(logits))
+        if labels is not None:
+            self.labels.append(labels)
+
+    def finish(self, where: str) -> Chunk:
+        """Wait for the device once, check finiteness, and hand the chunk over as numpy arrays."""
+        if self.device.type == "cuda":
+            torch.cuda.current_stream(self.device).synchronize()
+        if self.checks:
+            on = self.checks[0][3].device
+            flags = torch.stack([flag.to(on) for *_, flag in self.checks]).cpu().numpy()
+            if not flags.all():
+                first, last, what, _ = self.checks[int(np.argmin(flags))]
+                raise InputError(f"{where}: the extractor produced NaN or Inf {what} for images {first}..{last}")
+        if self.total is None:
+            stats = FeatureStats.empty(self.dim)
+        else:
+            stats = FeatureStats(self.n, self.total.cpu().numpy(), self.outer.cpu().numpy())
+        return Chunk(
+            self.start,
+            self.stop,
+            stats,
+            features=_concat(self.features, (0, self.dim)) if self.keep_features else None,
+            logits=_concat(self.logits, None) if self.logits else None,
+            labels=np.concatenate(self.labels).astype(np.int64) if self.labels else None,
+        )
+
+
+def _to_host(x: torch.Tensor) -> torch.Tensor:
+    """float32 copy on the host: asynchronous (into pinned memory) from CUDA, a view on the CPU."""
+    x = x.detach().float()
+    if x.device.type != "cuda":
+        return x
+    host = torch.empty(x.shape, dtype=torch.float32, pin_memory=True)
+    host.copy_(x, non_blocking=True)
+    return host
+
+
+def _concat(parts: list[torch.Tensor], empty_shape: tuple[int, int] | None) -> np.ndarray | None:
+    if not parts:
+        return None if empty_shape is None else np.zeros(empty_shape, dtype=np.float32)
+    return np.concatenate([p.numpy() for p in parts]).astype(np.float32, copy=False)
+
+
+def _to_device(images: torch.Tensor | list[torch.Tensor], device: torch.device):
+    if isinstance(images, list):
+        return [im.to(device, non_blocking=True) for im in images]
+    return images.to(device, non_blocking=True)
+
+
+def iter_chunks(
+    source: ImageSource,
+    extractor: FeatureExtractor,
+    options,
+    ranges: list[tuple[int, int]],
+    where: str,
+    keep_features: bool,
+    keep_logits: bool,
+    bar=None,
+) -> Iterator[Chunk]:
+    """Extract the contiguous ``ranges`` of ``source`` in one loader pass; yield one Chunk per range, in order.
+
+    ``options`` is an :class:`~genbench.config.ExtractOptions` (batch size, workers, device, precision).
+    ``bar`` (optional) gets ``update(count)`` per batch. Raises InputError for images of mixed sizes when the
+    extractor needs one size, and for non-finite features or logits (naming the images).
+    """
+    from .sources.loader import iter_batches
+
+    if not ranges:
+        return
+    for (_, stop), (start, _) in itertools.pairwise(ranges):
+        if stop != start:
+            raise ValueError(f"chunk ranges must be contiguous, got a gap at {stop}..{start}")
+    device = torch.device(options.device)
+    precision = getattr(options, "precision", "float32")
+    bounds = iter(ranges)
+    acc = _ChunkAccumulator(*next(bounds), extractor.feature_dim, keep_features, keep_logits, device)
+    batches = iter_batches(source, batch_size=options.batch_size, workers=options.workers,
+                           start=ranges[0][0], stop=ranges[-1][1], pin_memory=device.type == "cuda")
+    with torch.inference_mode():
+        for batch in batches:
+            first, images, labels = batch.start, batch.images, batch.labels
+            if isinstance(images, list) and not extractor.accepts_mixed_sizes:
+                raise InputError(f"{where}: images of different sizes, and extractor {extractor.name} needs one size")
+            with precision_mode(precision, device):
+                out = extractor(_to_device(images, device))
+            features, logits = out["features"], out.get("logits")
+            label_array = labels.numpy() if labels is not None else None
+            offset = 0
+            while offset < len(images):  # a batch may straddle a chunk boundary
+                take = min(len(images) - offset, acc.stop - (first + offset))
+                part = slice(offset, offset + take)
+                acc.add(first + offset, features[part], None if logits is None else logits[part],
+                        None if label_array is None else label_array[part])
+                offset += take
+                if first + offset == acc.stop:
+                    yield acc.finish(where)
+                    following = next(bounds, None)
+                    if following is not None:
+                        acc = _ChunkAccumulator(*following, extractor.feature_dim, keep_features, keep_logits, device)
+            if bar is not None:
+                bar.update(len(images))
+
+
+# ----------------------------------------------------------------------------- precision deviation
+
+
+def precision_deviation(
+    source: ImageSource,
+    extractor: FeatureExtractor,
+    options,
+    reference: FeatureStats | None,
+    n_max: int | None = None,
+) -> dict:
+    """Extract the first ``min(N, n_max)`` images of ``source`` in float32 and in ``options.precision``.
+
+    Returns {"precision", "subset_n", "feature_max_abs_dev", "feature_rel_rms_dev" (||F_p - F_32|| / ||F_32||),
+    and, with a ``reference`` and at least 2 images, "fd_subset_float32", "fd_subset_<precision>" (Frechet
+    distance of each subset to the reference) and "fd_rel_dev"}. Nothing is cached.
+    """
+    from .metrics.fid import frechet_distance_from_stats
+
+    m = min(len(source), PRECISION_CHECK_N if n_max is None else n_max)
+    out: dict = {"precision": options.precision, "subset_n": m}
+    if m == 0:
+        return out
+    runs = {}
+    for precision in ("float32", options.precision):
+        opts = dataclasses.replace(options, precision=precision, progress=False)
+        (chunk,) = iter_chunks(source, extractor, opts, [(0, m)], f"precision check ({precision})", True, False)
+        runs[precision] = chunk
+    a, b = runs["float32"], runs[options.precision]
+    diff = b.features.astype(np.float64) - a.features.astype(np.float64)
+    out["feature_max_abs_dev"] = float(np.abs(diff).max(initial=0.0))
+    norm = float(np.linalg.norm(a.features.astype(np.float64)))
+    out["feature_rel_rms_dev"] = float(np.linalg.norm(diff) / norm) if norm > 0 else 0.0
+    if reference is not None and m >= 2 and reference.n >= 2:
+        fd32 = frechet_distance_from_stats(a.stats, reference)
+        fdp = frechet_distance_from_stats(b.stats, reference)
+        out["fd_subset_float32"] = fd32
+        out[f"fd_subset_{options.precision}"] = fdp
+        out["fd_rel_dev"] = abs(fdp - fd32) / abs(fd32) if fd32 != 0 else abs(fdp)
+    return out
+
+
+def format_precision_deviation(check: dict) -> str:
+    """One line for the terminal."""
+    p = check["precision"]
+    if "feature_max_abs_dev" not in check:
+        return f"precision {p}: no images to compare with float32"
+    text = (f"precision {p} vs float32 on {check['subset_n']} images: max |feature dev| "
+            f"{check['feature_max_abs_dev']:.3g}, relative RMS {check['feature_rel_rms_dev']:.3g}")
+    if "fd_rel_dev" in check:
+        text += (f"; FD of the subset {check[f'fd_subset_{p}']:.6g} vs {check['fd_subset_float32']:.6g} "
+                 f"(relative deviation {check['fd_rel_dev']:.3g})")
+    return text

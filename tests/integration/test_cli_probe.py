@@ -1,0 +1,161 @@
+"""``genbench probe`` through click's runner: JSON fields, files written, exit codes of every refusal."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from genbench.api import extract
+from genbench.cli import main
+from genbench.stats.io import save_features
+from tests.conftest import make_images
+
+TINY = ["--extractor", "test-tiny", "--quiet", "--no-cache"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def arrays(tmp_path_factory):
+    root = tmp_path_factory.mktemp("probe")
+    train = make_images(500, seed=0)
+    paths = {"train": root / "train.npy", "test": root / "test.npy", "copies": root / "copies.npy",
+             "fresh": root / "fresh.npy", "few": root / "few.npy"}
+    np.save(paths["train"], train)
+    np.save(paths["test"], make_images(250, seed=1))
+    np.save(paths["copies"], train[np.random.default_rng(3).choice(500, 150, replace=False)])
+    np.save(paths["fresh"], make_images(150, seed=9))
+    np.save(paths["few"], make_images(15, seed=4))
+    paths["root"] = root
+    return paths
+
+
+def memorization(arrays, samples, *extra):
+    return run("probe", "memorization", arrays[samples], "--train", arrays["train"], "--test", arrays["test"],
+               "--n-cells", 5, *TINY, *extra)
+
+
+# ----------------------------------------------------------------------------- memorization
+
+
+def test_memorization_json_and_gallery_for_copies(arrays, tmp_path):
+    gallery = tmp_path / "gallery.png"
+    res = memorization(arrays, "copies", "--json", "-", "--gallery", gallery, "--gallery-count", 4)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["verdict"] == "copying"
+    for name in ("ct", "memorized_fraction", "authenticity", "train_test_gap"):
+        assert isinstance(doc[name], float)
+    assert doc["memorized_fraction"] == 1.0 and doc["authenticity"] == 0.0
+    assert doc["heldout"]["memorized_fraction"] == 0.0
+    assert {"ct_copying", "ct_underfitting", "nn_ratio_excess", "authenticity_drop", "gap_excess",
+            "ratio_threshold"} <= set(doc["thresholds"])
+    prov = doc["provenance"]
+    assert prov["extractor"] == "test-tiny" and prov["inputs"]["generated"]["n"] == 150
+    assert prov["inputs"]["train"]["n"] == 500 and prov["options"]["n_cells"] == 5
+    assert len(doc["suspicious"]) == 4 and doc["gallery"] == str(gallery)
+    with Image.open(gallery) as img:
+        assert img.format == "PNG"
+
+
+def test_memorization_fail_on_copying_exit_codes(arrays):
+    assert memorization(arrays, "copies", "--fail-on-copying").exit_code == 1
+    assert memorization(arrays, "fresh", "--fail-on-copying").exit_code == 0
+
+
+def test_memorization_independent_draws_and_same_seed(arrays):
+    first = json.loads(memorization(arrays, "fresh", "--json", "-", "--seed", 3).stdout)
+    second = json.loads(memorization(arrays, "fresh", "--json", "-", "--seed", 3).stdout)
+    assert first["verdict"] == "no-evidence"
+    for key in ("ct", "memorized_fraction", "authenticity", "train_test_gap", "details"):
+        assert first[key] == second[key]
+
+
+def test_memorization_text_output_prints_the_thresholds(arrays):
+    res = run("probe", "memorization", arrays["copies"], "--train", arrays["train"], "--test", arrays["test"],
+              "--n-cells", 5, "--extractor", "test-tiny", "--no-cache")
+    assert res.exit_code == 0
+    assert "verdict: copying" in res.stderr and "< -3" in res.stderr and "> 0.01" in res.stderr
+
+
+def test_memorization_refusals_exit_2(arrays, tmp_path):
+    few = memorization(arrays, "few")
+    assert few.exit_code == 2 and "at least 21 are needed" in few.stderr
+    cells = memorization(arrays, "copies", "--n-cells", 10000)
+    assert cells.exit_code == 2 and "--n-cells" in cells.stderr
+    chunk = memorization(arrays, "copies", "--chunk-size", 5000, "--max-memory", "1M")
+    assert chunk.exit_code == 2 and "chunk_size=5000" in chunk.stderr
+    bad_mem = memorization(arrays, "copies", "--max-memory", "lots")
+    assert bad_mem.exit_code == 2 and "--max-memory" in bad_mem.stderr
+    existing = tmp_path / "r.json"
+    existing.write_text("{}")
+    again = memorization(arrays, "copies", "--json", existing)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_memorization_refuses_train_and_test_from_different_extractors(arrays, tmp_path):
+    train_ff = extract(str(arrays["train"]), extractor="test-tiny", cache=False)
+    test_ff = extract(str(arrays["test"]), extractor="test-tiny", cache=False)
+    test_ff.meta["weights_sha256"] = "0" * 64
+    save_features(tmp_path / "train.npz", train_ff)
+    save_features(tmp_path / "test.npz", test_ff)
+    res = run("probe", "memorization", arrays["copies"], "--train", tmp_path / "train.npz",
+              "--test", tmp_path / "test.npz", "--n-cells", 5, *TINY)
+    assert res.exit_code == 2
+    assert "weights_sha256" in res.stderr and "train input" in res.stderr
+
+
+# ----------------------------------------------------------------------------- sensitivity
+
+
+def test_sensitivity_json_csv_and_plots(arrays, tmp_path):
+    out = tmp_path / "sens"
+    res = run("probe", "sensitivity", "--samples", arrays["test"], "--ref", arrays["train"],
+              "--transforms", "brightness,gaussian-blur", "--strengths", "brightness=0,0.1,0.3",
+              "--strengths", "gaussian-blur=0,1,2", "--metrics", "fd,kid", "--kid-subset-size", 50,
+              "--kid-subsets", 5, "--max-samples", 200, "--out", out, "--json", "-", *TINY)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc["curves"]) == {"brightness", "gaussian-blur"}
+    curve = doc["curves"]["brightness"]["fd_tiny"]
+    assert [s for s, _ in curve] == [0.0, 0.1, 0.3]
+    assert doc["monotone"]["brightness"]["fd_tiny"] is True
+    assert isinstance(doc["monotone"]["gaussian-blur"]["kid_tiny"], bool)
+    assert doc["provenance"]["inputs"]["samples"]["n"] == 200
+    assert sorted(p.name for p in out.iterdir()) == ["sensitivity.csv", "sensitivity_fd_tiny.png",
+                                                     "sensitivity_kid_tiny.png"]
+
+
+def test_sensitivity_refusals_exit_2(arrays):
+    base = ("probe", "sensitivity", "--samples", arrays["test"], "--ref", arrays["train"], *TINY)
+    unknown = run(*base, "--transforms", "swirl")
+    assert unknown.exit_code == 2 and "gaussian-blur" in unknown.stderr  # lists the valid names
+    bad = run(*base, "--transforms", "shift", "--strengths", "0,x")
+    assert bad.exit_code == 2 and "--strengths" in bad.stderr
+    nothing = run(*base, "--transforms", "none")
+    assert nothing.exit_code == 2 and "nothing to do" in nothing.stderr
+
+
+# ----------------------------------------------------------------------------- modes
+
+
+def test_modes_cli_json(arrays):
+    from tests.unit.test_probes_modes import stacked_from_classes  # also registers the test-brightness10 classifier
+
+    classes = np.random.default_rng(0).integers(0, 2, size=(64, 3))
+    path = arrays["root"] / "stacked.npy"
+    np.save(path, stacked_from_classes(classes))
+    res = run("probe", "modes", path, "--ref", "none", "--extractor", "test-brightness10", "--quiet", "--no-cache",
+              "--json", "-")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["modes_covered"] == len(np.unique(classes @ [100, 10, 1])) and doc["n_modes"] == 1000
+    assert doc["reference"] is None and doc["kl_to_uniform"] > 0
+    refused = run("probe", "modes", path, "--ref", "none", "--extractor", "test-tiny", "--quiet", "--no-cache",
+                  "--min-confidence", 0.5)
+    assert refused.exit_code == 2 and "10-class" in refused.stderr

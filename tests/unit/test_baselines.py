@@ -1,0 +1,350 @@
+"""Tests of the bundled baselines (baselines/): the shared loop, configs, checkpoints and sampling.
+
+Every family trains a couple of steps on a tiny config (module-scoped, so each trains once).
+Determinism and quantisation are checked against independent computations (torchvision's
+save_image, numpy covariance, an autograd Jacobian).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import baselines
+from baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
+from baselines import checkpoint as ckpt_mod
+from baselines.train import load_run_config, main as train_main
+from genbench.errors import ConfigError, InputError, WeightsError
+
+FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
+needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
+
+ALL = ["cgan", "cyclegan", "dcgan", "flow", "glo", "vae", "wgan-gp"]
+
+TINY_MODEL = {
+    "dcgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
+    "wgan-gp": {"z_dim": 8, "g_ch": 4, "d_ch": 4, "n_critic": 2},
+    "cgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
+    "vae": {"z_dim": 4, "ch": 4},
+    "glo": {"z_dim": 4, "g_ch": 4, "n_codes": 64},
+    "flow": {"hidden_ch": 4},
+    "cyclegan": {"g_ch": 4, "d_ch": 4, "n_res": 1, "pool_size": 4},
+}
+
+
+def tiny_config(name: str, **train: object) -> dict:
+    return {
+        "family": name,
+        "seed": 1,
+        "data": {"eval_dataset": "fashion-mnist:test", "eval_n": 16},
+        "train": {"dry_run_steps": 2, "dry_run_batch_size": 8, **train},
+        "model": TINY_MODEL[name],
+    }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The CPU is shared: one thread is faster and keeps timings stable."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def dry(tmp_path_factory):
+    """family name -> checkpoint path of a 2-step dry run on the tiny config (trained on first use)."""
+    root = tmp_path_factory.mktemp("dry")
+    cache: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in cache:
+            cache[name] = baselines.train(name, config=tiny_config(name), out=root / f"{name}.pt", dry_run=True,
+                                          device="cpu", log=lambda message: None)
+        return cache[name]
+
+    return get
+
+
+def test_registry_names():
+    assert FAMILIES.names() == sorted(["dcgan", "wgan-gp", "vae", "glo", "flow", "cgan", "cyclegan"])
+    with pytest.raises(ConfigError, match="dcgan"):
+        FAMILIES.get("dcgan2")
+
+
+# -- the loop: every family's dry run --------------------------------------------------------------
+@needs_data
+@pytest.mark.parametrize("name", ALL)
+def test_dry_run_writes_a_plain_checkpoint(dry, name):
+    path = dry(name)
+    raw = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors/dicts only
+    assert raw["format"] == "genbench-baseline" and raw["format_version"] == ckpt_mod.FORMAT_VERSION
+    assert raw["family"] == name and raw["steps"] == 2 and raw["dry_run"] is True
+    assert raw["dataset"] == "fashion-mnist:train" and raw["device"] == "cpu"
+    assert raw["genbench_version"] == importlib.metadata.version("genbench")
+    assert raw["wall_time_s"] > 0
+    # The resolved config lists every option, defaults included.
+    cls = FAMILIES.get(name)
+    assert set(raw["config"]["model"]) == set(cls.options_cls.__dataclass_fields__)
+    assert raw["config"]["train"]["steps"] == 2 and raw["config"]["train"]["batch_size"] == 8
+    assert all(np.isfinite(v) for h in raw["history"] for k, v in h.items())
+    model = load_checkpoint(path)
+    images = sample_images(model, 5, seed=0)
+    assert images.shape == (5, 28, 28) and images.dtype == np.uint8
+
+
+@needs_data
+def test_dry_run_mixed_precision_path_runs(tmp_path):
+    out = baselines.train("dcgan", config=tiny_config("dcgan", amp="bf16"), out=tmp_path / "d.pt", dry_run=True,
+                          device="cpu", log=lambda m: None)
+    raw = torch.load(out, weights_only=True)
+    assert raw["precision"] == "bfloat16-autocast"
+    assert np.isfinite(raw["history"][-1]["loss_d"])
+
+
+@needs_data
+def test_cli_dry_run_and_error_exit(tmp_path):
+    from click.testing import CliRunner
+
+    config = tmp_path / "vae.toml"
+    config.write_text('family = "vae"\n[data]\neval_n = 8\n[train]\ndry_run_steps = 1\ndry_run_batch_size = 4\n'
+                      "[model]\nz_dim = 2\nch = 2\n")
+    out = tmp_path / "vae.pt"
+    result = CliRunner().invoke(train_main, ["vae", "--config", str(config), "--out", str(out), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and torch.load(out, weights_only=True)["steps"] == 1
+    config.write_text('family = "vae"\n[model]\nzdim = 2\n')
+    result = CliRunner().invoke(train_main, ["vae", "--config", str(config), "--dry-run"])
+    assert result.exit_code == 2 and "model.zdim" in result.output
+
+
+# -- configs ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_bundled_configs_resolve(name):
+    run = load_run_config(name)
+    assert run.family == name and run.source.endswith(f"{name}.toml")
+
+
+@pytest.mark.parametrize(
+    "text, key",
+    [
+        ('[model]\nzdim = 3\n', "model.zdim"),
+        ('[train]\nstep = 3\n', "train.step"),
+        ('[data]\nsplit = "x"\n', "data.split"),
+        ('optimizer = "sgd"\n', "optimizer"),
+    ],
+)
+def test_unknown_config_key_is_refused_naming_key_and_file(tmp_path, text, key):
+    path = tmp_path / "bad.toml"
+    path.write_text('family = "dcgan"\n' + text)
+    with pytest.raises(ConfigError) as info:
+        load_run_config("dcgan", path)
+    assert key in str(info.value) and str(path) in str(info.value)
+
+
+def test_config_type_and_family_errors(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('[model]\nz_dim = "big"\n')
+    with pytest.raises(ConfigError, match=r"model\.z_dim: expected int, got str"):
+        load_run_config("dcgan", path)
+    path.write_text('family = "vae"\n')
+    with pytest.raises(ConfigError, match="family = 'vae'"):
+        load_run_config("dcgan", path)
+    path.write_text("[model\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_run_config("dcgan", path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_run_config("dcgan", tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="model.decoder"):
+        load_run_config("vae", {"model": {"decoder": "poisson"}})
+
+
+# -- sampling -------------------------------------------------------------------------------------
+@needs_data
+@pytest.mark.parametrize("name", ALL)
+def test_sampling_is_deterministic_and_batch_size_independent(dry, name):
+    model = load_checkpoint(dry(name))
+    reference = sample_images(model, 13, seed=5, batch_size=256)
+    for batch_size in (1, 4, 13):
+        np.testing.assert_array_equal(sample_images(model, 13, seed=5, batch_size=batch_size), reference)
+    np.testing.assert_array_equal(sample_images(dry(name), 13, seed=5), reference)  # path instead of model
+    # Another seed gives other images (compared before quantisation: a 2-step model may be nearly constant).
+    assert not torch.equal(model.sample(13, torch.Generator().manual_seed(5)),
+                           model.sample(13, torch.Generator().manual_seed(6)))
+    # A prefix of a longer run is not promised (latents are drawn for all n), but the source is identical.
+    source = GeneratorSource(model, 13, seed=5, batch_size=4)
+    batch = source.read_batch(0, 13)
+    assert batch.shape == (13, 3, 28, 28) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(batch[:, 0], reference)
+    np.testing.assert_array_equal(batch[:, 2], reference)
+    np.testing.assert_array_equal(np.stack([source.read(i) for i in range(13)]), batch)
+    np.testing.assert_array_equal(source.read_batch(3, 9), batch[3:9])
+    assert len(source) == 13 and source.key(3) == f"{name}-seed5-000003"
+    assert len(source.fingerprint()) == 64
+    assert source.fingerprint() != GeneratorSource(model, 13, seed=6).fingerprint()
+    with pytest.raises(IndexError):
+        source.read(13)
+
+
+@needs_data
+def test_conditional_labels(dry):
+    model = load_checkpoint(dry("cgan"))
+    images, drawn = sample_images_and_labels(model, 40, seed=2)
+    assert drawn.shape == (40,) and drawn.min() >= 0 and drawn.max() <= 9 and len(set(drawn.tolist())) > 3
+    expected = torch.Generator().manual_seed(2)
+    torch.randn(40, model.options.z_dim, generator=expected)  # z is drawn first, then the labels
+    np.testing.assert_array_equal(drawn, torch.randint(0, 10, (40,), generator=expected).numpy())
+    given = np.arange(40) % 10
+    images2, labels2 = sample_images_and_labels(model, 40, seed=2, labels=given)
+    np.testing.assert_array_equal(labels2, given)
+    source = GeneratorSource(model, 40, seed=2, labels=given)
+    assert source.has_labels and source.label(7) == 7
+    np.testing.assert_array_equal(source.labels(), given)
+    np.testing.assert_array_equal(source.read_batch(0, 40)[:, 0], images2)
+    with pytest.raises(InputError, match="class labels in"):
+        sample_images(model, 3, seed=0, labels=[0, 1, 10])
+    with pytest.raises(InputError, match="3 integer class labels"):
+        sample_images(model, 3, seed=0, labels=[0, 1])
+    with pytest.raises(InputError, match="not class-conditional"):
+        sample_images(load_checkpoint(dry("dcgan")), 3, seed=0, labels=[0, 1, 2])
+
+
+@needs_data
+def test_cyclegan_translates_held_out_source_images(dry):
+    model = load_checkpoint(dry("cyclegan"))
+    test_labels = baselines.data.load_arrays("fashion-mnist:test").labels
+    index = model.source_index.numpy()
+    assert len(index) == int((test_labels == 7).sum()) and (test_labels[index] == 7).all()
+    source = GeneratorSource(model, 2 * len(index) + 3, seed=0)
+    assert source.label(0) == 5  # the target class
+    order = model.draw(2 * len(index), torch.Generator().manual_seed(0))["source"].numpy()
+    assert sorted(order[: len(index)]) == list(range(len(index)))  # each source once per pass
+
+
+def test_quantize_matches_torchvision_save_image(tmp_path):
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, 1, 28, 28, generator=g) * 2.4 - 1.2  # beyond [-1, 1] to test clamping
+    x[0, 0, 0, :5] = torch.tensor([-1.0, 1.0, 0.0, 1 / 255 - 1, 2 * (127.5 / 255) - 1])
+    save_image(x, tmp_path / "a.png", normalize=True, value_range=(-1, 1), padding=0)
+    png = np.asarray(Image.open(tmp_path / "a.png"))[..., 0]
+    np.testing.assert_array_equal(quantize(x, (-1.0, 1.0))[0], png)
+    y = torch.rand(1, 1, 28, 28, generator=g) * 1.2 - 0.1
+    save_image(y, tmp_path / "b.png", padding=0)
+    np.testing.assert_array_equal(quantize(y, (0.0, 1.0))[0], np.asarray(Image.open(tmp_path / "b.png"))[..., 0])
+
+
+# -- family internals against independent computations --------------------------------------------
+@needs_data
+def test_glo_gaussian_fit_matches_numpy_covariance(dry):
+    model = load_checkpoint(dry("glo"))
+    codes = model.nets["codes"].z.weight.detach().double().numpy()
+    fit = model.nets["latent_fit"]
+    np.testing.assert_allclose(fit.mean.numpy(), codes.mean(0), atol=1e-6)
+    cov = (fit.chol @ fit.chol.T).double().numpy()
+    np.testing.assert_allclose(cov, np.cov(codes, rowvar=False) + 1e-6 * np.eye(codes.shape[1]), atol=1e-6)
+    assert np.linalg.norm(codes, axis=1).max() <= 1 + 1e-5  # projected onto the unit ball
+    images = model.nets["codes"].image_index.numpy()
+    assert len(set(images.tolist())) == 64
+
+
+def test_flow_is_invertible_and_logdet_matches_autograd_jacobian():
+    from baselines.families.flow import RealNVP
+
+    torch.manual_seed(0)
+    flow = RealNVP(hidden=4).double()
+    with torch.no_grad():
+        for p in flow.parameters():  # leave the identity start: random weights everywhere
+            p.add_(0.1 * torch.randn_like(p))
+    y = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    z, logdet = flow(y)
+    torch.testing.assert_close(flow.reverse(z), y)
+    jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 1, 28, 28))[0][0], y[0].flatten(), vectorize=True)
+    torch.testing.assert_close(logdet[0], torch.linalg.slogdet(jac)[1])
+
+
+# -- checkpoint errors ----------------------------------------------------------------------------
+@needs_data
+def test_bad_checkpoints_give_input_error(dry, tmp_path):
+    good = dry("dcgan")
+    data = good.read_bytes()
+    cases = {}
+    cases["truncated"] = data[: len(data) // 2]
+    cases["garbage"] = b"not a checkpoint at all" * 10
+    for name, payload in cases.items():
+        (tmp_path / f"{name}.pt").write_bytes(payload)
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "state_dict.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    torch.save(torch.nn.Linear(2, 2), tmp_path / "pickled_module.pt")
+    raw = torch.load(good, weights_only=True)
+    torch.save({**raw, "format_version": ckpt_mod.FORMAT_VERSION + 1}, tmp_path / "newer.pt")
+    torch.save({**raw, "family": "stylegan"}, tmp_path / "unknown_family.pt")
+    torch.save({**raw, "family": "wgan-gp", "config": {**raw["config"], "family": "wgan-gp",
+                                                        "model": TINY_MODEL["wgan-gp"]}}, tmp_path / "other_model.pt")
+    expected = {
+        "truncated": "truncated or corrupt", "garbage": "truncated or corrupt",
+        "state_dict": "not a genbench baseline checkpoint", "foreign": "not a genbench baseline checkpoint",
+        "pickled_module": "not a genbench baseline checkpoint", "newer": "newer than this genbench",
+        "unknown_family": "unknown family", "other_model": "wgan-gp checkpoint should hold networks",
+    }
+    for name, message in expected.items():
+        with pytest.raises(InputError, match=message):
+            load_checkpoint(tmp_path / f"{name}.pt")
+    with pytest.raises(InputError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+@needs_data
+def test_mismatched_network_shapes_give_input_error(dry, tmp_path):
+    raw = torch.load(dry("dcgan"), weights_only=True)
+    raw["config"]["model"]["g_ch"] = 6  # the stored networks were built with g_ch = 4
+    torch.save(raw, tmp_path / "x.pt")
+    with pytest.raises(InputError, match="does not match the dcgan options"):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+# -- bundled checkpoints --------------------------------------------------------------------------
+def bundled_entries() -> dict:
+    return ckpt_mod.read_manifest()["checkpoints"]
+
+
+def test_every_family_has_a_bundled_checkpoint():
+    assert sorted(bundled_entries()) == ALL
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bundled_checkpoint_sha256_and_load(name):
+    entry = bundled_entries().get(name)
+    if entry is None:
+        pytest.fail(f"{name} has no bundled checkpoint in {ckpt_mod.MANIFEST}")
+    path = ckpt_mod.CHECKPOINT_DIR / entry["file"]
+    assert ckpt_mod.sha256_file(path) == entry["sha256"]
+    assert path.stat().st_size < 5 * 2**20  # "a few MB at most"
+    model = load_checkpoint(name)
+    assert model.info["steps"] == entry["steps"] and model.info["family"] == name
+    assert model.info["dry_run"] is False
+    images = sample_images(model, 4, seed=0)
+    assert images.shape == (4, 28, 28) and images.std() > 0
+
+
+def test_tampered_bundled_checkpoint_gives_weights_error(tmp_path, monkeypatch):
+    entries = bundled_entries()
+    if not entries:
+        pytest.skip("no bundled checkpoints")
+    name, entry = sorted(entries.items())[0]
+    copy = tmp_path / entry["file"]
+    copy.write_bytes((ckpt_mod.CHECKPOINT_DIR / entry["file"]).read_bytes() + b"x")
+    (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "checkpoints": {name: entry}}))
+    monkeypatch.setattr(ckpt_mod, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(ckpt_mod, "MANIFEST", tmp_path / "manifest.json")
+    with pytest.raises(WeightsError, match="does not match"):
+        load_checkpoint(name)
+    copy.unlink()
+    with pytest.raises(WeightsError, match="missing"):
+        load_checkpoint(name)
