@@ -124,10 +124,6 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
         click.get_current_context().exit(1)
 
 
-def run() -> None:  # pragma: no cover
-    probe(prog_name="genbench probe")
-
-
 # ----------------------------------------------------------------------------- sensitivity
 
 

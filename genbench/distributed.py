@@ -218,7 +218,11 @@ def extract_features(
     start, stop = shard_range(n, ctx.rank, ctx.world_size)
     ranges = chunk_ranges(start, stop, options.batch_size)
     error: GenbenchError | None = None
-    kept: list[tuple] = []  # (features, logits, labels) of each chunk; its statistics (d x d) are summed on arrival
+    # Per-image arrays of this share, filled chunk by chunk; chunk statistics (d x d each) are summed on arrival.
+    share = stop - start
+    features = np.empty((share, dim), np.float32) if keep_features else None
+    logits = np.empty((share, extractor.logits_dim), np.float32) if keep_logits else None
+    labels = np.empty(share, np.int64) if source.has_labels else None
     loaded = 0
 
     def arriving(bar) -> Iterator[FeatureStats]:
@@ -233,7 +237,14 @@ def extract_features(
                                                       keep_logits, bar))
         for chunk, was_loaded in stream:
             loaded += len(chunk) if was_loaded else 0
-            kept.append((chunk.features, chunk.logits, chunk.labels))
+            rows = slice(chunk.start - start, chunk.stop - start)
+            for array, part in ((features, chunk.features), (logits, chunk.logits), (labels, chunk.labels)):
+                if array is not None and part is None:
+                    raise InputError(f"{where}: extractor {extractor.name} returned no logits although it declares "
+                                     f"logits_dim={extractor.logits_dim}" if array is logits else
+                                     f"{where}: no labels for images {chunk.start}..{chunk.stop - 1}")
+                if array is not None:
+                    array[rows] = part
             yield chunk.stats
 
     stats = FeatureStats.empty(dim)
@@ -247,10 +258,6 @@ def extract_features(
     if ctx.world_size > 1:
         loaded = _agree_or_raise(error, loaded, where, ctx)
 
-    features = _concat([c[0] for c in kept]) if keep_features else None
-    logits = _concat([c[1] for c in kept]) if keep_logits else None
-    labels = _concat([c[2] for c in kept]) if source.has_labels else None
-    kept.clear()  # the per-chunk arrays now live in the concatenations
     if ctx.world_size > 1:
         stats = _all_reduce_stats(stats, ctx)
         wanted = keep_features or keep_logits or source.has_labels  # the same on every rank
@@ -274,12 +281,6 @@ def extract_features(
     return Extraction(stats, features, logits, labels, info)
 
 
-def _concat(parts: list[np.ndarray | None]) -> np.ndarray | None:
-    if not parts or any(p is None for p in parts):
-        return None
-    return np.concatenate(parts)
-
-
 def _agree_or_raise(error: GenbenchError | None, loaded: int, where: str, ctx: DistContext) -> int:
     """Share each rank's outcome; raise on every rank when any failed. Returns the images resumed, all ranks."""
     mine = (None if error is None else f"{type(error).__name__}: {error}", loaded)
@@ -295,9 +296,9 @@ def _agree_or_raise(error: GenbenchError | None, loaded: int, where: str, ctx: D
 
 
 def _gather_to_main(arrays: tuple, ctx: DistContext) -> tuple:
-    """Per-rank arrays concatenated in rank order on rank 0 (a rank with an empty share sends Nones); Nones elsewhere."""
+    """Per-rank arrays (or Nones) concatenated in rank order on rank 0; Nones elsewhere."""
     gathered: list | None = [None] * ctx.world_size if ctx.is_main else None
     dist.gather_object(arrays, gathered, dst=0)
     if not ctx.is_main:
         return (None,) * len(arrays)
-    return tuple(_concat([g[i] for g in gathered if g[i] is not None]) for i in range(len(arrays)))
+    return tuple(None if arrays[i] is None else np.concatenate([g[i] for g in gathered]) for i in range(len(arrays)))

@@ -40,6 +40,12 @@ class TinyExtractor(FeatureExtractor):
         return {"features": features, "logits": features @ self.head.T}
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own feature cache, so no test writes into the user's ~/.cache/genbench."""
+    monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path_factory.mktemp("genbench-cache")))
+
+
 if "test-tiny" not in EXTRACTORS:
     EXTRACTORS.register("test-tiny")(lambda weights=None, preprocessing=None, device="cpu": TinyExtractor().to(device))
 

@@ -45,8 +45,12 @@ def inception_score(logits: np.ndarray, splits: int = 10, seed: int | None = 0) 
     scores = []
     for i in range(splits):
         part = slice(i * n // splits, (i + 1) * n // splits)  # the original code's split boundaries
-        log_marginal = np.log(p[part].mean(axis=0))
-        kl = (p[part] * (log_p[part] - log_marginal)).sum(axis=1)
+        with np.errstate(divide="ignore"):
+            log_marginal = np.log(p[part].mean(axis=0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # A probability that underflowed to 0 contributes 0 (the limit of p log p), not 0 * inf.
+            terms = np.where(p[part] > 0, p[part] * (log_p[part] - log_marginal), 0.0)
+        kl = terms.sum(axis=1)
         scores.append(np.exp(kl.mean()))
     scores_arr = np.asarray(scores)
     return ScoreSpread(float(scores_arr.mean()), float(scores_arr.std()))

@@ -63,3 +63,11 @@ def test_kid_seeded_and_checks_subset_size():
     assert kernel_inception_distance(a, b, 5, 20, seed=1)[0] == kernel_inception_distance(a, b, 5, 20, seed=1)[0]
     with pytest.raises(ConfigError, match="--kid-subset-size"):
         kernel_inception_distance(a, b, 5, 51)
+
+
+def test_is_with_underflowing_probabilities_stays_finite():
+    # Logits this far apart give probabilities of exactly 0 in float64; p log p -> 0 in the limit.
+    logits = np.zeros((20, 4))
+    logits[np.arange(20), np.arange(20) % 4] = 2000.0
+    spread = inception_score(logits, splits=1, seed=None)
+    assert spread.mean == pytest.approx(4.0, rel=1e-12)

@@ -217,3 +217,29 @@ def test_refusals(data, tmp_path):
                                    SensitivityOptions(transforms=("shift",), metrics=("fd",), strengths={"*": (0, 1)}),
                                    XO, MO)
     assert len(report.values("shift", "fd_tiny")) == 2
+
+
+@pytest.mark.slow
+def test_compare_preprocessing_on_the_inception_network_with_random_weights():
+    """The Inception path end to end (its three resize policies) with seeded random weights standing in for the
+    real ones, which cannot be downloaded here: the filter alone moves the features."""
+    from genbench.features.inception import InceptionV3Extractor, random_state_dict
+
+    state = random_state_dict(seed=3, calibration_size=299)  # O(1) activations at the network's input size
+    if "test-inception-random" not in EXTRACTORS:
+        EXTRACTORS.register("test-inception-random")(
+            lambda weights=None, preprocessing=None, device="cpu": InceptionV3Extractor(
+                state, "0" * 64, preprocessing, device=device, backend="torch"))
+    xo = ExtractOptions(extractor="test-inception-random", cache=False, progress=False, batch_size=8)
+    policies = ("tf1-bilinear", "torch-bilinear", "pil-bicubic")
+    report = run_sensitivity_probe(make_images(8, seed=1, size=32), make_images(8, seed=2, size=32),
+                                   SensitivityOptions(transforms=(), compare_preprocessing=policies, max_samples=None),
+                                   xo, MO)
+    rows = {r["preprocessing"]: r for r in report.preprocessing}
+    assert list(rows) == list(policies)
+    shifts = [rows[p]["fid_same_images_vs_tf1-bilinear"] for p in policies]
+    assert abs(shifts[0]) < 1e-6 * min(shifts[1:])  # the same statistics against themselves
+    assert min(shifts[1:]) > 0
+    for policy in policies[1:]:
+        assert rows[policy]["fid_shift_vs_tf1-bilinear"] == pytest.approx(
+            rows[policy]["fid_to_reference"] - rows["tf1-bilinear"]["fid_to_reference"])
