@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..config import MetricOptions
 from .prdc import PRDC, prdc
 from .registry import GEN_FEATURES, REF_FEATURES, register_metric
@@ -16,18 +18,21 @@ from .registry import GEN_FEATURES, REF_FEATURES, register_metric
 if TYPE_CHECKING:
     from ..evaluate import Evaluated
 
-_last: tuple[tuple, PRDC] | None = None
+_last: tuple[np.ndarray, np.ndarray, tuple[int, int], PRDC] | None = None
 
 
 def _shared_prdc(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> PRDC:
-    """One computation per (generated, reference, k) for all four metrics of a run."""
+    """One computation per (generated, reference, k) for all four metrics of a run.
+
+    The memo holds the feature arrays themselves and compares them by identity, so a
+    new array can never be mistaken for a freed one that had the same address.
+    """
     global _last
-    key = (id(gen.features), id(ref.features), opt.prdc_k_precision_recall, opt.prdc_k_density_coverage)
-    if _last is None or _last[0] != key:
-        value = prdc(ref.features, gen.features, precision_recall_k=opt.prdc_k_precision_recall,
-                     density_coverage_k=opt.prdc_k_density_coverage)
-        _last = (key, value)
-    return _last[1]
+    ks = (opt.prdc_k_precision_recall, opt.prdc_k_density_coverage)
+    if _last is None or _last[0] is not gen.features or _last[1] is not ref.features or _last[2] != ks:
+        value = prdc(ref.features, gen.features, precision_recall_k=ks[0], density_coverage_k=ks[1])
+        _last = (gen.features, ref.features, ks, value)
+    return _last[3]
 
 
 def _register(kind: str, k_field: str, description: str) -> None:

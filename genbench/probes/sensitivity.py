@@ -323,9 +323,6 @@ def run_sensitivity_probe(
         samples_in.info = dict(base.info)
 
     points: list[dict] = []
-    # ``ev`` still holds the previous point's arrays while the next point is extracted, so a new array never
-    # takes the id of the one before it (the precision/recall registration memoises by array id).
-    ev: Evaluated | None = None
     base_outputs: dict[str, dict] = {}
     for transform, ladder in ladders.items():
         unit = TRANSFORMS.get(transform).unit

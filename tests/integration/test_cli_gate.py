@@ -290,7 +290,7 @@ def test_run_gate_script_locally(data, tmp_path):
         "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
     }
     env.pop("GENBENCH_HISTORY", None)
-    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 1, proc.stderr
     out = tmp_path / "gate-out"
     assert "**REGRESSED**" in (out / "gate.md").read_text() and "REGRESSED" in proc.stdout
@@ -300,12 +300,12 @@ def test_run_gate_script_locally(data, tmp_path):
     assert (tmp_path / "summary.md").read_text() == (out / "gate.md").read_text()
     # Same distribution: passes.
     proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env={**env, "GATE_SAMPLES": str(data / "b.npy")},
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "✅" in (out / "gate.md").read_text()
     # A usage error exits 2 and leaves a comment that says why (no stale verdict, no stale result).
     proc = subprocess.run(["bash", str(script)], cwd=tmp_path, env={**env, "GATE_SAMPLES": str(tmp_path / "missing")},
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 2
     comment = (out / "gate.md").read_text()
     assert "could not run: `genbench score` exited with 2" in comment and "missing" in comment
