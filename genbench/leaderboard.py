@@ -148,7 +148,7 @@ def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | Non
     """Training-split reference: bundled 60k statistics + features of a seeded 10k subset (or one class)."""
     train = open_dataset("fashion-mnist:train", data_dir)
     if target_class is None:
-        subset = SubsetSource.seeded(train, REFERENCE_SUBSET, seed, "fashion-mnist:train")
+        subset = SubsetSource.seeded(train, min(REFERENCE_SUBSET, len(train)), seed, "fashion-mnist:train")
     else:
         subset = SubsetSource(train, np.flatnonzero(train.labels() == target_class), f"class {target_class}")
     ref = extract_source(subset, extractor, xo, role="reference", keep_features=True, keep_logits=False)
