@@ -43,6 +43,7 @@ def score(
     progress: bool = False,
     cache: bool = True,
     precision: str = "float32",
+    allow_unverified_weights: bool = False,
 ) -> ScoreResult:
     """Score ``generated`` against ``reference``. Returns a ScoreResult whose ``to_dict()`` equals
     the CLI's ``--json`` document. Raises a GenbenchError subclass on bad input.
@@ -51,7 +52,8 @@ def score(
     float32 (default), tf32 (CUDA) or bf16, and a non-default one also records its deviation from
     float32 on a subset in ``provenance["precision_check"]``. Under torchrun, ranks other than 0
     return a ScoreResult without metrics."""
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision,
+                        allow_unverified_weights)
     mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, bootstrap=bootstrap)
     return _score(generated, reference, metrics, xo, mo)
 
@@ -69,13 +71,15 @@ def extract(
     progress: bool = False,
     cache: bool = True,
     precision: str = "float32",
+    allow_unverified_weights: bool = False,
 ) -> FeatureFile:
     """Per-image features (float32 [N, D]) and logits (float32 [N, K], when the extractor has them)."""
     from .sources.resolve import as_source
 
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision,
+                        allow_unverified_weights)
     xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
-    net = build_extractor(extractor, weights, preprocessing, xo.device)
+    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=True, keep_logits=True)
     meta = {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info, "n": ev.n}
@@ -95,13 +99,15 @@ def compute_stats(
     progress: bool = False,
     cache: bool = True,
     precision: str = "float32",
+    allow_unverified_weights: bool = False,
 ) -> tuple[FeatureStats, dict]:
     """Streaming statistics of a source (features are not kept) and their metadata."""
     from .sources.resolve import as_source
 
-    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision)
+    xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision,
+                        allow_unverified_weights)
     xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
-    net = build_extractor(extractor, weights, preprocessing, xo.device)
+    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=False, keep_logits=False)
     return ev.stats, {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info}

@@ -37,6 +37,8 @@ def extraction_options(fn: Callable) -> Callable:
         click.option("--extractor", default=None, help="Feature extractor (default: follow the reference, else inception-v3)."),
         click.option("--weights", type=click.Path(dir_okay=False), default=None,
                      help="Local weights file for the extractor (Inception: also $GENBENCH_INCEPTION_WEIGHTS)."),
+        click.option("--allow-unverified-weights", is_flag=True,
+                     help="Accept a --weights file whose sha256 is not the published one (its own sha256 is recorded)."),
         click.option("--preprocessing", "--resize", "preprocessing", default=None,
                      help="Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the extractor's)."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
@@ -61,6 +63,7 @@ def _extract_options(kw: dict):
     return ExtractOptions(
         extractor=kw.pop("extractor"),
         weights=kw.pop("weights"),
+        allow_unverified_weights=kw.pop("allow_unverified_weights"),
         preprocessing=kw.pop("preprocessing"),
         batch_size=kw.pop("batch_size"),
         device=kw.pop("device"),
@@ -164,7 +167,7 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     xo = _extract_options(kw)
     ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
                      batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                     cache=xo.cache, precision=xo.precision)
+                     cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights)
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_features(output, ff, overwrite=overwrite)
@@ -188,7 +191,7 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
                              preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
                              workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                             cache=xo.cache, precision=xo.precision)
+                             cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights)
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_stats(output, st, meta, overwrite=overwrite)

@@ -29,6 +29,7 @@ class ExtractOptions:
     progress: bool = True
     cache: bool = True  # read/write the feature cache (genbench.cache); --no-cache turns it off for one run
     precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.engine
+    allow_unverified_weights: bool = False  # accept a --weights file whose sha256 is not the published one
 
     def to_dict(self) -> dict:
         return asdict(self)

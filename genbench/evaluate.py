@@ -220,7 +220,7 @@ def score(
 
     extractor: FeatureExtractor | None = None
     if pending or not all(ev.identity for ev in loaded):
-        extractor = build_extractor(name, xo.weights, preprocessing, xo.device)
+        extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
         expected = extractor.identity().to_dict()
     else:
         expected = {k: loaded[0].identity.get(k) for k in IDENTITY_FIELDS}

@@ -38,11 +38,22 @@ def _register_bundled() -> None:
 
 
 @lru_cache(maxsize=8)
-def build_extractor(name: str, weights: str | None = None, preprocessing: str | None = None, device: str = "cpu") -> FeatureExtractor:
-    """Build (and cache per process) the extractor ``name``; an unknown name lists the valid ones."""
+def build_extractor(name: str, weights: str | None = None, preprocessing: str | None = None, device: str = "cpu",
+                    allow_unverified: bool = False) -> FeatureExtractor:
+    """Build (and cache per process) the extractor ``name``; an unknown name lists the valid ones.
+
+    ``allow_unverified`` accepts a weights file whose sha256 differs from the published one
+    (its actual sha256 is what gets recorded); extractors without a pinned download refuse it.
+    """
     _register_bundled()
     factory = EXTRACTORS.get(name)
-    extractor = factory(weights=weights, preprocessing=preprocessing, device=device)
+    options = {"allow_unverified": True} if allow_unverified else {}
+    try:
+        extractor = factory(weights=weights, preprocessing=preprocessing, device=device, **options)
+    except TypeError:
+        if not options:
+            raise
+        raise ConfigError(f"--allow-unverified-weights does not apply to extractor {name!r}") from None
     return extractor.eval()
 
 

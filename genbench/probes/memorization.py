@@ -257,7 +257,7 @@ def run_memorization_probe(
                 )
     name, preprocessing = choose_extractor(xo, inputs, [samples, train, test])
     pending = [item for item in inputs if item.evaluated is None]
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device) if pending else None
+    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights) if pending else None
     # Train and test first: a mismatch between them is the most important refusal.
     described = [(f"{item.role} input {item.description} ({item.flag})", input_identity(item, extractor, xo))
                  for item in (train_in, test_in, gen_in)]

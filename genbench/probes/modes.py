@@ -255,7 +255,7 @@ def run_modes_probe(
     inputs = [gen_in] + ([ref_in] if ref_in is not None else [])
     specs = [samples, reference, "fashion-mnist:test"]  # the classifier is the Fashion-MNIST one by default
     name, preprocessing = choose_extractor(xo, inputs, specs)
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device)
+    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
 
     def stats_of(item: ProbeInput, with_truth: bool) -> ModeStats:
         classes, conf = _channel_predictions(item, extractor, xo, channels)
@@ -335,7 +335,7 @@ def conditional_scores(
                               seed=seed, stream=1)
     name, preprocessing = choose_extractor(xo, [gen_in, ref_in], [samples, reference, "fashion-mnist:test"])
     pending = [i for i in (gen_in, ref_in) if i.evaluated is None]
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device) if pending else None
+    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights) if pending else None
     check_identities([(f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo)),
                       (f"samples {gen_in.description}", input_identity(gen_in, extractor, xo))])
     for item, logits in ((gen_in, True), (ref_in, False)):

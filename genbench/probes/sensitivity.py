@@ -300,7 +300,7 @@ def run_sensitivity_probe(
     ref_in = open_probe_input(reference, "reference", "--ref", data_dir=xo.data_dir, max_n=options.max_reference,
                               seed=options.seed, stream=1, allow_stats=True)
     name, preprocessing = choose_extractor(xo, [samples_in, ref_in], [samples, reference])
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device)
+    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
     check_identities([("this run's extractor", input_identity(samples_in, extractor, xo)),
                       (f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo))])
     plan = resolve_metrics(list(options.metrics), extractor.metric_names, name) if ladders else []

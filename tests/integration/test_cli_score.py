@@ -188,3 +188,9 @@ def test_precision_recall_density_coverage_through_the_cli(image_arrays):
     expected = prdc(fr, fg, precision_recall_k=3, density_coverage_k=5)
     for name in ("precision", "recall", "density", "coverage"):
         assert doc["metrics"][name]["value"] == pytest.approx(getattr(expected, name), abs=1e-9)
+
+
+def test_allow_unverified_weights_is_refused_for_an_extractor_without_pinned_downloads(image_arrays):
+    gen, ref = image_arrays
+    res = run("score", gen, "--ref", ref, "--allow-unverified-weights", *TINY)
+    assert res.exit_code == 2 and "--allow-unverified-weights" in res.stderr
