@@ -325,7 +325,7 @@ def test_bundled_checkpoint_sha256_and_load(name):
         pytest.fail(f"{name} has no bundled checkpoint in {ckpt_mod.MANIFEST}")
     path = ckpt_mod.CHECKPOINT_DIR / entry["file"]
     assert ckpt_mod.sha256_file(path) == entry["sha256"]
-    assert path.stat().st_size < 5 * 2**20  # "a few MB at most"
+    assert path.stat().st_size < 8 * 2**20  # "a few MB at most"
     model = load_checkpoint(name)
     assert model.info["steps"] == entry["steps"] and model.info["family"] == name
     assert model.info["dry_run"] is False
