@@ -9,7 +9,6 @@ settings are refused with the field that differs.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -31,6 +30,7 @@ from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
 from .history import run_stamp
 from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
+from .refstats import sha256_file
 from .results import ScoreResult
 from .sources.base import ImageSource
 from .stats.feature_stats import FeatureStats
@@ -79,14 +79,6 @@ def _is_stats_file(path: Path) -> bool:
         return False
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | None) -> Evaluated | Pending:
     """Turn what the user passed for ``role`` into a loaded Evaluated or a Pending source."""
     from .sources.resolve import as_source, is_feature_file
@@ -114,7 +106,7 @@ def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | 
                 saved = load_stats(path)
             for w in caught:
                 warnings.warn(w.message, w.category, stacklevel=3)
-            return _from_saved_stats(saved, role, str(path), {"sha256": _sha256(path)})
+            return _from_saved_stats(saved, role, str(path), {"sha256": sha256_file(path)})
         return Pending(role, as_source(spec, data_dir=data_dir))
     return Pending(role, as_source(obj))
 
