@@ -15,11 +15,12 @@ config saved in a checkpoint lists every option. Unknown keys and wrong types ra
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+import tomllib
 
 from genbench.errors import ConfigError
 
@@ -75,10 +76,10 @@ class RunConfig:
             "model": dataclasses.asdict(self.model),
         }
 
-    def replace_train(self, **changes: Any) -> "RunConfig":
+    def replace_train(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, train=dataclasses.replace(self.train, **changes))
 
-    def replace_data(self, **changes: Any) -> "RunConfig":
+    def replace_data(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, data=dataclasses.replace(self.data, **changes))
 
 

@@ -25,7 +25,7 @@ class Arrays:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def subset(self, rows: np.ndarray) -> "Arrays":
+    def subset(self, rows: np.ndarray) -> Arrays:
         return Arrays(self.images[rows], self.labels[rows], self.indices[rows])
 
 

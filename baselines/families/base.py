@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -28,7 +29,7 @@ from genbench.registry import Registry
 
 from ..data import Arrays, Batch
 
-FAMILIES: Registry[type["Family"]] = Registry("baseline family", flag="--family")
+FAMILIES: Registry[type[Family]] = Registry("baseline family", flag="--family")
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 28
@@ -42,9 +43,8 @@ class Options:
 
     def validate(self, where: str) -> None:
         for name, value in vars(self).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and name.endswith(("_dim", "_ch")):
-                if value < 1:
-                    raise ConfigError(f"{where}: model.{name} must be >= 1, got {value}")
+            if name.endswith(("_dim", "_ch")) and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+                raise ConfigError(f"{where}: model.{name} must be >= 1, got {value}")
 
 
 class Family(ABC):
@@ -69,7 +69,7 @@ class Family(ABC):
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def build(cls, config: Any, device: torch.device | str = "cpu") -> "Family":
+    def build(cls, config: Any, device: torch.device | str = "cpu") -> Family:
         """Networks and optimisers for ``config`` (a RunConfig), initialised from its seed."""
         torch.manual_seed(config.seed)  # weight initialisation uses the global generator
         family = cls(config.model, config.seed, torch.device(device))

@@ -11,8 +11,9 @@ each scale:
     [4,7,7]:   4 checkerboard -> [4,7,7]
 
 Prior N(0, I) on all 784 latent dimensions. s = scale * tanh(raw) for stability; the last
-convolution of each coupling net starts at zero so the flow starts as the identity (batch
-norm layers of the paper are left out: they would make samples depend on the batch).
+convolution of each coupling net starts at zero so the flow starts as the identity (the
+paper's batch-norm layers are left out, so the density of an image never depends on the
+rest of its batch, in training or in evaluation).
 Loss and reported metric: bits per dimension of the discrete data,
 bpd = (-log p(y) - log|dy/dx| + D log 256) / (D ln 2), D = 784.
 """

@@ -5,8 +5,8 @@ discriminators map [B, in_ch, 28, 28] -> [B] (one unbounded score per image).
 """
 from __future__ import annotations
 
-from torch import nn
 import torch
+from torch import nn
 
 
 def dcgan_init(module: nn.Module) -> None:

@@ -26,6 +26,7 @@ from .base import FAMILIES, Family, Latents, Options
 class VAEOptions(Options):
     z_dim: int = 16
     ch: int = 32
+    fc_dim: int = 128  # width of the fully connected layer between the convolutions and z
     decoder: str = "bernoulli"  # or "gaussian"
     sigma: float = 0.1  # Gaussian decoder's standard deviation (initial value when learned)
     learn_sigma: bool = False
@@ -42,14 +43,14 @@ class VAEOptions(Options):
 class Encoder(nn.Module):
     """[B, 1, 28, 28] in [0, 1] -> (mu [B, z], log_var [B, z])."""
 
-    def __init__(self, z_dim: int, ch: int) -> None:
+    def __init__(self, z_dim: int, ch: int, fc_dim: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, ch, 4, 2, 1), nn.ReLU(True),  # 14
             nn.Conv2d(ch, 2 * ch, 4, 2, 1), nn.ReLU(True),  # 7
             nn.Flatten(),
-            nn.Linear(2 * ch * 49, 256), nn.ReLU(True),
-            nn.Linear(256, 2 * z_dim),
+            nn.Linear(2 * ch * 49, fc_dim), nn.ReLU(True),
+            nn.Linear(fc_dim, 2 * z_dim),
         )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,10 +61,10 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """[B, z] -> logits [B, 1, 28, 28]; holds log sigma for the Gaussian likelihood."""
 
-    def __init__(self, z_dim: int, ch: int, log_sigma: float, learn_sigma: bool) -> None:
+    def __init__(self, z_dim: int, ch: int, fc_dim: int, log_sigma: float, learn_sigma: bool) -> None:
         super().__init__()
         self.ch = ch
-        self.fc = nn.Sequential(nn.Linear(z_dim, 256), nn.ReLU(True), nn.Linear(256, 2 * ch * 49), nn.ReLU(True))
+        self.fc = nn.Sequential(nn.Linear(z_dim, fc_dim), nn.ReLU(True), nn.Linear(fc_dim, 2 * ch * 49), nn.ReLU(True))
         self.body = nn.Sequential(
             nn.ConvTranspose2d(2 * ch, ch, 4, 2, 1), nn.ReLU(True),  # 14
             nn.ConvTranspose2d(ch, 1, 4, 2, 1),  # 28
@@ -86,8 +87,8 @@ class VAE(Family):
     def setup(self) -> None:
         o = self.options
         self.nets = {
-            "encoder": Encoder(o.z_dim, o.ch),
-            "decoder": Decoder(o.z_dim, o.ch, math.log(o.sigma), o.learn_sigma),
+            "encoder": Encoder(o.z_dim, o.ch, o.fc_dim),
+            "decoder": Decoder(o.z_dim, o.ch, o.fc_dim, math.log(o.sigma), o.learn_sigma),
         }
 
     def make_optimizers(self) -> None:

@@ -17,7 +17,8 @@ import torch
 import baselines
 from baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
 from baselines import checkpoint as ckpt_mod
-from baselines.train import load_run_config, main as train_main
+from baselines.train import load_run_config
+from baselines.train import main as train_main
 from genbench.errors import ConfigError, InputError, WeightsError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -29,7 +30,7 @@ TINY_MODEL = {
     "dcgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
     "wgan-gp": {"z_dim": 8, "g_ch": 4, "d_ch": 4, "n_critic": 2},
     "cgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
-    "vae": {"z_dim": 4, "ch": 4},
+    "vae": {"z_dim": 4, "ch": 4, "fc_dim": 8},
     "glo": {"z_dim": 4, "g_ch": 4, "n_codes": 64},
     "flow": {"hidden_ch": 4},
     "cyclegan": {"g_ch": 4, "d_ch": 4, "n_res": 1, "pool_size": 4},
@@ -193,7 +194,7 @@ def test_sampling_is_deterministic_and_batch_size_independent(dry, name):
 @needs_data
 def test_conditional_labels(dry):
     model = load_checkpoint(dry("cgan"))
-    images, drawn = sample_images_and_labels(model, 40, seed=2)
+    _, drawn = sample_images_and_labels(model, 40, seed=2)
     assert drawn.shape == (40,) and drawn.min() >= 0 and drawn.max() <= 9 and len(set(drawn.tolist())) > 3
     expected = torch.Generator().manual_seed(2)
     torch.randn(40, model.options.z_dim, generator=expected)  # z is drawn first, then the labels
@@ -337,7 +338,7 @@ def test_tampered_bundled_checkpoint_gives_weights_error(tmp_path, monkeypatch):
     entries = bundled_entries()
     if not entries:
         pytest.skip("no bundled checkpoints")
-    name, entry = sorted(entries.items())[0]
+    name, entry = min(entries.items())
     copy = tmp_path / entry["file"]
     copy.write_bytes((ckpt_mod.CHECKPOINT_DIR / entry["file"]).read_bytes() + b"x")
     (tmp_path / "manifest.json").write_text(json.dumps({"format_version": 1, "checkpoints": {name: entry}}))
