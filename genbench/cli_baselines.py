@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
 from pathlib import Path
 
@@ -93,23 +94,46 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
 @click.option("--no-reference-rows", is_flag=True, help="Only the baselines.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
 @click.option("--batch-size", type=click.IntRange(min=1), default=500)
+@click.option("--reference-n", type=click.IntRange(min=10), default=10_000, show_default=True,
+              help="Seeded training images whose features serve KID, precision/recall/density/coverage.")
+@click.option("--add", "added", multiple=True, metavar="NAME=SPEC",
+              help="Put your model on the board: SPEC is an image folder/archive/.npz, a baseline checkpoint (.pt), "
+                   "or py:MODULE:FUNCTION / py:FILE.py:FUNCTION called as fn(n, seed) -> uint8 images. Repeatable.")
+@click.option("--inception", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
+              help="Also FID and IS with Inception-v3: auto = when its weights are at hand without a download.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies --inception on.")
+@click.option("--allow-unverified-weights", is_flag=True, help="Accept an Inception weights file with another sha256.")
 @click.option("--quiet", "-q", is_flag=True)
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
-                batch_size: int, quiet: bool) -> None:
+                batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
+                allow_unverified_weights: bool, quiet: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from . import leaderboard as lb
 
     started = time.perf_counter()
+    if weights is not None and inception == "off":
+        raise ConfigError("--weights is given but --inception off: drop one of them")
     wanted = [f.strip() for f in families.split(",")] if families else None
     specs = lb.baseline_row_specs(wanted)
     if wanted:
         unknown = sorted(set(wanted) - {s.name for s in specs})
         if unknown:
             raise ConfigError(f"--families: no bundled checkpoint for {', '.join(unknown)}")
+    specs += [lb.added_row_spec(entry, data_dir) for entry in added]
     if not no_reference_rows:
         specs += lb.reference_row_specs(data_dir)
+    names = [s.name for s in specs]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:
+        raise ConfigError(f"--add: row name(s) {', '.join(clashes)} already on the board; pick another NAME")
+    plans = [lb.FMNIST_PLAN]
+    extra_plan = lb.inception_plan("on" if weights else inception, weights, allow_unverified_weights)
+    if extra_plan is not None:
+        plans.append(extra_plan)
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
-    rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log)
+    rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log, plans=plans,
+                                    reference_n=reference_n)
     out = Path(out_dir)
     names = {s.name for s in specs}
     pictures = {}
@@ -118,6 +142,11 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     if "glo" in names:
         pictures.update(lb.glo_pictures(out, seed, data_dir))
     command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir}" + (f" --families {families}" if families else "")
+    command += " --no-reference-rows" if no_reference_rows else ""
+    command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
+    command += "".join(f" --add {shlex.quote(entry)}" for entry in added)
+    if extra_plan is not None:
+        command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")
     lb.render(rows, artifacts, out, command, pictures)
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"wrote {out}/ in {time.perf_counter() - started:.0f} s", err=True)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import csv
 import html
+import importlib
+import importlib.util
 import io
 import json
 import time
@@ -31,14 +33,16 @@ import numpy as np
 from . import __version__
 from .atomic import write_text_atomic
 from .config import ExtractOptions, MetricOptions
-from .errors import InputError
+from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, extract_source
 from .features import build_extractor
 from .metrics.registry import METRICS, resolve_metrics
 from .pictures import image_grid, png_data_uri, save_png
-from .refstats import lookup_reference
+from .refstats import ManifestEntry, lookup_reference
+from .sources.arrays import ArraySource
 from .sources.base import ImageSource
 from .sources.datasets import open_dataset
+from .sources.resolve import open_source
 from .sources.subset import SubsetSource
 from .transforms import TransformedSource
 
@@ -135,6 +139,73 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
     return specs
 
 
+# ----------------------------------------------------------------------------- the user's own rows
+
+
+def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
+    """``NAME=SPEC`` (CLI ``--add``) as a leaderboard row of kind ``added``.
+
+    SPEC is a checkpoint of a bundled family (``*.pt``), a Python callable ``py:MODULE:FUNCTION``
+    or ``py:FILE.py:FUNCTION`` called as ``fn(n, seed)`` and returning uint8 images
+    ([n, H, W], [n, H, W, C] or [n, C, H, W]) or an ImageSource, or anything ``genbench score``
+    accepts (a folder, an archive, a ``.npz``/``.npy``, ``NAME:SPLIT``). Sources with more than
+    ``n`` images contribute a seeded subset of ``n``; fewer is an InputError.
+    """
+    name, sep, spec = entry.partition("=")
+    name, spec = name.strip(), spec.strip()
+    if not sep or not name or not spec:
+        raise ConfigError(f"--add {entry!r}: expected NAME=SPEC, e.g. mymodel=samples/ or mymodel=ckpt.pt")
+    if spec.startswith("py:"):
+        make = _callable_maker(spec, name)
+    elif spec.lower().endswith(".pt"):
+        if not Path(spec).is_file():
+            raise InputError(f"--add {name}: checkpoint {spec} does not exist")
+        from baselines.api import GeneratorSource, load_checkpoint
+
+        model = load_checkpoint(spec)
+        make = lambda n, seed: GeneratorSource(model, n, seed=seed)  # noqa: E731
+    else:
+        source = open_source(spec, data_dir=data_dir)
+        make = lambda n, seed: _take(source, n, seed, f"--add {name} ({spec})")  # noqa: E731
+    return RowSpec(name, "added", make, extra={"source": spec})
+
+
+def _take(source: ImageSource, n: int, seed: int, what: str) -> ImageSource:
+    if len(source) == n:
+        return source
+    return SubsetSource.seeded(source, n, seed, what)
+
+
+def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
+    target, _, func_name = spec[3:].rpartition(":")
+    if not target or not func_name:
+        raise ConfigError(f"--add {name}={spec}: expected py:MODULE:FUNCTION or py:FILE.py:FUNCTION")
+    try:
+        if target.endswith(".py"):
+            path = Path(target)
+            if not path.is_file():
+                raise InputError(f"--add {name}: Python file {target} does not exist")
+            module_spec = importlib.util.spec_from_file_location(f"genbench_added_{path.stem}", path)
+            module = importlib.util.module_from_spec(module_spec)
+            module_spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+    except ImportError as exc:
+        raise ConfigError(f"--add {name}: cannot import {target!r}: {exc}") from exc
+    fn = getattr(module, func_name, None)
+    if not callable(fn):
+        raise ConfigError(f"--add {name}: {target} has no callable {func_name!r}")
+
+    def make(n: int, seed: int) -> ImageSource:
+        made = fn(n, seed)
+        source = made if isinstance(made, ImageSource) else ArraySource(made, name=f"{spec}(n={n}, seed={seed})")
+        if len(source) != n:
+            raise InputError(f"--add {name}: {spec} returned {len(source)} images for n={n}")
+        return source
+
+    return make
+
+
 def _checkpoint_metrics(name: str) -> dict:
     from baselines.checkpoint import read_manifest
 
@@ -144,57 +215,115 @@ def _checkpoint_metrics(name: str) -> dict:
 # ----------------------------------------------------------------------------- scoring
 
 
-def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target_class: int | None) -> Evaluated:
-    """Training-split reference: bundled 60k statistics + features of a seeded 10k subset (or one class)."""
+@dataclass(frozen=True)
+class MetricPlan:
+    """An extractor and the metric kinds computed with it on every row."""
+
+    extractor: str
+    kinds: tuple[str, ...]
+    weights: str | None = None
+    allow_unverified: bool = False
+
+
+FMNIST_PLAN = MetricPlan(EXTRACTOR, METRIC_KINDS)
+INCEPTION_KINDS = ("fd", "is")
+
+
+def inception_plan(mode: str, weights: str | None = None, allow_unverified: bool = False) -> MetricPlan | None:
+    """FID and IS with Inception-v3, or None.
+
+    ``mode``: ``off``; ``on`` (weights required: ``weights``, ``$GENBENCH_INCEPTION_WEIGHTS``, the
+    cache, or a download); ``auto`` (on when a file is at hand without downloading, else off).
+    """
+    if mode == "off":
+        return None
+    if mode == "auto" and weights is None:
+        from .features.inception import INCEPTION_V3_WEIGHTS
+        from .features.weights import resolve_weights
+
+        try:
+            resolve_weights(INCEPTION_V3_WEIGHTS, allow_unverified=allow_unverified, allow_download=False)
+        except WeightsError:
+            return None
+    return MetricPlan("inception-v3", INCEPTION_KINDS, weights, allow_unverified)
+
+
+def _bundled_statistics(extractor) -> ManifestEntry | None:
+    """The bundled training-split statistics built with exactly this extractor, if any."""
+    identity = extractor.identity()
+    entry = lookup_reference("fashion-mnist:train", identity.extractor)
+    if entry is None or entry.weights_sha256 != identity.weights_sha256 or entry.preprocessing != identity.preprocessing:
+        return None
+    return entry
+
+
+def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target_class: int | None,
+                   reference_n: int = REFERENCE_SUBSET) -> Evaluated:
+    """Training-split reference: bundled 60k statistics (when built with this extractor) + features of a
+    seeded ``reference_n`` subset (or of one class)."""
     train = open_dataset("fashion-mnist:train", data_dir)
     if target_class is None:
-        subset = SubsetSource.seeded(train, min(REFERENCE_SUBSET, len(train)), seed, "fashion-mnist:train")
+        subset = SubsetSource.seeded(train, min(reference_n, len(train)), seed, "fashion-mnist:train")
     else:
         subset = SubsetSource(train, np.flatnonzero(train.labels() == target_class), f"class {target_class}")
     ref = extract_source(subset, extractor, xo, role="reference", keep_features=True, keep_logits=False)
-    if target_class is None:
-        entry = lookup_reference("fashion-mnist:train", EXTRACTOR)
-        if entry is not None:
-            ref.stats = entry.load().stats
-            ref.info = {"kind": "statistics+subset", "reference_id": entry.id, "sha256": entry.sha256,
-                        "feature_subset": subset.location}
+    entry = _bundled_statistics(extractor) if target_class is None else None
+    if entry is not None:
+        ref.stats = entry.load().stats
+        ref.info = {"kind": "statistics+subset", "reference_id": entry.id, "sha256": entry.sha256,
+                    "feature_subset": subset.location}
     return ref
 
 
 def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
-               progress: bool = False, log: Callable[[str], None] = lambda s: None) -> tuple[list[Row], dict]:
-    """Extract and score every row; returns the rows and the sample images kept for pictures."""
-    extractor = build_extractor(EXTRACTOR)
-    xo = ExtractOptions(extractor=EXTRACTOR, batch_size=batch_size, data_dir=data_dir, progress=progress)
-    references: dict[int | None, Evaluated] = {}
+               progress: bool = False, log: Callable[[str], None] = lambda s: None,
+               plans: list[MetricPlan] | None = None, reference_n: int = REFERENCE_SUBSET) -> tuple[list[Row], dict]:
+    """Extract and score every row under every plan (default: the fmnist-cnn metrics only).
+
+    ``reference_n``: size of the seeded training subset whose features serve KID, precision/recall/
+    density/coverage, and FD where no bundled statistics match the extractor.
+
+    Returns the rows and the sample images kept for pictures.
+    """
+    plans = plans or [FMNIST_PLAN]
+    extractors = [build_extractor(p.extractor, weights=p.weights, allow_unverified=p.allow_unverified) for p in plans]
+    options = [ExtractOptions(extractor=p.extractor, weights=p.weights, allow_unverified_weights=p.allow_unverified,
+                              batch_size=batch_size, data_dir=data_dir, progress=progress) for p in plans]
+    references: list[dict[int | None, Evaluated]] = [{} for _ in plans]
     rows, samples = [], {}
     for spec in specs:
         started = time.perf_counter()
-        if spec.target_class not in references:
-            references[spec.target_class] = _reference_for(extractor, xo, seed, data_dir, spec.target_class)
-        ref = references[spec.target_class]
         source = spec.make(n, seed)
-        gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
-        mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]))
         metrics = {}
-        for out_name, kind in resolve_metrics(list(METRIC_KINDS), extractor.metric_names, EXTRACTOR):
-            metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
+        for plan, extractor, xo, refs in zip(plans, extractors, options, references):
+            if spec.target_class not in refs:
+                refs[spec.target_class] = _reference_for(extractor, xo, seed, data_dir, spec.target_class, reference_n)
+            ref = refs[spec.target_class]
+            gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
+            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]))
+            for out_name, kind in resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor):
+                metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
         extra = dict(spec.extra)
         if spec.target_class is not None:
             extra["scored_against"] = f"fashion-mnist:train class {spec.target_class}"
         rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
         samples[spec.name] = source.read_batch(0, min(64, len(source)))
-        log(f"{spec.name:<36} fd_fmnist={metrics['fd_fmnist']['value']:.3f}  ({rows[-1].seconds:.1f} s)")
+        shown = "  ".join(f"{k}={_headline(metrics[k]):.3f}" for k in ("fd_fmnist", "fid") if k in metrics)
+        log(f"{spec.name:<36} {shown}  ({rows[-1].seconds:.1f} s)")
     provenance = {
-        "genbench_version": __version__, "extractor": extractor.identity().to_dict(), "n": n, "seed": seed,
-        "references": {str(k): v.info for k, v in references.items()},
+        "genbench_version": __version__, "extractor": extractors[0].identity().to_dict(),
+        "extractors": [e.identity().to_dict() for e in extractors], "n": n, "seed": seed, "reference_n": reference_n,
+        "references": {f"{p.extractor}/{k}": v.info for p, refs in zip(plans, references) for k, v in refs.items()},
     }
     return rows, {"samples": samples, "provenance": provenance}
 
 
 # ----------------------------------------------------------------------------- rendering
 
-COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage")
+COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage", "fid", "is")
+WITH_STD = ("is_fmnist", "kid_fmnist", "is")  # columns shown as value ± std
+LOWER_IS_BETTER = {"fd_fmnist", "kid_fmnist", "fid"}
+RANKED_KINDS = ("baseline", "added")  # ranked by fd_fmnist; reference rows follow in their own order
 
 
 def _headline(entry: dict) -> float:
@@ -202,55 +331,71 @@ def _headline(entry: dict) -> float:
 
 
 def table_rows(rows: list[Row]) -> list[dict]:
-    """Flat dicts for CSV/Markdown, baselines sorted by fd_fmnist, then reference rows."""
-    ordered = sorted([r for r in rows if r.kind == "baseline"], key=lambda r: _headline(r.metrics["fd_fmnist"]))
-    ordered += [r for r in rows if r.kind == "reference"]
+    """Flat dicts for CSV/Markdown: baselines and added models sorted by fd_fmnist, then reference rows."""
+    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: _headline(r.metrics["fd_fmnist"]))
+    ordered += [r for r in rows if r.kind not in RANKED_KINDS]
     out = []
     for r in ordered:
         flat = {"model": r.name, "kind": r.kind, "n": r.n}
         flat.update({c: _headline(r.metrics[c]) for c in COLUMNS if c in r.metrics})
-        flat["is_fmnist_std"] = r.metrics["is_fmnist"]["std"]
-        flat["kid_fmnist_std"] = r.metrics["kid_fmnist"]["std"]
+        flat.update({f"{c}_std": r.metrics[c]["std"] for c in WITH_STD if c in r.metrics})
         flat["notes"] = ", ".join(f"{k}={v}" for k, v in r.extra.items())
         flat["seconds"] = round(r.seconds, 1)
         out.append(flat)
     return out
 
 
+def _columns(flat: list[dict]) -> list[str]:
+    return [c for c in COLUMNS if any(c in f for f in flat)]
+
+
+def _cell(f: dict, column: str) -> str:
+    if column not in f:
+        return ""
+    text = f"{f[column]:.3f}"
+    return f"{text} ± {f[column + '_std']:.3f}" if column in WITH_STD and column != "kid_fmnist" else text
+
+
 def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
-    head = "| model | kind | fd_fmnist ↓ | is_fmnist ↑ | kid_fmnist ↓ | precision | recall | density | coverage | notes |"
+    columns = _columns(flat)
+    arrows = {c: " ↓" if c in LOWER_IS_BETTER else " ↑" if c.startswith("is") else "" for c in columns}
+    head = "| model | kind | " + " | ".join(c + arrows[c] for c in columns) + " | notes |"
     lines = [
         "# Fashion-MNIST leaderboard", "",
         f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
         f"n = {provenance['n']} samples per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}.",
         "fd_fmnist is against the full training split's statistics; KID and precision/recall/density/coverage "
-        f"against a seeded {REFERENCE_SUBSET} image subset of it. These are domain-network numbers, not FID/IS.", "",
-        f"Reproduce: `{command}`", "", head, "|" + "---|" * 10,
+        f"against a seeded {provenance.get('reference_n', REFERENCE_SUBSET)} image subset of it. These are domain-network numbers, not FID/IS.",
     ]
+    if "fid" in columns:
+        inception = next(e for e in provenance["extractors"] if e["extractor"] == "inception-v3")
+        lines.append(f"fid and is: Inception-v3 (weights sha256 `{inception['weights_sha256'][:12]}…`, "
+                     f"{inception['preprocessing']}); fid against the bundled training statistics built with these "
+                     "weights when present, else the same image subset.")
+    lines += ["", f"Reproduce: `{command}`", "", head, "|" + "---|" * (len(columns) + 3)]
     for f in flat:
-        lines.append(
-            f"| {f['model']} | {f['kind']} | {f['fd_fmnist']:.3f} | {f['is_fmnist']:.3f} ± {f['is_fmnist_std']:.3f} | "
-            f"{f['kid_fmnist']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} | {f['density']:.3f} | "
-            f"{f['coverage']:.3f} | {f['notes']} |"
-        )
+        cells = " | ".join(_cell(f, c) for c in columns)
+        lines.append(f"| {f['model']} | {f['kind']} | {cells} | {f['notes']} |")
     return "\n".join(lines) + "\n"
 
 
 def to_csv(flat: list[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(flat[0]))
+    fieldnames = list(dict.fromkeys(key for f in flat for key in f))
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames)
     writer.writeheader()
     writer.writerows(flat)
     return buffer.getvalue()
 
 
 def to_html(flat: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
-    cols = [c for c in flat[0] if c not in ("is_fmnist_std", "kid_fmnist_std")]
+    cols = ["model", "kind", "n", *_columns(flat), "notes", "seconds"]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = []
     for f in flat:
         cells = "".join(
-            f"<td>{f[c]:.4g}</td>" if isinstance(f[c], float) else f"<td>{html.escape(str(f[c]))}</td>" for c in cols
+            f"<td>{f[c]:.4g}</td>" if isinstance(f.get(c), float) else f"<td>{html.escape(str(f.get(c, '')))}</td>"
+            for c in cols
         )
         body.append(f"<tr class='{f['kind']}'>{cells}</tr>")
     figures = "".join(

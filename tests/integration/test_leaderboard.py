@@ -33,3 +33,103 @@ def test_leaderboard_renders_and_is_deterministic(stores, tmp_path):  # noqa: F8
 def test_more_samples_than_a_reference_row_has_is_refused(stores, tmp_path):  # noqa: F811
     res = run("leaderboard", "-n", 100, "--families", "dcgan", "-q", "--out", tmp_path / "c")
     assert res.exit_code == 2 and "real test split" in res.stderr and "60 images" in res.stderr
+
+
+def _rows(out):
+    return {r["name"]: r for r in json.loads((out / "results.json").read_text())["rows"]}
+
+
+@pytest.mark.slow
+def test_added_models_score_like_the_same_samples_from_a_baseline(stores, tmp_path):  # noqa: F811
+    """A folder, a .npz, a checkpoint path and a Python callable that all hold dcgan's samples for
+    (n, seed) score exactly like the bundled dcgan row: four independent routes to the same images."""
+    from baselines.checkpoint import CHECKPOINT_DIR
+
+    n, seed = 30, 4
+    assert run("baselines", "sample", "dcgan", "-n", n, "--seed", seed, "-o", tmp_path / "s.npz").exit_code == 0
+    assert run("baselines", "sample", "dcgan", "-n", n, "--seed", seed, "-o", tmp_path / "folder").exit_code == 0
+    (tmp_path / "mygen.py").write_text(
+        "from baselines.api import sample_images\n\n"
+        "def make(n, seed):\n    return sample_images('dcgan', n, seed=seed)\n")
+    res = run("leaderboard", "-n", n, "--seed", seed, "--families", "dcgan", "--no-reference-rows", "-q",
+              "--out", tmp_path / "out", "--add", f"npz={tmp_path / 's.npz'}", "--add", f"folder={tmp_path / 'folder'}",
+              "--add", f"ckpt={CHECKPOINT_DIR / 'dcgan.pt'}", "--add", f"fn=py:{tmp_path / 'mygen.py'}:make")
+    assert res.exit_code == 0, res.stderr
+    rows = _rows(tmp_path / "out")
+    assert {rows[k]["kind"] for k in ("npz", "folder", "ckpt", "fn")} == {"added"}
+    for name in ("npz", "folder", "ckpt", "fn"):
+        assert rows[name]["metrics"] == rows["dcgan"]["metrics"], name
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert "| folder | added |" in md and "--add" in md
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ("nameonly", "expected NAME=SPEC"),
+    ("x=/no/such/folder", "/no/such/folder"),
+    ("x=/no/such/model.pt", "does not exist"),
+    ("x=py:no_such_module_xyz:f", "cannot import"),
+    ("dcgan=py:json:dumps", "already on the board"),
+])
+def test_bad_added_rows_are_refused(stores, tmp_path, entry, expected):  # noqa: F811
+    res = run("leaderboard", "-n", 10, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
+              "--add", entry)
+    assert res.exit_code == 2 and expected in res.stderr, res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_callable_returning_the_wrong_count_is_refused(stores, tmp_path):  # noqa: F811
+    (tmp_path / "short.py").write_text("import numpy as np\n\ndef make(n, seed):\n"
+                                       "    return np.zeros((n - 1, 28, 28), np.uint8)\n")
+    res = run("leaderboard", "-n", 10, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
+              "--add", f"short=py:{tmp_path / 'short.py'}:make")
+    assert res.exit_code == 2 and "returned 9 images for n=10" in res.stderr, res.stderr
+
+
+@pytest.mark.slow
+def test_inception_columns_with_a_weights_file(stores, tmp_path, monkeypatch):  # noqa: F811
+    """With Inception weights at hand (seeded random ones here: the real file cannot be downloaded on the test
+    machine) the board gains fid and is; FID equals the Frechet distance of the two feature sets computed with
+    scipy's sqrtm from the features genbench extracts for the same images."""
+    import numpy as np
+    import scipy.linalg
+    import torch
+
+    from genbench.features.inception import random_state_dict
+
+    monkeypatch.delenv("GENBENCH_INCEPTION_WEIGHTS", raising=False)
+    auto = run("leaderboard", "-n", 10, "--reference-n", 12, "--families", "dcgan", "--no-reference-rows", "-q",
+               "--out", tmp_path / "auto")
+    assert auto.exit_code == 0, auto.stderr
+    assert "fid" not in _rows(tmp_path / "auto")["dcgan"]["metrics"]  # auto: no weights at hand, no download
+
+    weights = tmp_path / "random-inception.pth"
+    torch.save(random_state_dict(seed=3), weights)
+    res = run("leaderboard", "-n", 10, "--reference-n", 12, "--families", "dcgan", "--no-reference-rows", "-q",
+              "--out", tmp_path / "out", "--weights", weights, "--allow-unverified-weights")
+    assert res.exit_code == 0, res.stderr
+    metrics = _rows(tmp_path / "out")["dcgan"]["metrics"]
+    assert {"fid", "is", "fd_fmnist"} <= set(metrics)
+    assert "fid ↓" in (tmp_path / "out" / "leaderboard.md").read_text()
+
+    from baselines.api import sample_images
+    from genbench.features import build_extractor
+    from genbench.sources.datasets import open_dataset
+    from genbench.sources.subset import SubsetSource
+
+    net = build_extractor("inception-v3", weights=str(weights), allow_unverified=True)
+    train = SubsetSource.seeded(open_dataset("fashion-mnist:train"), 12, 0, "train")
+
+    def features(batch):
+        with torch.no_grad():
+            return net(torch.from_numpy(np.ascontiguousarray(batch)))["features"].double().numpy()
+
+    gen = features(np.repeat(sample_images("dcgan", 10, seed=0)[:, None], 3, axis=1))
+    ref = features(train.read_batch(0, 12))
+    covmean = scipy.linalg.sqrtm(np.cov(gen, rowvar=False) @ np.cov(ref, rowvar=False)).real
+    expected = ((gen.mean(0) - ref.mean(0)) ** 2).sum() + np.trace(np.cov(gen, rowvar=False) + np.cov(ref, rowvar=False) - 2 * covmean)
+    assert metrics["fid"]["value"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_weights_with_inception_off_is_refused(stores, tmp_path):  # noqa: F811
+    res = run("leaderboard", "-n", 10, "--out", tmp_path / "o", "--weights", tmp_path / "w.pth", "--inception", "off")
+    assert res.exit_code == 2 and "--inception off" in res.stderr
