@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Every GPU check and benchmark of genbench in one command; writes reports/bench-gpu.md (+ .json).
+# Every GPU check and benchmark of genbench in one command; writes reports/bench-gpu.md and
+# reports/bench-train.md (+ .json).
 #
-#   bench/gpu_all.sh            on a CUDA machine: the engine/cache tests, then bench/bench_gpu.py on a
-#                               50,000-image folder (about 5 minutes on one H100)
+#   bench/gpu_all.sh            on a CUDA machine: the engine/cache tests, bench/bench_gpu.py on a
+#                               50,000-image folder (about 5 minutes on one H100), then bench/bench_train.py
+#                               (every baseline family, 40 steps on the CPU and 400 on CUDA)
 #   bench/gpu_all.sh --smoke    anywhere, CPU included: the same steps, small (reports/bench-gpu-smoke.md)
 #
 # Extra arguments go to bench/bench_gpu.py (see its --help). Python: $PYTHON, else .venv/bin/python, else
@@ -29,3 +31,10 @@ GENBENCH_CACHE="$(mktemp -d)" "$PY" -m pytest -q -p no:cacheprovider tests/unit/
 
 echo "== benchmarks"
 "$PY" bench/bench_gpu.py "$@"
+
+echo "== baseline training speed, CPU against CUDA (reports/bench-train.md)"
+if [[ " $* " == *" --smoke "* ]]; then
+  "$PY" bench/bench_train.py --smoke
+else
+  "$PY" bench/bench_train.py --steps-cpu 40 --steps-cuda 400
+fi
