@@ -12,7 +12,21 @@ import numpy as np
 from .errors import ConfigError
 
 
-@click.group()
+class _BaselinesGroup(click.Group):
+    """Imports the training code (``baselines train``) only when that command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "train"])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name == "train":
+            from baselines.train import main as train_main
+
+            return train_main
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_BaselinesGroup)
 def baselines() -> None:
     """The bundled baseline generators (dcgan, wgan-gp, vae, glo, flow, cgan, cyclegan)."""
 
@@ -30,15 +44,6 @@ def baselines_list(as_json: bool) -> None:
     for r in rows:
         ckpt = f"{r['steps']} steps, {r['wall_time_s']:.0f} s" if r["checkpoint"] else "no bundled checkpoint"
         click.echo(f"{r['name']:<10} {ckpt:<26} {r['paper']}")
-
-
-def _add_train_command() -> None:
-    from baselines.train import main as train_main
-
-    baselines.add_command(train_main, name="train")
-
-
-_add_train_command()
 
 
 @baselines.command("sample")

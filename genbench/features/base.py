@@ -53,6 +53,18 @@ class MetricNames:
 INCEPTION_METRIC_NAMES = MetricNames("fid", "is", "kid")
 
 
+def check_device(device: torch.device) -> None:
+    """ConfigError unless ``device`` can be used here; never creates a CUDA context."""
+    from ..errors import ConfigError
+
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device={str(device)!r} (--device): CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device={str(device)!r} (--device): this machine has {torch.cuda.device_count()} "
+                              "CUDA device(s)")
+
+
 class FeatureExtractor(nn.Module):
     """Base class. Subclasses set the class attributes and implement ``forward``."""
 

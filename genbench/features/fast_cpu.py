@@ -123,8 +123,8 @@ def _can_export() -> bool:
     return importlib.util.find_spec("onnx") is not None
 
 
-def make_runner(net: nn.Module, backend: str, device: torch.device, weights_sha256: str) -> Runner:
-    """Pick the runner for ``backend`` ('auto' | 'torch' | 'onnxruntime'); ConfigError for impossible choices."""
+def check_backend(backend: str, device: torch.device, weights_sha256: str) -> None:
+    """ConfigError for a backend that cannot run on ``device`` here (cheap: builds nothing)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend (--backend) {backend!r}; expected one of: {', '.join(BACKENDS)}")
     if backend == "onnxruntime":
@@ -133,6 +133,12 @@ def make_runner(net: nn.Module, backend: str, device: torch.device, weights_sha2
         if not onnxruntime_available() or not (_can_export() or onnx_cache_path(weights_sha256).is_file()):
             raise ConfigError("backend='onnxruntime' (--backend) needs the onnxruntime and onnx packages: "
                               "pip install onnxruntime onnx, or use backend='torch'")
+
+
+def make_runner(net: nn.Module, backend: str, device: torch.device, weights_sha256: str) -> Runner:
+    """Pick the runner for ``backend`` ('auto' | 'torch' | 'onnxruntime'); ConfigError for impossible choices."""
+    check_backend(backend, device, weights_sha256)
+    if backend == "onnxruntime":
         return OnnxRuntimeRunner(net, weights_sha256)
     if (backend == "auto" and device.type == "cpu" and onnxruntime_available()
             and (_can_export() or onnx_cache_path(weights_sha256).is_file())):

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, InputError, WeightsError
-from .base import EXTRACTORS, FeatureExtractor, MetricNames
-from .fast_cpu import make_runner
+from .base import EXTRACTORS, FeatureExtractor, MetricNames, check_device
+from .fast_cpu import Runner, check_backend, make_runner
 from .preprocess import PreprocessPolicy, get_preprocessing
 from .weights import INCEPTION_V3_WEIGHTS, load_state_dict, resolve_weights
 
@@ -336,13 +336,33 @@ class InceptionV3Extractor(FeatureExtractor):
         super().__init__(policy.name, weights_sha256)
         self.policy = policy
         self.device = torch.device(device)
+        check_device(self.device)
+        check_backend(backend, self.device, weights_sha256)
         with torch.device("meta"):  # no random initialisation: every tensor comes from the state dict
             net = InceptionV3Network()
         net.load_state_dict(adapt_state_dict(state_dict, net, source), assign=True)
-        self.net = net.requires_grad_(False).eval().to(self.device)
-        self.runner = make_runner(self.net, backend, self.device, weights_sha256)
-        self.backend = self.runner.backend
+        # The network stays on the CPU, and the runner unbuilt, until the first batch: a run whose features
+        # all come from the cache never initialises CUDA or an ONNX session.
+        self.net = net.requires_grad_(False).eval()
+        self._backend_choice = backend
+        self._runner: Runner | None = None
         self.eval()
+
+    @property
+    def runner(self) -> Runner:
+        """The network on its device, ready to run (built on first use)."""
+        if self._runner is None:
+            self.net.to(self.device)
+            self._runner = make_runner(self.net, self._backend_choice, self.device, self.weights_sha256)
+        return self._runner
+
+    @property
+    def backend(self) -> str:
+        return self.runner.backend
+
+    def _apply(self, fn, recurse: bool = True):  # .to(), .cuda(), .half() ...: place the network first
+        _ = self.runner
+        return super()._apply(fn, recurse)
 
     def train(self, mode: bool = True) -> InceptionV3Extractor:
         super().train(False)  # always in inference mode: batch norm uses the TF statistics
@@ -354,6 +374,7 @@ class InceptionV3Extractor(FeatureExtractor):
             batch = _as_tensor(images, "images")
             if batch.dim() != 4 or batch.shape[1] != 3:
                 raise InputError(f"images: expected uint8 [B, 3, H, W] RGB, got shape {tuple(batch.shape)}")
+            _ = self.runner  # the network's device is ready before any tensor moves there
             return self.policy(batch.to(self.device), INPUT_SIZE)
         if not isinstance(images, Sequence) or isinstance(images, (str, bytes)):
             raise InputError(f"images: expected a uint8 [B,3,H,W] tensor or a list of [3,H,W], got {type(images).__name__}")

@@ -31,23 +31,13 @@ class FolderSource(ImageSource):
         self.location = str(self.root)
         if not self.root.is_dir():
             raise InputError(f"{self.root}: not a folder (expected a folder of images)")
-        names: list[str] = []
-        skipped = 0
-        for dirpath, dirnames, filenames in os.walk(self.root, onerror=_raise_walk_error):
-            dirnames.sort()
-            base = Path(dirpath)
-            for fname in filenames:
-                path = base / fname
-                if not path.is_file():
-                    continue  # broken link, socket, fifo
-                if has_image_extension(fname):
-                    names.append(path.relative_to(self.root).as_posix())
-                else:
-                    skipped += 1
-        names.sort()
-        self.names: list[str] = names
+        found: list[tuple[str, int, int]] = []  # (relative POSIX path, size, mtime_ns)
+        skipped = _scan(str(self.root), "", found)
+        found.sort()
+        self.names: list[str] = [name for name, _, _ in found]
+        self._stats: list[tuple[int, int]] = [(size, mtime) for _, size, mtime in found]
         self.skipped: int = skipped
-        if not names:
+        if not found:
             raise InputError(
                 f"{self.root}: no images found (looked recursively for {', '.join(IMAGE_EXTENSIONS)}, "
                 f"any case); {skipped} other file(s) skipped"
@@ -66,15 +56,43 @@ class FolderSource(ImageSource):
         return self.names[index]
 
     def fingerprint(self) -> str:
-        """sha256 over (relative path, size, mtime_ns) of every image file, in order."""
+        """sha256 over (relative path, size, mtime_ns) of every image file, in order (as found by the scan)."""
         h = hashlib.sha256(b"genbench-folder-v1\n")
-        for name in self.names:
-            try:
-                st = (self.root / name).stat()
-            except OSError as exc:
-                raise InputError(f"{self.root / name}: cannot stat ({exc.strerror or exc})") from None
-            h.update(f"{name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        lines = "".join(f"{name}\t{size}\t{mtime}\n" for name, (size, mtime) in zip(self.names, self._stats))
+        h.update(lines.encode("utf-8", "surrogateescape"))
         return h.hexdigest()
+
+
+def _scan(folder: str, prefix: str, found: list[tuple[str, int, int]]) -> int:
+    """Append (relative path, size, mtime_ns) of every image file under ``folder`` to ``found``, recursing
+    into sub-folders (not into links to folders); returns how many other files were skipped.
+
+    One ``stat`` per file (``os.scandir`` knows file types without one): a 50k-image folder takes well
+    under a second.
+    """
+    skipped = 0
+    try:
+        with os.scandir(folder) as entries:
+            items = list(entries)
+    except OSError as exc:
+        _raise_walk_error(exc)
+    for entry in items:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                skipped += _scan(entry.path, f"{prefix}{entry.name}/", found)
+                continue
+            if not entry.is_file():  # follows links to files; skips broken links, sockets, fifos
+                continue
+            if not has_image_extension(entry.name):
+                skipped += 1
+                continue
+            st = entry.stat()
+        except FileNotFoundError:
+            continue  # removed while listing
+        except OSError as exc:
+            raise InputError(f"{entry.path}: cannot stat ({exc.strerror or exc})") from None
+        found.append((prefix + entry.name, st.st_size, st.st_mtime_ns))
+    return skipped
 
 
 def _raise_walk_error(exc: OSError) -> None:
