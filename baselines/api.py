@@ -4,6 +4,11 @@
     model = load_checkpoint("dcgan")                    # bundled, sha256-checked
     images = sample_images(model, 1000, seed=0)         # uint8 [1000, 28, 28]
     source = GeneratorSource("cgan", n=10000, seed=0)   # an ImageSource of uint8 RGB [3, 28, 28]
+    colour = sample_images("dcgan-stacked", 1000, seed=0)  # uint8 [1000, 28, 28, 3] (Stacked Fashion-MNIST)
+
+Names: a family ("dcgan") or a config variant of one ("dcgan-stacked": configs/dcgan-stacked.toml,
+family dcgan, trained on stacked-fashion-mnist:train). Gray models give [n, 28, 28], colour models
+(``model.channels = 3``) [n, 28, 28, 3]; ``GeneratorSource`` always reads [3, 28, 28] (gray repeated).
 
 Determinism: every sample's randomness is drawn up front, for all n samples, from one CPU
 ``torch.Generator`` seeded with ``seed``; batches only slice those latents, so the images do
@@ -29,7 +34,7 @@ from .checkpoint import CHECKPOINT_DIR, bundled_checkpoint, read_checkpoint, rea
 from .config import default_config_path, resolve
 from .families import FAMILIES
 from .families.base import Family
-from .train import train
+from .train import baseline_names, family_of, load_run_config, train
 
 __all__ = [
     "FAMILIES", "Family", "GeneratorSource", "list_families", "load_checkpoint", "quantize",
@@ -38,16 +43,32 @@ __all__ = [
 
 
 def list_families() -> list[dict[str, Any]]:
-    """One row per family: name, paper, conditional, config path, bundled checkpoint (or None), its steps."""
+    """One row per baseline name, sorted: the families and their config variants such as dcgan-stacked.
+
+    Keys: name, family, paper, conditional, dataset (training data set: the bundled checkpoint's,
+    else the config's), channels (1 gray, 3 colour), config path, checkpoint path (or None), steps
+    and wall_time_s of the bundled checkpoint. Consumers that score on one data set (the
+    Fashion-MNIST leaderboard) filter on ``dataset``.
+    """
     bundled = read_manifest()["checkpoints"]
     rows = []
-    for name in FAMILIES.names():
-        cls = FAMILIES.get(name)
+    for name in baseline_names():
+        family = family_of(name)
+        cls = FAMILIES.get(family)
         entry = bundled.get(name)
+        if entry is not None:
+            data, model = entry["config"]["data"], entry["config"]["model"]
+            dataset, channels = data["dataset"], int(model.get("channels", 1))
+        else:
+            run = load_run_config(name)
+            dataset, channels = run.data.dataset, int(getattr(run.model, "channels", 1))
         rows.append({
             "name": name,
+            "family": family,
             "paper": cls.paper,
             "conditional": cls.conditional,
+            "dataset": dataset,
+            "channels": channels,
             "config": str(default_config_path(name)),
             "checkpoint": str(CHECKPOINT_DIR / entry["file"]) if entry else None,
             "steps": entry["steps"] if entry else None,
@@ -59,13 +80,16 @@ def list_families() -> list[dict[str, Any]]:
 def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu") -> Family:
     """A trained family ready to sample (networks in eval mode on ``device``).
 
-    ``name_or_path``: a family name (loads baselines/checkpoints/NAME.pt after checking its sha256
-    against manifest.json; WeightsError when missing or altered) or a checkpoint path.
+    ``name_or_path``: a baseline name, i.e. a family or a config variant such as "dcgan-stacked"
+    (loads baselines/checkpoints/NAME.pt after checking its sha256 against manifest.json;
+    WeightsError when missing or altered), or a checkpoint path.
     Raises InputError for a missing, truncated or foreign file, a newer format version, an
     unknown family, or networks that do not match the stored options. The loaded object carries
-    ``checkpoint_path``, ``checkpoint_sha256`` and ``info`` (the checkpoint minus its tensors).
+    ``checkpoint_path``, ``checkpoint_sha256``, ``info`` (the checkpoint minus its tensors) and
+    ``run_name`` (the checkpoint's baseline name, e.g. "dcgan-stacked"; its family for older files).
     """
-    if isinstance(name_or_path, str) and name_or_path in FAMILIES and not Path(name_or_path).exists():
+    if (isinstance(name_or_path, str) and not Path(name_or_path).exists()
+            and (name_or_path in baseline_names() or name_or_path in read_manifest()["checkpoints"])):
         path = bundled_checkpoint(name_or_path)
     else:
         path = Path(name_or_path)
@@ -86,6 +110,8 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     family.checkpoint_path = path
     family.checkpoint_sha256 = sha256_file(path)
     family.info = {k: v for k, v in ckpt.items() if k != "state"}
+    run_name = ckpt.get("name", name)
+    family.run_name = run_name if isinstance(run_name, str) and run_name else name
     return family
 
 
@@ -94,10 +120,21 @@ def _as_family(model: Family | str | Path, device: str | torch.device = "cpu") -
 
 
 def quantize(images: torch.Tensor, output_range: tuple[float, float]) -> np.ndarray:
-    """float [B, 1, H, W] in ``output_range`` -> uint8 [B, H, W] exactly as a saved PNG would hold it."""
+    """float [B, C, H, W] in ``output_range`` -> uint8 exactly as a saved PNG would hold it.
+
+    C = 1 gives gray [B, H, W]; C = 3 gives channels-last RGB [B, H, W, 3] (as PIL and .npz files hold it).
+    """
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise InputError(f"quantize: expected float images [B, 1 or 3, H, W], got {tuple(images.shape)}")
     lo, hi = output_range
     x = images.detach().float().clamp(lo, hi).sub(lo).div(hi - lo)
-    return x.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)[:, 0].cpu().numpy()
+    x = x.mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
+    return (x[:, 0] if x.shape[1] == 1 else x.permute(0, 2, 3, 1)).cpu().numpy()
+
+
+def _image_shape(family: Family) -> tuple[int, ...]:
+    """One sample as ``sample_images`` returns it: (28, 28) gray, (28, 28, C) colour."""
+    return (28, 28) if family.channels == 1 else (28, 28, family.channels)
 
 
 def _check_request(family: Family, n: int, batch_size: int, labels: Any) -> None:
@@ -118,12 +155,12 @@ def _decode_range(family: Family, latents: dict[str, torch.Tensor], start: int, 
 def sample_images_and_labels(
     model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(uint8 [n, 28, 28], int64 [n] class labels or None). See ``sample_images``."""
+    """(uint8 [n, 28, 28] or [n, 28, 28, 3], int64 [n] class labels or None). See ``sample_images``."""
     family = _as_family(model)
     _check_request(family, n, batch_size, labels)
     family.train_mode(False)
     latents = family.draw(int(n), torch.Generator().manual_seed(int(seed)), labels)
-    out = np.empty((n, 28, 28), dtype=np.uint8)
+    out = np.empty((n, *_image_shape(family)), dtype=np.uint8)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         out[start:stop] = _decode_range(family, latents, start, stop)
@@ -134,7 +171,8 @@ def sample_images_and_labels(
 def sample_images(
     model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
 ) -> np.ndarray:
-    """``n`` samples as uint8 [n, 28, 28], deterministic in ``seed`` and independent of ``batch_size``.
+    """``n`` samples as uint8 [n, 28, 28] (gray models) or [n, 28, 28, 3] (colour models such as
+    dcgan-stacked), deterministic in ``seed`` and independent of ``batch_size``.
 
     model: a loaded family, a family name (bundled checkpoint) or a checkpoint path. labels: for
     cgan, int [n] classes in 0..9 (default: drawn uniformly from the seed, after the latents);
@@ -146,6 +184,10 @@ def sample_images(
 
 class GeneratorSource(ImageSource):
     """An ImageSource of a baseline's samples: uint8 RGB [3, 28, 28], identical to ``sample_images``.
+
+    Gray models' images are repeated into the three channels; colour models' [28, 28, 3] samples are
+    read channels-first, as every ImageSource reads (``read_batch(...).transpose(0, 2, 3, 1)`` gives
+    ``sample_images``'s array back).
 
     Latents for all ``n`` images are drawn at construction; images are generated lazily, one
     batch of ``batch_size`` at a time (the last batch is cached for sequential ``read``).
@@ -166,7 +208,8 @@ class GeneratorSource(ImageSource):
         drawn = self.family.sample_labels(self._latents)
         self._labels = drawn.numpy().astype(np.int64) if drawn is not None else None
         path = getattr(self.family, "checkpoint_path", None)
-        self.location = str(path) if path is not None else f"<in-memory {self.family.name}>"
+        self.name = getattr(self.family, "run_name", self.family.name)
+        self.location = str(path) if path is not None else f"<in-memory {self.name}>"
         self._block: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -181,8 +224,10 @@ class GeneratorSource(ImageSource):
         self._check_range(start, stop)
         parts = [_decode_range(self.family, self._latents, s, min(s + self.batch_size, stop))
                  for s in range(start, stop, self.batch_size)]
-        gray = np.concatenate(parts) if parts else np.zeros((0, 28, 28), dtype=np.uint8)
-        return np.repeat(gray[:, None], 3, axis=1)
+        images = np.concatenate(parts) if parts else np.zeros((0, *_image_shape(self.family)), dtype=np.uint8)
+        if images.ndim == 3:  # gray [B, H, W] -> [B, 3, H, W]
+            return np.repeat(images[:, None], 3, axis=1)
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
 
     def read(self, index: int) -> np.ndarray:
         self._check_range(index, index + 1)
@@ -192,7 +237,7 @@ class GeneratorSource(ImageSource):
         return self._block[1][index - start]
 
     def key(self, index: int) -> str:
-        return f"{self.family.name}-seed{self.seed}-{index:06d}"
+        return f"{self.name}-seed{self.seed}-{index:06d}"
 
     @property
     def has_labels(self) -> bool:

@@ -5,9 +5,11 @@ and bool only, so that ``torch.load(path, weights_only=True)`` reads it::
 
     format            "genbench-baseline"
     format_version    int (FORMAT_VERSION)
+    name              the baseline's name, e.g. "dcgan" or the config variant "dcgan-stacked" (absent in
+                      checkpoints written before variants existed: read it as the family)
     family            e.g. "dcgan"
     config            the resolved RunConfig.to_dict() (every option, defaults included)
-    dataset           training data set, e.g. "fashion-mnist:train"
+    dataset           training data set, e.g. "fashion-mnist:train" or "stacked-fashion-mnist:train"
     state             {"nets": {name: state_dict}, "extra": {name: tensor}}
     steps             optimisation steps taken
     wall_time_s       training wall time (seconds, excluding data loading and evaluation)
@@ -111,7 +113,7 @@ def read_manifest() -> dict[str, Any]:
 
 
 def bundled_checkpoint(name: str) -> Path:
-    """Path of the bundled checkpoint of family ``name`` after checking its sha256 against the manifest.
+    """Path of the bundled checkpoint ``name`` (a family or a config variant) after checking its sha256 against the manifest.
 
     Raises WeightsError when it is not listed, missing, or its checksum differs.
     """

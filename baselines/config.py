@@ -24,6 +24,8 @@ import tomllib
 
 from genbench.errors import ConfigError
 
+from .data import dataset_channels
+
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 T = TypeVar("T")
@@ -164,7 +166,31 @@ def resolve(raw: Mapping[str, Any], family: str, options_cls: type, where: str) 
     check = getattr(model, "validate", None)
     if check is not None:
         check(where)
+    check_channels(data, model, family, where)
     return RunConfig(family=family, seed=seed, data=data, train=train, model=model, source=where)
+
+
+def check_channels(data: DataOptions, model: Any, family: str, where: str) -> None:
+    """The data sets' image channels (from their registered shapes) must match the networks'.
+
+    Families whose Options have a ``channels`` field build networks for that many channels; the
+    others are gray-only (1 channel). ConfigError naming the options that disagree.
+    """
+    wanted = getattr(model, "channels", None)
+    for option, spec in (("data.dataset", data.dataset), ("data.eval_dataset", data.eval_dataset)):
+        if option == "data.eval_dataset" and not spec:
+            continue
+        got = dataset_channels(spec, f"{where}: {option}")
+        if wanted is None and got != 1:
+            raise ConfigError(
+                f"{where}: {option} = {spec!r} holds {got}-channel images, but the {family} family is gray-only "
+                "(its [model] has no 'channels' option; dcgan has one); pick a gray data set such as 'fashion-mnist:train'"
+            )
+        if wanted is not None and got != wanted:
+            raise ConfigError(
+                f"{where}: model.channels = {wanted} does not match {option} = {spec!r}, whose images have {got} "
+                f"channel{'s' if got != 1 else ''}; set model.channels = {got} or pick a {wanted}-channel data set"
+            )
 
 
 def load_config(config: str | Path | Mapping[str, Any] | None, family: str, options_cls: type) -> RunConfig:

@@ -1,4 +1,8 @@
-"""Training data for the baselines: uint8 arrays held as tensors, sampled in seeded shuffled epochs."""
+"""Training data for the baselines: uint8 arrays held as tensors, sampled in seeded shuffled epochs.
+
+Gray data sets (``fashion-mnist``) give images [N, 28, 28]; colour ones (``stacked-fashion-mnist``)
+[N, 28, 28, C]. Batches are always channels-first, uint8 [B, C, 28, 28] (C = 1 for gray).
+"""
 from __future__ import annotations
 
 import functools
@@ -7,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from genbench.errors import InputError
+from genbench.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
 class Arrays:
-    """A set of grayscale images and their labels.
+    """A set of images and their labels.
 
-    images: uint8 [N, 28, 28]; labels: int64 [N]; indices: int64 [N], each image's index in
+    images: uint8 [N, 28, 28] (gray) or [N, 28, 28, C] (colour); labels: int64 [N]; indices: int64 [N], each image's index in
     the data set it came from (so GLO codes and CycleGAN sources can name their images).
     """
 
@@ -24,6 +28,11 @@ class Arrays:
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    @property
+    def channels(self) -> int:
+        """1 for gray [N, H, W] images, else the trailing C of [N, H, W, C]."""
+        return 1 if self.images.ndim == 3 else int(self.images.shape[3])
 
     def subset(self, rows: np.ndarray) -> Arrays:
         return Arrays(self.images[rows], self.labels[rows], self.indices[rows])
@@ -39,10 +48,10 @@ def load_arrays(spec: str) -> Arrays:
 
     images, labels = load_dataset_arrays(spec)
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
+    if images.dtype != np.uint8 or images.shape[1:3] != (28, 28) or images.ndim not in (3, 4):
         raise InputError(
-            f"data set {spec!r} (data.dataset / data.eval_dataset): the baselines need uint8 grayscale 28x28 "
-            f"images [N, 28, 28], got {images.dtype} {images.shape}"
+            f"data set {spec!r} (data.dataset / data.eval_dataset): the baselines need uint8 28x28 images, "
+            f"[N, 28, 28] (gray) or [N, 28, 28, C] (colour), got {images.dtype} {images.shape}"
         )
     labels = np.asarray(labels, dtype=np.int64)
     arrays = Arrays(images, labels, np.arange(len(images), dtype=np.int64))
@@ -51,11 +60,25 @@ def load_arrays(spec: str) -> Arrays:
     return arrays
 
 
+def dataset_channels(spec: str, option: str = "data.dataset") -> int:
+    """Channels of the images of data set ``spec`` from its registered definition (no file is read).
+
+    1 for gray (H, W) images, C for (H, W, C). ConfigError naming ``option`` for an unknown data set.
+    """
+    from genbench.sources.datasets import dataset_info
+
+    try:
+        shape = tuple(dataset_info(spec).image_shape)
+    except ConfigError as exc:
+        raise ConfigError(f"{option} = {spec!r}: {exc}") from None
+    return 1 if len(shape) == 2 else int(shape[2])
+
+
 @dataclass(frozen=True)
 class Batch:
     """One training batch on the training device.
 
-    images: uint8 [B, 1, H, W]; labels: int64 [B]; indices: int64 [B] (rows of the stream's Arrays).
+    images: uint8 [B, C, H, W] (C = 1 for gray data); labels: int64 [B]; indices: int64 [B] (rows of the stream's Arrays).
     """
 
     images: torch.Tensor
@@ -74,7 +97,10 @@ class BatchSampler:
     def __init__(self, arrays: Arrays, batch_size: int, seed: int, device: torch.device) -> None:
         if len(arrays) == 0:
             raise InputError("a training stream has no images (check the data set and class options)")
-        self.images = torch.tensor(arrays.images).unsqueeze(1).to(device)
+        images = torch.tensor(arrays.images)
+        # Channels first: [N, H, W] -> [N, 1, H, W]; [N, H, W, C] -> [N, C, H, W].
+        images = images.unsqueeze(1) if images.ndim == 3 else images.permute(0, 3, 1, 2).contiguous()
+        self.images = images.to(device)
         self.labels = torch.tensor(arrays.labels).to(device)
         self.batch_size = batch_size
         self.generator = torch.Generator().manual_seed(seed)

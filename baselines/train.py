@@ -3,6 +3,11 @@
     python -m baselines dcgan --dry-run
     python -m baselines dcgan --out out/baselines/dcgan.pt --threads 1
     python -m baselines dcgan --bundle       # write baselines/checkpoints/dcgan.pt + manifest entry
+    python -m baselines dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
+
+NAME is a family (configs/FAMILY.toml) or a config variant of one: any other configs/NAME.toml,
+whose ``family`` key names the family it trains (dcgan-stacked: DCGAN on Stacked Fashion-MNIST).
+Checkpoints and manifest entries carry NAME; their ``family`` is the family's.
 
 The loop knows nothing of any family: it loads the data, builds the family from its
 config, draws seeded batches from the family's named streams, calls ``train_step``,
@@ -26,7 +31,7 @@ import torch
 from genbench.errors import ConfigError, GenbenchError
 
 from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
-from .config import RunConfig, load_config
+from .config import CONFIG_DIR, RunConfig, default_config_path, load_config, read_toml
 from .data import Arrays, BatchSampler, load_arrays
 from .families import FAMILIES
 from .families.base import Family
@@ -64,12 +69,41 @@ def choose_precision(mode: str, family: type[Family], device: torch.device) -> t
     return None
 
 
+def baseline_names() -> list[str]:
+    """Every baseline NAME, sorted: the families and the config variants (configs/NAME.toml of another name)."""
+    variants = {path.stem for path in CONFIG_DIR.glob("*.toml")} - set(FAMILIES.names())
+    return sorted(set(FAMILIES.names()) | variants)
+
+
+def family_of(name: str) -> str:
+    """The family that baseline ``name`` trains: ``name`` itself, or the ``family`` of configs/NAME.toml.
+
+    ConfigError for an unknown name or a variant config that names no family.
+    """
+    if name in FAMILIES:
+        return name
+    names = baseline_names()
+    if name not in names:
+        raise ConfigError(f"unknown baseline {name!r}; expected one of: {', '.join(names)}")
+    path = default_config_path(name)
+    declared = read_toml(path).get("family")
+    if not isinstance(declared, str) or declared not in FAMILIES:
+        raise ConfigError(f"{path}: family = {declared!r}; a config variant must name one of the families: "
+                          f"{', '.join(FAMILIES.names())}")
+    return declared
+
+
 def load_run_config(
     name: str, config: str | Path | Mapping[str, Any] | None = None, seed: int | None = None, steps: int | None = None
 ) -> RunConfig:
-    """Resolve the config of family ``name`` (bundled configs/NAME.toml when ``config`` is None)."""
-    family = FAMILIES.get(name)
-    run = load_config(config, name, family.options_cls)
+    """Resolve the config of baseline ``name`` (bundled configs/NAME.toml when ``config`` is None).
+
+    ``name`` is a family or a config variant of one (see ``family_of``); the RunConfig's ``family``
+    is the family.
+    """
+    family_name = family_of(name)
+    family = FAMILIES.get(family_name)
+    run = load_config(default_config_path(name) if config is None else config, family_name, family.options_cls)
     if seed is not None:
         run = RunConfig(run.family, int(seed), run.data, run.train, run.model, run.source)
     if steps is not None:
@@ -90,7 +124,7 @@ def train(
     threads: int | None = None,
     log: Callable[[str], None] = _stderr,
 ) -> Path:
-    """Train baseline family ``name`` and write its checkpoint; returns the checkpoint path.
+    """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
     config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
     path (default out/baselines/NAME.pt, or NAME-dry-run.pt); steps/seed override the config;
@@ -110,12 +144,14 @@ def train(
         if threads < 1:
             raise ConfigError(f"threads (--threads) must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    return run_training(run, Path(out), resolve_device(device), dry_run=dry_run, log=log)
+    return run_training(run, Path(out), resolve_device(device), dry_run=dry_run, log=log, name=name)
 
 
-def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool, log: Callable[[str], None]) -> Path:
-    """The shared loop (see the module docstring)."""
+def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool, log: Callable[[str], None],
+                 name: str | None = None) -> Path:
+    """The shared loop (see the module docstring). ``name``: the baseline's name (default: its family)."""
     family_cls = FAMILIES.get(run.family)
+    label = name or run.family
     opts = run.train
     train_arrays = load_arrays(run.data.dataset)
     held_out: Arrays | None = None  # the whole evaluation split, for prepare()
@@ -126,6 +162,10 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
             eval_arrays = held_out.subset(slice(0, run.data.eval_n))
 
     family = family_cls.build(run, device)
+    for option, arrays in (("data.dataset", train_arrays), ("data.eval_dataset", held_out)):
+        if arrays is not None and arrays.channels != family.channels:  # the config check uses the registered shapes
+            raise ConfigError(f"{run.source}: {option} images have {arrays.channels} channel(s), but the {run.family} "
+                              f"networks are built for {family.channels} (model.channels)")
     family.amp_dtype = choose_precision(opts.amp, family_cls, device)
     streams = family.prepare(train_arrays, held_out)
     samplers = {
@@ -135,7 +175,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
     precision = "bfloat16-autocast" if family.amp_dtype is not None else "float32"
     n_params = sum(p.numel() for net in family.nets.values() for p in net.parameters())
     log(
-        f"[{run.family}] {opts.steps} steps, batch {opts.batch_size}, device {device} ({precision}), "
+        f"[{label}] {opts.steps} steps, batch {opts.batch_size}, device {device} ({precision}), "
         f"{n_params / 1e6:.2f}M parameters, streams " + ", ".join(f"{k}={len(v)}" for k, v in sorted(streams.items()))
     )
 
@@ -144,6 +184,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
             {
                 "format": FORMAT,
                 "format_version": FORMAT_VERSION,
+                "name": label,
                 "family": run.family,
                 "config": run.to_dict(),
                 "config_source": run.source,
@@ -190,7 +231,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
             now = time.perf_counter()
             rate = count / max(now - last_log, 1e-9)
             history.append({"step": step, "wall_time_s": round(elapsed, 3), **means})
-            log(f"[{run.family}] step {step}/{opts.steps} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
+            log(f"[{label}] step {step}/{opts.steps} " + " ".join(f"{k}={v:.4f}" for k, v in means.items())
                 + f" ({rate:.2f} steps/s)")
             sums, count, last_log = {}, 0, now
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < opts.steps:
@@ -199,7 +240,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
             checkpoint(step, time.perf_counter() - start, {}, 0.0)
             family.train_mode(True)
         if out_of_time:
-            log(f"[{run.family}] time limit {opts.time_limit_s}s reached after {step} steps")
+            log(f"[{label}] time limit {opts.time_limit_s}s reached after {step} steps")
             break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -212,7 +253,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
     eval_s = time.perf_counter() - eval_start
     checkpoint(step, wall, metrics, eval_s)
     log(
-        f"[{run.family}] done: {step} steps in {wall:.1f}s ({step / max(wall, 1e-9):.2f} steps/s)"
+        f"[{label}] done: {step} steps in {wall:.1f}s ({step / max(wall, 1e-9):.2f} steps/s)"
         + "".join(f", {k}={v:.4f}" for k, v in metrics.items())
         + f" -> {out}"
     )
@@ -232,7 +273,7 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
 @click.option("--bundle", is_flag=True, help="Write baselines/checkpoints/NAME.pt and record it in manifest.json.")
 def main(name: str, config_path: str | None, out: str | None, steps: int | None, seed: int | None,
          device: str | None, threads: int | None, dry_run: bool, bundle: bool) -> None:
-    """Train baseline NAME (one of the registered families)."""
+    """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
     try:
         if bundle:
             if out is not None or dry_run:

@@ -43,7 +43,7 @@ def baselines_list(as_json: bool) -> None:
         return
     for r in rows:
         ckpt = f"{r['steps']} steps, {r['wall_time_s']:.0f} s" if r["checkpoint"] else "no bundled checkpoint"
-        click.echo(f"{r['name']:<10} {ckpt:<26} {r['paper']}")
+        click.echo(f"{r['name']:<14} {ckpt:<26} {r['paper']}")
 
 
 @baselines.command("sample")
@@ -79,7 +79,7 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
     if out.suffix == ".npz":
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
-                arrays = {"images": images[..., None]}
+                arrays = {"images": images if images.ndim == 4 else images[..., None]}  # N x H x W x C
                 if drawn is not None:
                     arrays["labels"] = drawn
                 np.savez(fh, **arrays)
@@ -88,7 +88,7 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
         for i, im in enumerate(images):
             with atomic_path(out / f"{i:06d}.png") as tmp:
                 Image.fromarray(im).save(tmp, format="PNG")
-    click.echo(f"wrote {n} samples of {family.name} (seed {seed}) to {out}", err=True)
+    click.echo(f"wrote {n} samples of {getattr(family, 'run_name', family.name)} (seed {seed}) to {out}", err=True)
 
 
 @click.command()
@@ -124,7 +124,8 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     if wanted:
         unknown = sorted(set(wanted) - {s.name for s in specs})
         if unknown:
-            raise ConfigError(f"--families: no bundled checkpoint for {', '.join(unknown)}")
+            raise ConfigError(f"--families: no bundled Fashion-MNIST checkpoint for {', '.join(unknown)} "
+                              "(the leaderboard ranks the gray 28x28 baselines; see `genbench baselines list`)")
     specs += [lb.added_row_spec(entry, data_dir) for entry in added]
     if not no_reference_rows:
         specs += lb.reference_row_specs(data_dir)

@@ -130,6 +130,8 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
         name = info["name"]
         if (families and name not in families) or info["checkpoint"] is None:
             continue
+        if info.get("dataset", "fashion-mnist:train") != "fashion-mnist:train":  # e.g. dcgan-stacked (colour)
+            continue
         model = load_checkpoint(name)
         extra = {k: round(float(v), 4) for k, v in _checkpoint_metrics(name).items()}
         extra.update({"train_steps": info["steps"], "train_seconds": info["wall_time_s"]})

@@ -67,6 +67,11 @@ class Family(ABC):
         self.nets: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
+    @property
+    def channels(self) -> int:
+        """Image channels of ``decode``'s output: ``options.channels`` where the family has it, else 1 (gray)."""
+        return int(getattr(self.options, "channels", 1))
+
     # -- construction -------------------------------------------------------------------
     @classmethod
     def build(cls, config: Any, device: torch.device | str = "cpu") -> Family:
@@ -125,7 +130,7 @@ class Family(ABC):
 
     @abstractmethod
     def decode(self, latents: Latents) -> torch.Tensor:
-        """Images float [B, 1, 28, 28] in ``output_range`` for a slice of ``draw``'s latents."""
+        """Images float [B, C, 28, 28] (C = ``channels``) in ``output_range`` for a slice of ``draw``'s latents."""
 
     def sample_labels(self, latents: Latents) -> torch.Tensor | None:
         """Class label of each drawn sample (conditional and translation models), else None."""
@@ -133,7 +138,7 @@ class Family(ABC):
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``n`` images float [n, 1, 28, 28] in ``output_range``, in one batch."""
+        """``n`` images float [n, C, 28, 28] (C = ``channels``) in ``output_range``, in one batch."""
         self.train_mode(False)
         latents = {k: v.to(self.device) for k, v in self.draw(n, generator, labels).items()}
         return self.decode(latents)

@@ -4,6 +4,9 @@ Small version for 28x28: project-and-reshape generator with two stride-2 transpo
 convolutions, batch norm and ReLU, tanh output; discriminator with two stride-2
 convolutions, LeakyReLU(0.2) and batch norm (none on its input layer); Adam(2e-4, beta1=0.5);
 weights from N(0, 0.02). Generator loss: -log D(G(z)) (non-saturating).
+
+``model.channels`` (1 or 3) sets the image channels of both networks; it must match the data set
+(3 for ``stacked-fashion-mnist``, checked when the config is resolved; see configs/dcgan-stacked.toml).
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
+from genbench.errors import ConfigError
 
 from ..data import Batch
 from .base import FAMILIES, Family, Latents, Options
@@ -25,6 +30,12 @@ class DCGANOptions(Options):
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    channels: int = 1  # image channels: 1 (gray, fashion-mnist) or 3 (colour, stacked-fashion-mnist)
+
+    def validate(self, where: str) -> None:
+        super().validate(where)
+        if self.channels not in (1, 3):
+            raise ConfigError(f"{where}: model.channels must be 1 (gray) or 3 (colour), got {self.channels}")
 
 
 @FAMILIES.register("dcgan")
@@ -37,7 +48,10 @@ class DCGAN(Family):
 
     def setup(self) -> None:
         o = self.options
-        self.nets = {"generator": ConvGenerator(o.z_dim, o.g_ch), "discriminator": ConvDiscriminator(1, o.d_ch)}
+        self.nets = {
+            "generator": ConvGenerator(o.z_dim, o.g_ch, out_ch=o.channels),
+            "discriminator": ConvDiscriminator(o.channels, o.d_ch),
+        }
         for net in self.nets.values():
             dcgan_init(net)
 

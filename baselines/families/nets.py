@@ -1,6 +1,6 @@
-"""Small convolutional networks for 28x28 grayscale images, shared by the GAN families.
+"""Small convolutional networks for 28x28 images, shared by the GAN families.
 
-Shapes: generators map [B, in_dim] -> [B, 1, 28, 28] (tanh, in [-1, 1]);
+Shapes: generators map [B, in_dim] -> [B, out_ch, 28, 28] (tanh, in [-1, 1]; out_ch = 1 for gray);
 discriminators map [B, in_ch, 28, 28] -> [B] (one unbounded score per image).
 """
 from __future__ import annotations
@@ -25,9 +25,10 @@ class ConvGenerator(nn.Module):
     """DCGAN generator: project-and-reshape to [2ch, 7, 7], two stride-2 transposed convs to 28x28.
 
     Batch norm and ReLU on the hidden layers, tanh on the output (Radford et al. 2016).
+    ``out_ch``: image channels (1 gray, 3 colour).
     """
 
-    def __init__(self, in_dim: int, ch: int, batch_norm: bool = True) -> None:
+    def __init__(self, in_dim: int, ch: int, batch_norm: bool = True, out_ch: int = 1) -> None:
         super().__init__()
         norm1 = nn.BatchNorm1d(2 * ch * 49) if batch_norm else nn.Identity()
         norm2 = nn.BatchNorm2d(ch) if batch_norm else nn.Identity()
@@ -36,7 +37,7 @@ class ConvGenerator(nn.Module):
             nn.ConvTranspose2d(2 * ch, ch, 4, 2, 1, bias=not batch_norm),  # 7 -> 14
             norm2,
             nn.ReLU(True),
-            nn.ConvTranspose2d(ch, 1, 4, 2, 1),  # 14 -> 28
+            nn.ConvTranspose2d(ch, out_ch, 4, 2, 1),  # 14 -> 28
             nn.Tanh(),
         )
         self.ch = ch

@@ -17,7 +17,7 @@ import torch
 import baselines
 from baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
 from baselines import checkpoint as ckpt_mod
-from baselines.train import load_run_config
+from baselines.train import baseline_names, load_run_config
 from baselines.train import main as train_main
 from genbench.errors import ConfigError, InputError, WeightsError
 
@@ -25,6 +25,8 @@ FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
 
 ALL = ["cgan", "cyclegan", "dcgan", "flow", "glo", "vae", "wgan-gp"]
+VARIANTS = ["dcgan-stacked"]  # configs/NAME.toml of a family under another name
+STACKED = "stacked-fashion-mnist:train"
 
 TINY_MODEL = {
     "dcgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
@@ -316,7 +318,7 @@ def bundled_entries() -> dict:
 
 
 def test_every_family_has_a_bundled_checkpoint():
-    assert sorted(bundled_entries()) == ALL
+    assert sorted(bundled_entries()) == sorted([*ALL, *VARIANTS])
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -349,3 +351,190 @@ def test_tampered_bundled_checkpoint_gives_weights_error(tmp_path, monkeypatch):
     copy.unlink()
     with pytest.raises(WeightsError, match="missing"):
         load_checkpoint(name)
+
+
+# -- colour: the dcgan-stacked variant (DCGAN on Stacked Fashion-MNIST, 3 channels) ----------------
+def stacked_tiny_config(**model: object) -> dict:
+    return {
+        "family": "dcgan",
+        "seed": 1,
+        "data": {"dataset": STACKED, "eval_dataset": ""},
+        "train": {"dry_run_steps": 2, "dry_run_batch_size": 8},
+        "model": {**TINY_MODEL["dcgan"], "channels": 3, **model},
+    }
+
+
+def test_stacked_variant_is_a_dcgan_config():
+    assert baseline_names() == sorted([*ALL, *VARIANTS])
+    assert FAMILIES.names() == ALL  # a variant is no family
+    run = load_run_config("dcgan-stacked")
+    assert run.family == "dcgan" and run.source.endswith("dcgan-stacked.toml")
+    assert run.data.dataset == STACKED and run.model.channels == 3
+    assert run.train.time_limit_s == 480.0
+    # The same networks and optimiser as the gray dcgan config, apart from the channels.
+    gray = load_run_config("dcgan")
+    assert {**vars(gray.model), "channels": 3} == vars(run.model) and gray.model.channels == 1
+    with pytest.raises(ConfigError, match="unknown baseline 'dcgan-stacked2'.*dcgan-stacked"):
+        load_run_config("dcgan-stacked2")
+
+
+@pytest.mark.parametrize(
+    "name, config, message",
+    [
+        ("dcgan", {"data": {"dataset": STACKED, "eval_dataset": ""}},
+         (r"model\.channels = 1 does not match data\.dataset = 'stacked-fashion-mnist:train', whose images have 3 "
+          r"channels; set model\.channels = 3")),
+        ("dcgan", {"model": {"channels": 3}},
+         r"model\.channels = 3 does not match data\.dataset = 'fashion-mnist:train', whose images have 1 channel"),
+        ("dcgan-stacked", {**stacked_tiny_config(), "data": {"dataset": STACKED, "eval_dataset": "fashion-mnist:test"}},
+         r"model\.channels = 3 does not match data\.eval_dataset = 'fashion-mnist:test'"),
+        ("dcgan", {"model": {"channels": 2}}, r"model\.channels must be 1 \(gray\) or 3 \(colour\), got 2"),
+        ("vae", {"data": {"dataset": STACKED, "eval_dataset": ""}},
+         r"data\.dataset = 'stacked-fashion-mnist:train' holds 3-channel images, but the vae family is gray-only"),
+        ("dcgan", {"data": {"dataset": "stacked-mnist:train"}}, r"data\.dataset = 'stacked-mnist:train': unknown"),
+    ],
+)
+def test_channels_that_disagree_with_the_data_set_are_refused(name, config, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(name, config)
+
+
+def test_channel_mismatch_in_a_config_file_names_file_and_option_on_the_cli(tmp_path):
+    from click.testing import CliRunner
+
+    path = tmp_path / "stacked.toml"
+    text = (Path(baselines.config.CONFIG_DIR) / "dcgan-stacked.toml").read_text()
+    path.write_text(text.replace("channels = 3", "channels = 1"))
+    result = CliRunner().invoke(train_main, ["dcgan-stacked", "--config", str(path), "--dry-run"])
+    assert result.exit_code == 2
+    assert "model.channels = 1 does not match data.dataset" in result.output and str(path) in result.output
+
+
+@needs_data
+def test_stacked_batches_are_channels_first_copies_of_the_data():
+    from baselines.data import BatchSampler, load_arrays
+
+    arrays = load_arrays(STACKED)
+    assert arrays.images.shape == (60000, 28, 28, 3) and arrays.channels == 3
+    assert load_arrays("fashion-mnist:test").channels == 1
+    batch = BatchSampler(arrays, 5, seed=0, device=torch.device("cpu")).next()
+    assert batch.images.shape == (5, 3, 28, 28) and batch.images.dtype == torch.uint8
+    for i, row in enumerate(batch.indices.tolist()):
+        for c in range(3):  # channel c of the batch is channel c (R, G, B) of the stored image
+            np.testing.assert_array_equal(batch.images[i, c].numpy(), arrays.images[row, :, :, c])
+
+
+@pytest.fixture(scope="module")
+def stacked_dry(tmp_path_factory):
+    if not FASHION.exists():
+        pytest.skip("Fashion-MNIST (Debian package) not installed")
+    out = tmp_path_factory.mktemp("stacked") / "dcgan-stacked.pt"
+    return baselines.train("dcgan-stacked", config=stacked_tiny_config(), out=out, dry_run=True, device="cpu",
+                           log=lambda message: None)
+
+
+def test_stacked_dry_run_samples_three_channels_deterministically(stacked_dry):
+    raw = torch.load(stacked_dry, map_location="cpu", weights_only=True)
+    assert raw["name"] == "dcgan-stacked" and raw["family"] == "dcgan" and raw["dataset"] == STACKED
+    assert raw["config"]["model"]["channels"] == 3 and raw["steps"] == 2
+    model = load_checkpoint(stacked_dry)
+    assert model.run_name == "dcgan-stacked" and model.channels == 3
+    assert model.nets["generator"].body[-2].out_channels == 3 and model.nets["discriminator"].body[0].in_channels == 3
+    images = sample_images(model, 9, seed=3)
+    assert images.shape == (9, 28, 28, 3) and images.dtype == np.uint8
+    for batch_size in (1, 4):
+        np.testing.assert_array_equal(sample_images(model, 9, seed=3, batch_size=batch_size), images)
+    np.testing.assert_array_equal(sample_images(stacked_dry, 9, seed=3), images)
+    # quantize maps [B, 3, H, W] to channels-last, the same as the PNG a float image would be saved as.
+    floats = model.sample(9, torch.Generator().manual_seed(3))
+    assert floats.shape == (9, 3, 28, 28)
+    np.testing.assert_array_equal(quantize(floats, model.output_range), images)
+    assert not torch.equal(floats, model.sample(9, torch.Generator().manual_seed(4)))
+    source = GeneratorSource(model, 9, seed=3, batch_size=4)
+    batch = source.read_batch(0, 9)
+    assert batch.shape == (9, 3, 28, 28) and batch.dtype == np.uint8
+    np.testing.assert_array_equal(batch.transpose(0, 2, 3, 1), images)
+    np.testing.assert_array_equal(source.read(5), batch[5])
+    assert source.key(5) == "dcgan-stacked-seed3-000005" and len(source.fingerprint()) == 64
+    assert sample_images_and_labels(model, 2, seed=0)[1] is None
+
+
+def test_stacked_checkpoint_does_not_load_as_gray(stacked_dry, tmp_path):
+    raw = torch.load(stacked_dry, weights_only=True)
+    raw["config"]["model"]["channels"] = 1
+    raw["config"]["data"]["dataset"] = "fashion-mnist:train"
+    torch.save(raw, tmp_path / "x.pt")
+    with pytest.raises(InputError, match="does not match the dcgan options"):
+        load_checkpoint(tmp_path / "x.pt")
+
+
+def test_quantize_rgb_matches_torchvision_save_image(tmp_path):
+    from PIL import Image
+    from torchvision.utils import save_image
+
+    x = torch.rand(2, 3, 28, 28, generator=torch.Generator().manual_seed(1)) * 2.4 - 1.2
+    out = quantize(x, (-1.0, 1.0))
+    assert out.shape == (2, 28, 28, 3)
+    for i in range(2):
+        save_image(x[i], tmp_path / f"{i}.png", normalize=True, value_range=(-1, 1), padding=0)
+        np.testing.assert_array_equal(out[i], np.asarray(Image.open(tmp_path / f"{i}.png").convert("RGB")))
+    with pytest.raises(InputError, match=r"\[B, 1 or 3, H, W\]"):
+        quantize(torch.zeros(1, 2, 28, 28), (-1.0, 1.0))
+
+
+def test_bundled_stacked_checkpoint_loads_and_samples_colour():
+    entry = bundled_entries().get("dcgan-stacked")
+    if entry is None:
+        pytest.fail(f"dcgan-stacked has no bundled checkpoint in {ckpt_mod.MANIFEST}")
+    path = ckpt_mod.CHECKPOINT_DIR / entry["file"]
+    assert entry["file"] == "dcgan-stacked.pt" and entry["family"] == "dcgan"
+    assert ckpt_mod.sha256_file(path) == entry["sha256"] and path.stat().st_size < 8 * 2**20
+    assert entry["config"]["data"]["dataset"] == STACKED and entry["config"]["model"]["channels"] == 3
+    assert entry["command"] == "python -m baselines dcgan-stacked --bundle --threads 1"
+    model = load_checkpoint("dcgan-stacked")
+    assert model.name == "dcgan" and model.run_name == "dcgan-stacked" and model.info["dry_run"] is False
+    assert model.info["steps"] == entry["steps"] and model.info["dataset"] == STACKED
+    images = sample_images(model, 6, seed=0)
+    assert images.shape == (6, 28, 28, 3) and images.dtype == np.uint8 and images.std() > 0
+    np.testing.assert_array_equal(sample_images("dcgan-stacked", 6, seed=0, batch_size=2), images)
+    assert not np.array_equal(images[..., 0], images[..., 1])  # the channels are not one gray image
+
+
+def test_list_and_leaderboard_keep_the_stacked_variant_off_the_gray_board():
+    from genbench.leaderboard import baseline_row_specs
+
+    rows = {r["name"]: r for r in baselines.list_families()}
+    assert sorted(rows) == sorted([*ALL, *VARIANTS])
+    stacked = rows["dcgan-stacked"]
+    assert stacked["family"] == "dcgan" and stacked["dataset"] == STACKED and stacked["channels"] == 3
+    assert stacked["checkpoint"] is not None and stacked["config"].endswith("dcgan-stacked.toml")
+    assert all(rows[name]["dataset"] == "fashion-mnist:train" and rows[name]["channels"] == 1 for name in ALL)
+    assert [s.name for s in baseline_row_specs(["dcgan", "dcgan-stacked"])] == ["dcgan"]
+
+
+def test_cli_list_and_sample_folder_of_the_stacked_variant(tmp_path):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from genbench.cli import main
+
+    listed = CliRunner().invoke(main, ["baselines", "list"], catch_exceptions=False)
+    assert listed.exit_code == 0 and "dcgan-stacked" in listed.output
+    result = CliRunner().invoke(main, ["baselines", "sample", "dcgan-stacked", "-n", "3", "-o", str(tmp_path / "s")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    png = np.asarray(Image.open(tmp_path / "s" / "000001.png"))
+    np.testing.assert_array_equal(png, sample_images("dcgan-stacked", 3, seed=0)[1])
+
+
+def test_cli_sample_npz_of_the_stacked_variant(tmp_path):
+    from click.testing import CliRunner
+
+    from genbench.cli import main
+
+    out = tmp_path / "s.npz"
+    result = CliRunner().invoke(main, ["baselines", "sample", "dcgan-stacked", "-n", "3", "-o", str(out)],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    with np.load(out) as data:
+        np.testing.assert_array_equal(data["images"], sample_images("dcgan-stacked", 3, seed=0))
