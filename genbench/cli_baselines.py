@@ -109,14 +109,19 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
               help="Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies --inception on.")
 @click.option("--allow-unverified-weights", is_flag=True, help="Accept an Inception weights file with another sha256.")
+@click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
+              help="Also append every row (named by its model) to this SQLite results history.")
 @click.option("--quiet", "-q", is_flag=True)
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
-                allow_unverified_weights: bool, quiet: bool) -> None:
+                allow_unverified_weights: bool, history_file: str | None, quiet: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from . import leaderboard as lb
 
+    from .history import open_history
+
     started = time.perf_counter()
+    history = open_history(history_file, required=False)  # a bad path fails before any scoring
     if weights is not None and inception == "off":
         raise ConfigError("--weights is given but --inception off: drop one of them")
     wanted = [f.strip() for f in families.split(",")] if families else None
@@ -154,5 +159,9 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     if extra_plan is not None:
         command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")
     lb.render(rows, artifacts, out, command, pictures)
+    if history is not None:
+        ids = [history.add(doc, name=doc["provenance"]["name"], kind="leaderboard")
+               for doc in lb.row_documents(rows, artifacts["provenance"], command)]
+        click.echo(f"recorded rows #{ids[0]}..#{ids[-1]} in {history.path}", err=True)
     click.echo((out / "leaderboard.md").read_text())
     click.echo(f"wrote {out}/ in {time.perf_counter() - started:.0f} s", err=True)

@@ -30,7 +30,28 @@ def _memory_bytes(text: str) -> int:
     return int(value * units[unit])
 
 
-def _emit(doc: dict, json_out: str | None, overwrite: bool) -> None:
+def history_options(func):
+    """``--history PATH`` and ``--name NAME``: also record the probe's report in a results history.
+
+    The history is opened (and a bad path refused) before the probe runs; the command finds it in
+    ``kw["history"]`` as (History or None, name).
+    """
+    import functools
+
+    @click.option("--name", "run_name", default=None, help="Model/run name recorded with the report in the history.")
+    @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
+                  help="Also append the report to this SQLite results history (also $GENBENCH_HISTORY).")
+    @functools.wraps(func)
+    def wrapper(*args, history_file: str | None, run_name: str | None, **kw):
+        from .history import open_history
+
+        kw["history"] = (open_history(history_file, required=False), run_name)
+        return func(*args, **kw)
+
+    return wrapper
+
+
+def _emit(doc: dict, json_out: str | None, overwrite: bool, kw: dict | None = None) -> None:
     from .atomic import write_text_atomic
 
     text = json.dumps(_finite(doc), indent=2, allow_nan=False, default=_json_default)
@@ -38,6 +59,12 @@ def _emit(doc: dict, json_out: str | None, overwrite: bool) -> None:
         click.echo(text)
     elif json_out:
         write_text_atomic(json_out, text + "\n")
+    history, name = (kw or {}).get("history", (None, None))
+    if history is not None:
+        from .history import probe_document
+
+        record_id = history.add(probe_document(json.loads(text)), name=name, kind="probe")
+        click.echo(f"recorded as #{record_id} in {history.path}", err=True)
 
 
 def _finite(obj):
@@ -97,6 +124,7 @@ def probe() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace existing --json / --gallery files.")
 @click.option("--fail-on-copying", is_flag=True, help="Exit with code 1 when the verdict is copying (for CI).")
 @extraction_options
+@history_options
 def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, max_samples: int | None,
                  max_train: int | None, gallery: str | None, gallery_count: int, chunk_size: int | None,
                  max_memory: str, json_out: str | None, overwrite: bool, fail_on_copying: bool, **kw) -> None:
@@ -119,7 +147,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
     report = run_memorization_probe(samples, train, test, options=options, extract_options=xo, gallery=gallery)
     if not quiet:
         click.echo(report.format_text(), err=True)
-    _emit(report.to_dict(), json_out, overwrite)
+    _emit(report.to_dict(), json_out, overwrite, kw)
     if fail_on_copying and report.verdict == "copying":
         click.get_current_context().exit(1)
 
@@ -153,6 +181,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @extraction_options
+@history_options
 def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[str, ...], metrics: str,
                 max_samples: int, max_reference: int | None, seed: int, compare_preprocessing: str | None,
                 kid_subsets: int, kid_subset_size: int, out_dir: str | None, json_out: str | None, overwrite: bool,
@@ -181,7 +210,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
             click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
     if not quiet:
         click.echo(report.format_text(), err=True)
-    _emit(report.to_dict(), json_out, overwrite)
+    _emit(report.to_dict(), json_out, overwrite, kw)
 
 
 # ----------------------------------------------------------------------------- modes
@@ -201,6 +230,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @extraction_options
+@history_options
 def modes(samples: str, reference: str | None, channels: str, min_confidence: float, max_samples: int | None,
           seed: int, json_out: str | None, overwrite: bool, **kw) -> None:
     """How many modes does SAMPLES cover, and how far is its mode histogram from uniform (KL)?"""
@@ -214,7 +244,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
                              max_samples=max_samples, seed=seed, extract_options=xo)
     if not quiet:
         click.echo(report.format_text(), err=True)
-    _emit(report.to_dict(), json_out, overwrite)
+    _emit(report.to_dict(), json_out, overwrite, kw)
 
 
 @probe.command("conditional")
@@ -228,6 +258,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @extraction_options
+@history_options
 def conditional(samples: str, labels_file: str | None, reference: str, max_reference: int | None, seed: int,
                 json_out: str | None, overwrite: bool, **kw) -> None:
     """Class-conditional SAMPLES: classifier accuracy on the intended classes and per-class Frechet distance."""
@@ -248,4 +279,4 @@ def conditional(samples: str, labels_file: str | None, reference: str, max_refer
     report = conditional_scores(samples, labels, reference, max_reference=max_reference, seed=seed, extract_options=xo)
     if not quiet:
         click.echo(report.format_text(), err=True)
-    _emit(report.to_dict(), json_out, overwrite)
+    _emit(report.to_dict(), json_out, overwrite, kw)

@@ -114,6 +114,24 @@ def stamp_result(result: Any, name: str | None = None, project_dir: str | os.Pat
         prov["name"] = name
 
 
+def probe_document(report: dict) -> dict:
+    """A probe's JSON report as a history document.
+
+    Its top-level numbers (``ct``, ``memorized_fraction``, ``modes_covered``, ``kl_to_uniform``, ...)
+    become ``metrics`` entries ``{"value": x}`` so that ``genbench results`` and ``genbench check``
+    read them like scores; the whole report is kept under ``report``.
+    """
+    metrics = {key: {"value": float(value)} for key, value in report.items()
+               if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    provenance = dict(report.get("provenance") or {})
+    stamp_result({"provenance": provenance})
+    doc = {"kind": "probe", "probe": report.get("probe"), "metrics": metrics, "report": report,
+           "provenance": provenance}
+    if "verdict" in report:
+        doc["verdict"] = report["verdict"]
+    return doc
+
+
 def history_path(option: str | os.PathLike | None) -> Path | None:
     """The history file: the option when given, else $GENBENCH_HISTORY, else None."""
     value = option if option else os.environ.get(ENV_VAR)

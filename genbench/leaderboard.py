@@ -439,6 +439,17 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
     return pictures
 
 
+def row_documents(rows: list[Row], provenance: dict, command: str) -> list[dict]:
+    """One result document per row (for a results history): its metrics and the board's provenance."""
+    from .history import run_stamp
+
+    stamp = run_stamp()
+    return [{"metrics": r.metrics,
+             "provenance": {**provenance, **provenance["extractor"], **stamp, "name": r.name, "row_kind": r.kind,
+                            "extra": r.extra, "command": command}}  # identity fields at the top, as in scores
+            for r in rows]
+
+
 # ----------------------------------------------------------------------------- model pictures
 
 

@@ -159,3 +159,30 @@ def test_modes_cli_json(arrays):
     refused = run("probe", "modes", path, "--ref", "none", "--extractor", "test-tiny", "--quiet", "--no-cache",
                   "--min-confidence", 0.5)
     assert refused.exit_code == 2 and "10-class" in refused.stderr
+
+
+# ----------------------------------------------------------------------------- results history
+
+
+def test_probe_reports_are_recorded_in_the_history(arrays, tmp_path):
+    from genbench.history import History
+
+    hist = tmp_path / "h.sqlite"
+    res = memorization(arrays, "copies", "--json", tmp_path / "m.json", "--history", hist, "--name", "copier")
+    assert res.exit_code == 0, res.output
+    assert "recorded as #1" in res.stderr
+    report = json.loads((tmp_path / "m.json").read_text())
+    (record,) = History(hist).records()
+    assert record.name == "copier" and record.kind == "probe"
+    doc = record.document
+    assert doc["verdict"] == "copying" and doc["report"] == report
+    for stat in ("ct", "memorized_fraction", "authenticity", "train_test_gap"):
+        assert doc["metrics"][stat]["value"] == report[stat]
+    assert doc["provenance"]["extractor"] == "test-tiny" and "created_at" in doc["provenance"]
+    listed = run("results", "list", "--history", hist)
+    assert listed.exit_code == 0 and "copier" in listed.stdout
+
+
+def test_a_bad_history_path_is_refused_before_the_probe_runs(arrays, tmp_path):
+    res = memorization(arrays, "copies", "--history", tmp_path)  # a folder, not a database file
+    assert res.exit_code == 2 and "--history" in res.stderr

@@ -133,3 +133,17 @@ def test_inception_columns_with_a_weights_file(stores, tmp_path, monkeypatch):  
 def test_weights_with_inception_off_is_refused(stores, tmp_path):  # noqa: F811
     res = run("leaderboard", "-n", 10, "--out", tmp_path / "o", "--weights", tmp_path / "w.pth", "--inception", "off")
     assert res.exit_code == 2 and "--inception off" in res.stderr
+
+
+def test_leaderboard_rows_go_to_the_history(stores, tmp_path):  # noqa: F811
+    from genbench.history import History
+
+    hist = tmp_path / "h.sqlite"
+    res = run("leaderboard", "-n", 12, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
+              "--history", hist)
+    assert res.exit_code == 0, res.stderr
+    (record,) = History(hist).records()
+    assert record.name == "dcgan" and record.kind == "leaderboard"
+    assert record.document["metrics"] == _rows(tmp_path / "o")["dcgan"]["metrics"]
+    assert record.document["provenance"]["extractor"] == "fmnist-cnn"
+    assert len(record.document["provenance"]["weights_sha256"]) == 64
