@@ -6,8 +6,8 @@
 
 With ``WORLD_SIZE > 1`` in the environment (torchrun sets it) the first extraction initialises the default
 process group: NCCL when the device is CUDA (each rank on ``cuda:LOCAL_RANK``, see :func:`local_device`),
-gloo on the CPU. Each input of N images is cut into WORLD_SIZE contiguous shares whose sizes differ by at
-most one image (:func:`shard_range`); each rank extracts its share; the float64 sums (n, sum of features,
+gloo on the CPU. Each input of N images is cut into WORLD_SIZE contiguous shares of whole batches whose
+batch counts differ by at most one (:func:`shard_range`); each rank extracts its share; the float64 sums (n, sum of features,
 sum of outer products) are all-reduced, so the statistics equal one pass up to float64 rounding; per-image
 features, logits and labels are gathered to rank 0 in the original order, only when a metric needs them.
 Rank 0 alone computes metrics, prints and writes results; :func:`is_main_process` is False elsewhere, and
@@ -97,11 +97,18 @@ def for_this_rank(options):
     return options if device == options.device else dataclasses.replace(options, device=device)
 
 
-def shard_range(n: int, rank: int, world_size: int) -> tuple[int, int]:
-    """Images ``[start, stop)`` of rank ``rank``: contiguous shares of ``n`` whose sizes differ by at most one."""
+def shard_range(n: int, rank: int, world_size: int, batch_size: int = 1) -> tuple[int, int]:
+    """Images ``[start, stop)`` of rank ``rank``: contiguous shares of whole batches of ``batch_size``
+    (the last may be short), whose batch counts differ by at most one.
+
+    Cutting on the one-process run's batch boundaries gives every batch the same images as in one
+    process, so float32 kernels that depend on the batch see the same batches and the features agree.
+    """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
-    return rank * n // world_size, (rank + 1) * n // world_size
+    batches = -(-n // batch_size)
+    first, last = rank * batches // world_size, (rank + 1) * batches // world_size
+    return min(first * batch_size, n), min(last * batch_size, n)
 
 
 def init_distributed(device: torch.device) -> DistContext:
@@ -190,7 +197,8 @@ def extract_features(
     info: dict = {"precision": precision}
     if ctx.world_size > 1:
         info["world_size"] = ctx.world_size
-        info["shard_sizes"] = [b - a for a, b in (shard_range(n, r, ctx.world_size) for r in range(ctx.world_size))]
+        info["shard_sizes"] = [b - a for a, b in (shard_range(n, r, ctx.world_size, options.batch_size)
+                                                    for r in range(ctx.world_size))]
 
     identity = extractor.identity().to_dict()
     key = cache_key(source, identity, precision) if getattr(options, "cache", True) else None
@@ -215,7 +223,7 @@ def extract_features(
         )
 
     # Miss: each rank extracts (or resumes) its share, chunk by chunk.
-    start, stop = shard_range(n, ctx.rank, ctx.world_size)
+    start, stop = shard_range(n, ctx.rank, ctx.world_size, options.batch_size)
     ranges = chunk_ranges(start, stop, options.batch_size)
     error: GenbenchError | None = None
     # Per-image arrays of this share, filled chunk by chunk; chunk statistics (d x d each) are summed on arrival.
@@ -266,7 +274,7 @@ def extract_features(
 
     if store is not None and ctx.is_main:
         everyone = [r for rank in range(ctx.world_size)
-                    for r in chunk_ranges(*shard_range(n, rank, ctx.world_size), options.batch_size)]
+                    for r in chunk_ranges(*shard_range(n, rank, ctx.world_size, options.batch_size), options.batch_size)]
         if all(store.has_chunk(key, *r) for r in everyone):  # all ranks' chunks visible here
             meta = {"identity": identity, "precision": precision, "fingerprint": source.fingerprint(),
                     "source": source.info().to_dict()}

@@ -20,13 +20,17 @@ ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--extractor", "test-tiny", "--kid-subset-size", "50", "--kid-subsets", "5"]
 
 
-@pytest.mark.parametrize("n, world", [(101, 2), (100, 4), (7, 3), (2, 4), (50_001, 8)])
-def test_shares_are_contiguous_and_differ_by_at_most_one(n, world):
-    shares = [shard_range(n, rank, world) for rank in range(world)]
+@pytest.mark.parametrize("n, world, batch", [(101, 2, 1), (100, 4, 1), (7, 3, 1), (2, 4, 1), (50_001, 8, 1),
+                                             (101, 2, 10), (50_000, 4, 250), (50_001, 8, 250), (5, 4, 2), (1000, 3, 64)])
+def test_shares_are_contiguous_whole_batches_differing_by_at_most_one_batch(n, world, batch):
+    shares = [shard_range(n, rank, world, batch) for rank in range(world)]
     assert shares[0][0] == 0 and shares[-1][1] == n
     assert all(a[1] == b[0] for a, b in itertools.pairwise(shares))
+    assert all(start % batch == 0 for start, _ in shares)  # cut on the one-process run's batch boundaries
+    batches = [-(-(stop - start) // batch) for start, stop in shares]
+    assert max(batches) - min(batches) <= 1 and sum(batches) == -(-n // batch)
     sizes = [stop - start for start, stop in shares]
-    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == n
+    assert sum(sizes) == n and max(sizes) - min(sizes) <= batch
 
 
 def torchrun(*args: str, cache: Path, nproc: int = 2) -> subprocess.CompletedProcess:
@@ -63,7 +67,8 @@ def test_two_processes_give_the_single_process_result_and_fill_the_cache(arrays,
                 if field in entry:
                     assert doc["metrics"][name][field] == pytest.approx(entry[field], rel=1e-9, abs=1e-12), name
     gen_info, ref_info = first["provenance"]["inputs"]["generated"], first["provenance"]["inputs"]["reference"]
-    assert gen_info["world_size"] == 2 and gen_info["shard_sizes"] == [50, 51] and ref_info["shard_sizes"] == [60, 60]
+    # Whole batches of 64 (the default): 101 images -> 1 + 1 batches, 120 -> 1 + 1.
+    assert gen_info["world_size"] == 2 and gen_info["shard_sizes"] == [64, 37] and ref_info["shard_sizes"] == [64, 56]
     assert gen_info["cache"] == "miss"
     # Rank 0 assembled complete entries from both ranks' chunks, so the second run reads them.
     assert second["provenance"]["inputs"]["generated"]["cache"] == "hit"
@@ -79,9 +84,9 @@ def test_a_failure_on_one_rank_stops_every_rank_with_its_reason(tmp_path):
     folder.mkdir()
     for i, im in enumerate(make_images(12, seed=0)):
         Image.fromarray(im).save(folder / f"{i:03d}.png")
-    (folder / "011.png").write_bytes(b"not a png")  # in rank 1's share (images 6..11)
+    (folder / "011.png").write_bytes(b"not a png")  # in rank 1's share (batches of 4: images 4..11)
     run = torchrun("stats", str(folder), "-o", str(tmp_path / "s.npz"), "--quiet", "--no-cache", "--extractor",
-                   "test-tiny", cache=tmp_path / "cache")
+                   "test-tiny", "--batch-size", "4", cache=tmp_path / "cache")
     assert run.returncode != 0
     assert "011.png" in run.stderr and "rank 1 of 2" in run.stderr  # rank 1's own error, and rank 0's report of it
     assert not (tmp_path / "s.npz").exists()
