@@ -17,16 +17,19 @@ mode-collapsed generator (the conditional GAN asked for one class) and noise.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import importlib
 import importlib.util
 import io
 import json
+import os
+import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -172,6 +175,19 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
     return RowSpec(name, "added", make, extra={"source": spec})
 
 
+@contextlib.contextmanager
+def _cwd_on_path() -> Iterator[None]:
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
 def _take(source: ImageSource, n: int, seed: int, what: str) -> ImageSource:
     if len(source) == n:
         return source
@@ -191,7 +207,8 @@ def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
         else:
-            module = importlib.import_module(target)
+            with _cwd_on_path():  # as `python -m` would: modules of the folder the command runs in
+                module = importlib.import_module(target)
     except ImportError as exc:
         raise ConfigError(f"--add {name}: cannot import {target!r}: {exc}") from exc
     fn = getattr(module, func_name, None)

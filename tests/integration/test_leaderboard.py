@@ -147,3 +147,18 @@ def test_leaderboard_rows_go_to_the_history(stores, tmp_path):  # noqa: F811
     assert record.document["metrics"] == _rows(tmp_path / "o")["dcgan"]["metrics"]
     assert record.document["provenance"]["extractor"] == "fmnist-cnn"
     assert len(record.document["provenance"]["weights_sha256"]) == 64
+
+
+def test_a_module_callable_is_found_in_the_working_folder(stores, tmp_path, monkeypatch):  # noqa: F811
+    """py:MODULE:FUNCTION imports MODULE from the folder the command runs in, as `python -m` would."""
+    (tmp_path / "gb_test_sampler_mod.py").write_text(
+        "import numpy as np\n\ndef make(n, seed):\n"
+        "    return np.random.default_rng(seed).integers(0, 256, (n, 28, 28), dtype=np.uint8)\n")
+    monkeypatch.chdir(tmp_path)
+    res = run("leaderboard", "-n", 10, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
+              "--add", "mine=py:gb_test_sampler_mod:make")
+    assert res.exit_code == 0, res.stderr
+    assert "mine" in _rows(tmp_path / "o")
+    import sys
+
+    assert str(tmp_path) not in sys.path  # the working folder is on the path only while importing
