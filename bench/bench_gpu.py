@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -409,10 +410,12 @@ def report(a, res: dict, path: Path) -> str:
     for name, r in e["rows"].items():
         lines.append(f"| {name} | {r['seconds']:.1f} | {r['images_per_s']:.4g} | {r['fid']:.6g} | {r['is']:.6g} | "
                      f"{r['fid_rel_diff_vs_genbench']:.2e} |")
-    if any(r["is"] != r["is"] for r in e["rows"].values()):
-        lines += ["", ("IS is nan: the random weights give logits with a standard deviation near 100, so softmax "
-                       "probabilities underflow to 0 and 0 * log 0 appears in the KL term (in both tools); FID is "
-                       "unaffected.")]
+    not_finite = [name for name, r in e["rows"].items() if not math.isfinite(r["is"])]
+    if not_finite:
+        lines += ["", (f"IS is not finite for {', '.join(not_finite)}: the random weights give logits with a standard "
+                       "deviation near 100, so softmax probabilities underflow and 0 * log 0 (or p * inf) appears in "
+                       "the KL term. genbench takes the split's mean probability in log space and stays finite. "
+                       "FID is unaffected.")]
     c = res["cache"]
     lines += ["", "## 2. Feature cache: the same score twice on an empty cache", "",
               "| run | seconds | cache state (generated, reference) | FID |", "|---|---:|---|---:|",

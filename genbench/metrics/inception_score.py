@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ..errors import ConfigError, InputError
 
@@ -45,8 +46,9 @@ def inception_score(logits: np.ndarray, splits: int = 10, seed: int | None = 0) 
     scores = []
     for i in range(splits):
         part = slice(i * n // splits, (i + 1) * n // splits)  # the original code's split boundaries
-        with np.errstate(divide="ignore"):
-            log_marginal = np.log(p[part].mean(axis=0))
+        # log of the mean probability, in log space: a tiny p(y|x) whose mean would underflow to 0
+        # (and make the KL term p * inf) keeps its finite log.
+        log_marginal = logsumexp(log_p[part], axis=0) - np.log(part.stop - part.start)
         with np.errstate(divide="ignore", invalid="ignore"):
             # A probability that underflowed to 0 contributes 0 (the limit of p log p), not 0 * inf.
             terms = np.where(p[part] > 0, p[part] * (log_p[part] - log_marginal), 0.0)

@@ -71,3 +71,18 @@ def test_is_with_underflowing_probabilities_stays_finite():
     logits[np.arange(20), np.arange(20) % 4] = 2000.0
     spread = inception_score(logits, splits=1, seed=None)
     assert spread.mean == pytest.approx(4.0, rel=1e-12)
+
+
+def test_is_of_near_one_hot_logits_is_finite_and_matches_the_closed_form():
+    """Logits so peaked that most probabilities underflow (as random Inception weights give): each split of m
+    samples whose predicted classes are all different has IS = exp(log m) = m. A probability that survives as
+    a denormal must not turn into p * inf when its mean over the split underflows."""
+    from genbench.metrics.inception_score import inception_score
+
+    n, k = 40, 1008
+    logits = np.full((n, k), -800.0)
+    logits[np.arange(n), np.arange(n)] = 0.0  # one class per sample, all different
+    logits[0, n] = -744.0  # p = exp(-744) ~ 1e-323 (denormal); its split mean underflows to 0
+    result = inception_score(logits, splits=4, seed=None)
+    assert np.isfinite(result.mean)
+    assert result.mean == pytest.approx(10.0, rel=1e-9) and result.std == pytest.approx(0.0, abs=1e-9)
