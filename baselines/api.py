@@ -42,13 +42,13 @@ __all__ = [
 ]
 
 
-def list_families() -> list[dict[str, Any]]:
+def list_families(dataset: str | None = None) -> list[dict[str, Any]]:
     """One row per baseline name, sorted: the families and their config variants such as dcgan-stacked.
 
     Keys: name, family, paper, conditional, dataset (training data set: the bundled checkpoint's,
     else the config's), channels (1 gray, 3 colour), config path, checkpoint path (or None), steps
-    and wall_time_s of the bundled checkpoint. Consumers that score on one data set (the
-    Fashion-MNIST leaderboard) filter on ``dataset``.
+    and wall_time_s of the bundled checkpoint. ``dataset``: only the baselines trained on it (the
+    Fashion-MNIST leaderboard asks for "fashion-mnist:train").
     """
     bundled = read_manifest()["checkpoints"]
     rows = []
@@ -58,16 +58,18 @@ def list_families() -> list[dict[str, Any]]:
         entry = bundled.get(name)
         if entry is not None:
             data, model = entry["config"]["data"], entry["config"]["model"]
-            dataset, channels = data["dataset"], int(model.get("channels", 1))
+            trained_on, channels = data["dataset"], int(model.get("channels", 1))
         else:
             run = load_run_config(name)
-            dataset, channels = run.data.dataset, int(getattr(run.model, "channels", 1))
+            trained_on, channels = run.data.dataset, int(getattr(run.model, "channels", 1))
+        if dataset is not None and trained_on != dataset:
+            continue
         rows.append({
             "name": name,
             "family": family,
             "paper": cls.paper,
             "conditional": cls.conditional,
-            "dataset": dataset,
+            "dataset": trained_on,
             "channels": channels,
             "config": str(default_config_path(name)),
             "checkpoint": str(CHECKPOINT_DIR / entry["file"]) if entry else None,
@@ -208,7 +210,7 @@ class GeneratorSource(ImageSource):
         drawn = self.family.sample_labels(self._latents)
         self._labels = drawn.numpy().astype(np.int64) if drawn is not None else None
         path = getattr(self.family, "checkpoint_path", None)
-        self.name = getattr(self.family, "run_name", self.family.name)
+        self.name = self.family.run_name
         self.location = str(path) if path is not None else f"<in-memory {self.name}>"
         self._block: tuple[int, np.ndarray] | None = None
 

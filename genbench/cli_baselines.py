@@ -88,7 +88,7 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
         for i, im in enumerate(images):
             with atomic_path(out / f"{i:06d}.png") as tmp:
                 Image.fromarray(im).save(tmp, format="PNG")
-    click.echo(f"wrote {n} samples of {getattr(family, 'run_name', family.name)} (seed {seed}) to {out}", err=True)
+    click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
 
 
 @click.command()
@@ -117,7 +117,6 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
                 allow_unverified_weights: bool, history_file: str | None, quiet: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from . import leaderboard as lb
-
     from .history import open_history
 
     started = time.perf_counter()
@@ -146,7 +145,6 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log, plans=plans,
                                     reference_n=reference_n)
     out = Path(out_dir)
-    names = {s.name for s in specs}
     pictures = {}
     if "cgan" in names:
         pictures.update(lb.conditional_grid(out, seed))

@@ -7,9 +7,10 @@
 With ``WORLD_SIZE > 1`` in the environment (torchrun sets it) the first extraction initialises the default
 process group: NCCL when the device is CUDA (each rank on ``cuda:LOCAL_RANK``, see :func:`local_device`),
 gloo on the CPU. Each input of N images is cut into WORLD_SIZE contiguous shares of whole batches whose
-batch counts differ by at most one (:func:`shard_range`); each rank extracts its share; the float64 sums (n, sum of features,
-sum of outer products) are all-reduced, so the statistics equal one pass up to float64 rounding; per-image
-features, logits and labels are gathered to rank 0 in the original order, only when a metric needs them.
+batch counts differ by at most one (:func:`shard_range`); each rank extracts its share; the float64 sums
+(n, sum of features, sum of outer products) are all-reduced, so the statistics equal one pass up to float64
+rounding; per-image features, logits and labels are gathered to rank 0 in the original order, only when a
+metric needs them.
 Rank 0 alone computes metrics, prints and writes results; :func:`is_main_process` is False elsewhere, and
 the CLI then exits 0 without output.
 
@@ -195,10 +196,10 @@ def extract_features(
     prepare_extractor(extractor, device)
     ctx = init_distributed(device)
     info: dict = {"precision": precision}
+    shares = [shard_range(n, rank, ctx.world_size, options.batch_size) for rank in range(ctx.world_size)]
     if ctx.world_size > 1:
         info["world_size"] = ctx.world_size
-        info["shard_sizes"] = [b - a for a, b in (shard_range(n, r, ctx.world_size, options.batch_size)
-                                                    for r in range(ctx.world_size))]
+        info["shard_sizes"] = [stop - start for start, stop in shares]
 
     identity = extractor.identity().to_dict()
     key = cache_key(source, identity, precision) if getattr(options, "cache", True) else None
@@ -223,7 +224,7 @@ def extract_features(
         )
 
     # Miss: each rank extracts (or resumes) its share, chunk by chunk.
-    start, stop = shard_range(n, ctx.rank, ctx.world_size, options.batch_size)
+    start, stop = shares[ctx.rank]
     ranges = chunk_ranges(start, stop, options.batch_size)
     error: GenbenchError | None = None
     # Per-image arrays of this share, filled chunk by chunk; chunk statistics (d x d each) are summed on arrival.
@@ -273,8 +274,7 @@ def extract_features(
     info["cache"] = "off" if store is None else ("partial" if loaded else "miss")
 
     if store is not None and ctx.is_main:
-        everyone = [r for rank in range(ctx.world_size)
-                    for r in chunk_ranges(*shard_range(n, rank, ctx.world_size, options.batch_size), options.batch_size)]
+        everyone = [r for share in shares for r in chunk_ranges(*share, options.batch_size)]
         if all(store.has_chunk(key, *r) for r in everyone):  # all ranks' chunks visible here
             meta = {"identity": identity, "precision": precision, "fingerprint": source.fingerprint(),
                     "source": source.info().to_dict()}

@@ -129,11 +129,9 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
     from baselines.api import GeneratorSource, list_families, load_checkpoint
 
     specs = []
-    for info in list_families():
+    for info in list_families(dataset="fashion-mnist:train"):  # not dcgan-stacked (colour)
         name = info["name"]
         if (families and name not in families) or info["checkpoint"] is None:
-            continue
-        if info.get("dataset", "fashion-mnist:train") != "fashion-mnist:train":  # e.g. dcgan-stacked (colour)
             continue
         model = load_checkpoint(name)
         extra = {k: round(float(v), 4) for k, v in _checkpoint_metrics(name).items()}
@@ -168,10 +166,10 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
         from baselines.api import GeneratorSource, load_checkpoint
 
         model = load_checkpoint(spec)
-        make = lambda n, seed: GeneratorSource(model, n, seed=seed)  # noqa: E731
+        make = lambda n, seed: GeneratorSource(model, n, seed=seed)
     else:
         source = open_source(spec, data_dir=data_dir)
-        make = lambda n, seed: _take(source, n, seed, f"--add {name} ({spec})")  # noqa: E731
+        make = lambda n, seed: _take(source, n, seed, f"--add {name} ({spec})")
     return RowSpec(name, "added", make, extra={"source": spec})
 
 
@@ -340,7 +338,8 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
 # ----------------------------------------------------------------------------- rendering
 
 COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage", "fid", "is")
-WITH_STD = ("is_fmnist", "kid_fmnist", "is")  # columns shown as value ± std
+WITH_STD = ("is_fmnist", "kid_fmnist", "is")  # columns whose std also goes into the CSV
+PLUS_MINUS = ("is_fmnist", "is")  # shown as value ± std in the Markdown table
 LOWER_IS_BETTER = {"fd_fmnist", "kid_fmnist", "fid"}
 RANKED_KINDS = ("baseline", "added")  # ranked by fd_fmnist; reference rows follow in their own order
 
@@ -372,7 +371,7 @@ def _cell(f: dict, column: str) -> str:
     if column not in f:
         return ""
     text = f"{f[column]:.3f}"
-    return f"{text} ± {f[column + '_std']:.3f}" if column in WITH_STD and column != "kid_fmnist" else text
+    return f"{text} ± {f[column + '_std']:.3f}" if column in PLUS_MINUS else text
 
 
 def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
@@ -381,10 +380,11 @@ def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
     head = "| model | kind | " + " | ".join(c + arrows[c] for c in columns) + " | notes |"
     lines = [
         "# Fashion-MNIST leaderboard", "",
-        f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
-        f"n = {provenance['n']} samples per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}.",
-        "fd_fmnist is against the full training split's statistics; KID and precision/recall/density/coverage "
-        f"against a seeded {provenance.get('reference_n', REFERENCE_SUBSET)} image subset of it. These are domain-network numbers, not FID/IS.",
+        (f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
+         f"n = {provenance['n']} samples per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}."),
+        ("fd_fmnist is against the full training split's statistics; KID and precision/recall/density/coverage "
+         f"against a seeded {provenance.get('reference_n', REFERENCE_SUBSET)} image subset of it. "
+         "These are domain-network numbers, not FID/IS."),
     ]
     if "fid" in columns:
         inception = next(e for e in provenance["extractors"] if e["extractor"] == "inception-v3")

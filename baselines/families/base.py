@@ -60,6 +60,7 @@ class Family(ABC):
     def __init__(self, options: Options, seed: int, device: torch.device) -> None:
         self.options = options
         self.seed = seed
+        self.run_name = self.name  # the baseline's name: the family's, or a config variant's (set at load)
         self.device = torch.device(device)
         self.amp_dtype: torch.dtype | None = None
         # Noise drawn during training comes from this generator, never from global state.

@@ -7,6 +7,7 @@ imported before an extractor is looked up, so that an extractor registered with
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from functools import lru_cache
 
@@ -47,13 +48,12 @@ def build_extractor(name: str, weights: str | None = None, preprocessing: str | 
     """
     _register_bundled()
     factory = EXTRACTORS.get(name)
-    options = {"allow_unverified": True} if allow_unverified else {}
-    try:
-        extractor = factory(weights=weights, preprocessing=preprocessing, device=device, **options)
-    except TypeError:
-        if not options:
-            raise
-        raise ConfigError(f"--allow-unverified-weights does not apply to extractor {name!r}") from None
+    options = {}
+    if allow_unverified:
+        if "allow_unverified" not in inspect.signature(factory).parameters:
+            raise ConfigError(f"--allow-unverified-weights does not apply to extractor {name!r}")
+        options["allow_unverified"] = True
+    extractor = factory(weights=weights, preprocessing=preprocessing, device=device, **options)
     return extractor.eval()
 
 

@@ -46,13 +46,11 @@ def inception_score(logits: np.ndarray, splits: int = 10, seed: int | None = 0) 
     scores = []
     for i in range(splits):
         part = slice(i * n // splits, (i + 1) * n // splits)  # the original code's split boundaries
-        # log of the mean probability, in log space: a tiny p(y|x) whose mean would underflow to 0
-        # (and make the KL term p * inf) keeps its finite log.
+        # The log of the mean probability, taken in log space: a tiny p(y|x) whose mean would underflow
+        # to 0 keeps a finite log. Every log here is finite, so a p(y|x) that underflowed to 0 contributes
+        # 0 * finite = 0 (the limit of p log p).
         log_marginal = logsumexp(log_p[part], axis=0) - np.log(part.stop - part.start)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # A probability that underflowed to 0 contributes 0 (the limit of p log p), not 0 * inf.
-            terms = np.where(p[part] > 0, p[part] * (log_p[part] - log_marginal), 0.0)
-        kl = terms.sum(axis=1)
+        kl = (p[part] * (log_p[part] - log_marginal)).sum(axis=1)
         scores.append(np.exp(kl.mean()))
     scores_arr = np.asarray(scores)
     return ScoreSpread(float(scores_arr.mean()), float(scores_arr.std()))
