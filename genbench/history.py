@@ -27,6 +27,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -237,7 +238,7 @@ class History:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            mode = self._switch_to_wal(conn)
             if str(mode).lower() != "wal":
                 raise InputError(f"--history {self.path}: SQLite could not switch to WAL mode (got {mode!r})")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -250,6 +251,21 @@ class History:
             raise InputError(f"--history {self.path}: not a usable SQLite history database ({exc})") from None
         finally:
             conn.close()
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode = WAL``, retried until the timeout while other connections hold the file.
+
+        SQLite answers "database is locked" at once, without the busy handler, when processes race to
+        switch a new database to WAL; once the file is in WAL mode the pragma needs no lock.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:

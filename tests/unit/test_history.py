@@ -188,3 +188,22 @@ def test_writer_killed_at_a_random_moment_leaves_only_complete_records(tmp_path)
     with sqlite3.connect(path) as conn:
         counts = dict(conn.execute("SELECT result_id, COUNT(*) FROM metrics GROUP BY result_id").fetchall())
     assert all(counts[r.id] == len(r.metrics) for r in records)
+
+
+def _opener(path: str, barrier) -> None:
+    barrier.wait()
+    History(path)
+
+
+def test_processes_racing_to_create_a_history_all_open_it(tmp_path):
+    """Switching a new database to WAL is refused at once ("database is locked", no busy handler) while
+    another process holds it; History retries until its timeout instead of failing."""
+    for round_ in range(15):
+        path = str(tmp_path / f"new{round_}.sqlite")
+        barrier = FORK.Barrier(6)
+        procs = [FORK.Process(target=_opener, args=(path, barrier)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=60)
+        assert [p.exitcode for p in procs] == [0] * 6, f"round {round_}"
