@@ -16,6 +16,7 @@ logs averaged losses, writes checkpoints (atomically), and at the end calls
 """
 from __future__ import annotations
 
+import io
 import math
 import shlex
 import sys
@@ -28,7 +29,8 @@ from typing import Any
 import click
 import torch
 
-from genbench.errors import ConfigError, GenbenchError
+from genbench.cli_boundary import GenbenchCommand
+from genbench.errors import ConfigError
 
 from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
 from .config import CONFIG_DIR, RunConfig, default_config_path, load_config, read_toml
@@ -47,10 +49,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """None: CUDA when available, else CPU. ConfigError for a CUDA request without CUDA."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {str(device)!r} (--device) requested but CUDA is not available; use 'cpu'")
-    return device
+    from genbench.devices import check_device
+
+    return torch.device(check_device(str(device), "--device"))
 
 
 def choose_precision(mode: str, family: type[Family], device: torch.device) -> torch.dtype | None:
@@ -123,11 +124,13 @@ def train(
     seed: int | None = None,
     threads: int | None = None,
     log: Callable[[str], None] = _stderr,
-) -> Path:
+    overwrite: bool = False,
+) -> Path | None:
     """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
     config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
-    path (default out/baselines/NAME.pt, or NAME-dry-run.pt); steps/seed override the config;
+    path (default out/baselines/NAME.pt; a dry run writes no checkpoint unless ``out`` is given, and
+    returns None then); an existing ``out`` is replaced only with ``overwrite``; steps/seed override the config;
     dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
     device: None picks CUDA when available; threads: torch CPU threads (None: torch's default).
     Raises ConfigError for bad options, InputError for unusable data.
@@ -138,18 +141,26 @@ def train(
             steps=run.train.dry_run_steps, batch_size=run.train.dry_run_batch_size, log_every=1, checkpoint_every=0
         )
         run = run.replace_data(eval_n=min(run.data.eval_n or 10**9, 2 * run.train.batch_size))
-    if out is None:
-        out = DEFAULT_OUT_DIR / (f"{name}-dry-run.pt" if dry_run else f"{name}.pt")
+    if out is None and not dry_run:
+        out = DEFAULT_OUT_DIR / f"{name}.pt"
+    if out is not None:
+        from genbench.outputs import check_output_file
+
+        check_output_file(out, "--out", overwrite)
     if threads is not None:
         if threads < 1:
             raise ConfigError(f"threads (--threads) must be >= 1, got {threads}")
         torch.set_num_threads(threads)
-    return run_training(run, Path(out), resolve_device(device), dry_run=dry_run, log=log, name=name)
+    return run_training(run, Path(out) if out is not None else None, resolve_device(device), dry_run=dry_run, log=log,
+                        name=name)
 
 
-def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool, log: Callable[[str], None],
-                 name: str | None = None) -> Path:
-    """The shared loop (see the module docstring). ``name``: the baseline's name (default: its family)."""
+def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run: bool, log: Callable[[str], None],
+                 name: str | None = None) -> Path | None:
+    """The shared loop (see the module docstring). ``name``: the baseline's name (default: its family).
+
+    ``out`` None (a dry run): every checkpoint is serialised in memory, to check that it can be, and written nowhere.
+    """
     family_cls = FAMILIES.get(run.family)
     label = name or run.family
     opts = run.train
@@ -180,31 +191,32 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
     )
 
     def checkpoint(steps_done: int, wall: float, metrics: dict[str, float], eval_s: float) -> None:
-        save_checkpoint(
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "name": label,
-                "family": run.family,
-                "config": run.to_dict(),
-                "config_source": run.source,
-                "dataset": run.data.dataset,
-                "state": family.state(),
-                "steps": steps_done,
-                "wall_time_s": wall,
-                "eval_time_s": eval_s,
-                "device": str(device),
-                "precision": precision,
-                "threads": torch.get_num_threads(),
-                "metrics": metrics,
-                "history": history,
-                "dry_run": dry_run,
-                "genbench_version": genbench_version(),
-                "torch_version": str(torch.__version__),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            },
-            out,
-        )
+        document = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "name": label,
+            "family": run.family,
+            "config": run.to_dict(),
+            "config_source": run.source,
+            "dataset": run.data.dataset,
+            "state": family.state(),
+            "steps": steps_done,
+            "wall_time_s": wall,
+            "eval_time_s": eval_s,
+            "device": str(device),
+            "precision": precision,
+            "threads": torch.get_num_threads(),
+            "metrics": metrics,
+            "history": history,
+            "dry_run": dry_run,
+            "genbench_version": genbench_version(),
+            "torch_version": str(torch.__version__),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        if out is not None:
+            save_checkpoint(document, out)
+        else:
+            torch.save(document, io.BytesIO())  # a dry run without --out: check it serialises, write nothing
 
     history: list[dict[str, float]] = []
     sums: dict[str, torch.Tensor] = {}
@@ -255,40 +267,40 @@ def run_training(run: RunConfig, out: Path, device: torch.device, dry_run: bool,
     log(
         f"[{label}] done: {step} steps in {wall:.1f}s ({step / max(wall, 1e-9):.2f} steps/s)"
         + "".join(f", {k}={v:.4f}" for k, v in metrics.items())
-        + f" -> {out}"
+        + (f" -> {out}" if out is not None else " (dry run: no checkpoint written; pass --out to keep one)")
     )
     return out
 
 
-@click.command(context_settings={"show_default": True})
+@click.command(cls=GenbenchCommand, context_settings={"show_default": True})
 @click.argument("name")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML config (default: baselines/configs/NAME.toml).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
 @click.option("--steps", type=int, default=None, help="Override train.steps.")
-@click.option("--seed", type=int, default=None, help="Override the config's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
-@click.option("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--dry-run", is_flag=True, help="A few steps on small batches, to check that everything runs.")
-@click.option("--bundle", is_flag=True, help="Write baselines/checkpoints/NAME.pt and record it in manifest.json.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--dry-run", is_flag=True,
+              help="A few steps on small batches, to check that everything runs; writes a checkpoint only with --out.")
+@click.option("--bundle", is_flag=True,
+              help="Replace baselines/checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
 def main(name: str, config_path: str | None, out: str | None, steps: int | None, seed: int | None,
-         device: str | None, threads: int | None, dry_run: bool, bundle: bool) -> None:
+         device: str | None, threads: int | None, dry_run: bool, bundle: bool, overwrite: bool) -> None:
     """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
-    try:
-        if bundle:
-            if out is not None or dry_run:
-                raise ConfigError("--bundle writes baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
-            out = str(CHECKPOINT_DIR / f"{name}.pt")
-        path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
-                     threads=threads)
-        if bundle:
-            command = "python -m baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-            entry = record_bundled(name, path, command)
-            _stderr(f"[{name}] recorded in manifest: sha256 {entry['sha256']}")
-    except GenbenchError as exc:
-        _stderr(f"error: {exc}")
-        sys.exit(exc.exit_code)
-    click.echo(str(path))
+    if bundle:
+        if out is not None or dry_run:
+            raise ConfigError("--bundle writes baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
+        out = str(CHECKPOINT_DIR / f"{name}.pt")
+    path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
+                 threads=threads, overwrite=overwrite or bundle)
+    if bundle and path is not None:
+        command = "python -m baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        entry = record_bundled(name, path, command)
+        _stderr(f"[{name}] recorded in manifest: sha256 {entry['sha256']}")
+    if path is not None:
+        click.echo(str(path))
 
 
 if __name__ == "__main__":  # prefer `python -m baselines NAME`

@@ -13,66 +13,14 @@ from typing import Callable
 import click
 
 from . import __version__
-from .errors import ConfigError, GenbenchError
-
-
-class GenbenchGroup(click.Group):
-    """Maps GenbenchError (and bad numeric options) to exit code 2 with a clear message."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except GenbenchError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+from .cli_options import _extract_options, device_option, extraction_options, seed_option  # noqa: F401
+from .cli_boundary import GenbenchGroup
+from .errors import ConfigError
+from .outputs import check_output_file
 
 
 def _show_warnings(message, category, filename, lineno, file=None, line=None) -> None:
     click.echo(f"warning: {message}", err=True)
-
-
-def extraction_options(fn: Callable) -> Callable:
-    """Options shared by every verb that runs an extractor."""
-    decorators = [
-        click.option("--extractor", default=None, help="Feature extractor (default: follow the reference, else inception-v3)."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Local weights file for the extractor (Inception: also $GENBENCH_INCEPTION_WEIGHTS)."),
-        click.option("--allow-unverified-weights", is_flag=True,
-                     help="Accept a --weights file whose sha256 is not the published one (its own sha256 is recorded)."),
-        click.option("--preprocessing", "--resize", "preprocessing", default=None,
-                     help="Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the extractor's)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
-        click.option("--device", default="cpu", show_default=True, help="cpu, cuda, cuda:1, ..."),
-        click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Parallel decoding workers."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
-                     help="Where data sets such as fashion-mnist are found."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars or tables on stderr."),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache for this run."),
-        click.option("--precision", type=click.Choice(["float32", "tf32", "bf16"]), default="float32",
-                     help="Extractor arithmetic; tf32 (CUDA) and bf16 are faster, and score also prints their "
-                          "deviation from float32 on a subset."),
-    ]
-    for decorate in reversed(decorators):
-        fn = decorate(fn)
-    return fn
-
-
-def _extract_options(kw: dict):
-    from .config import ExtractOptions
-
-    return ExtractOptions(
-        extractor=kw.pop("extractor"),
-        weights=kw.pop("weights"),
-        allow_unverified_weights=kw.pop("allow_unverified_weights"),
-        preprocessing=kw.pop("preprocessing"),
-        batch_size=kw.pop("batch_size"),
-        device=kw.pop("device"),
-        workers=kw.pop("workers"),
-        data_dir=kw.pop("data_dir"),
-        progress=not kw.get("quiet", False),
-        cache=not kw.pop("no_cache"),
-        precision=kw.pop("precision"),
-    )
 
 
 @click.group(cls=GenbenchGroup, context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
@@ -91,7 +39,7 @@ def main() -> None:
               help="Reference: folder, archive, array/feature/statistics file, or a reference id such as fashion-mnist:train.")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: fd, is, and kid when the reference has features).")
 @click.option("--json", "json_out", default=None, help="Write the result as JSON to PATH, or to stdout with '-'.")
-@click.option("--seed", type=int, default=0, help="Seed for every random step (IS splits, KID subsets, bootstrap).")
+@seed_option(help="Seed for every random step (IS splits, KID subsets, bootstrap).")
 @click.option("--is-splits", type=click.IntRange(min=1), default=10)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000)
@@ -123,8 +71,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if wanted == []:
         raise ConfigError("--metrics is empty; give at least one metric name")
-    if json_out and json_out != "-" and Path(json_out).exists() and not overwrite:
-        raise ConfigError(f"--json {json_out} exists; pass --overwrite to replace it")
+    check_output_file(json_out, "--json", overwrite)
     history = open_history(history_file, required=False)  # a bad history path fails before extraction
     result = run_score(generated, reference, wanted, xo, mo)
     if not is_main_process():  # under torchrun, rank 0 reports
@@ -147,11 +94,6 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
 # ----------------------------------------------------------------------------- extract / stats
 
 
-def _refuse_existing(path: str, overwrite: bool, flag: str = "-o") -> None:
-    if Path(path).exists() and not overwrite:
-        raise ConfigError(f"{flag} {path} exists; pass --overwrite to replace it")
-
-
 @main.command()
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Feature file to write (.npz).")
@@ -163,7 +105,7 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     from .distributed import is_main_process
     from .stats.io import save_features
 
-    _refuse_existing(output, overwrite)
+    check_output_file(output, "-o", overwrite)
     xo = _extract_options(kw)
     ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
                      batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
@@ -186,7 +128,7 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     from .distributed import is_main_process
     from .stats.io import save_stats
 
-    _refuse_existing(output, overwrite)
+    check_output_file(output, "-o", overwrite)
     xo = _extract_options(kw)
     st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
                              preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
@@ -224,16 +166,18 @@ def list_plugins() -> None:
 @main.command()
 @click.option("--ref", "reference", default="fashion-mnist:train", help="Reference statistics id.")
 @click.option("--samples", default="fashion-mnist:test", help="Real images to score and degrade.")
-@click.option("--seed", type=int, default=0)
+@seed_option()
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
 @click.option("--json", "json_out", default=None, help="Also write the rows as JSON to PATH, or '-' for stdout.")
-def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None, overwrite: bool) -> None:
     """Offline demo: the Fashion-MNIST test split and blurred/noised copies against bundled statistics."""
     import time
 
     from .atomic import write_text_atomic
     from .demo import format_rows, run_demo
 
+    check_output_file(json_out, "--json", overwrite)
     started = time.perf_counter()
     click.echo(f"scoring {samples} and degraded copies against {reference} ...", err=True)
     rows = run_demo(reference, samples, seed=seed, data_dir=data_dir)

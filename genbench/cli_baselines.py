@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .cli_options import device_option, seed_option
 from .errors import ConfigError
 
 
@@ -49,11 +51,11 @@ def baselines_list(as_json: bool) -> None:
 @baselines.command("sample")
 @click.argument("model")
 @click.option("-n", "n", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@click.option("--seed", type=int, default=0)
+@seed_option(0)
 @click.option("-o", "--output", required=True, help="Image folder, or a .npz (images: N x H x W x C uint8).")
 @click.option("--labels", default=None, help="cgan only: comma-separated classes, repeated to fill n.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@click.option("--device", default="cpu")
+@device_option()
 @click.option("--overwrite", is_flag=True)
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
                      overwrite: bool) -> None:
@@ -64,9 +66,13 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
 
     from .atomic import atomic_path
 
+    from .outputs import check_output_file, check_output_folder
+
     out = Path(output)
-    if out.exists() and not overwrite and (out.suffix == ".npz" or any(out.iterdir())):
-        raise ConfigError(f"-o {out} exists; pass --overwrite to replace it")
+    if out.suffix == ".npz":
+        check_output_file(out, "-o", overwrite)
+    else:
+        check_output_folder(out, "-o", overwrite)
     wanted = None
     if labels:
         try:
@@ -84,17 +90,48 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
                     arrays["labels"] = drawn
                 np.savez(fh, **arrays)
     else:
-        out.mkdir(parents=True, exist_ok=True)
-        for i, im in enumerate(images):
-            with atomic_path(out / f"{i:06d}.png") as tmp:
-                Image.fromarray(im).save(tmp, format="PNG")
+        write_png_folder(out, images)
     click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
+
+
+def write_png_folder(out: Path, images: np.ndarray) -> None:
+    """Write uint8 images [N, H, W(, C)] as 000000.png ... into ``out``, all or nothing.
+
+    The PNGs go to a hidden temporary folder beside ``out``; a new ``out`` appears only once all are written
+    (renamed into place), and into an existing folder they are moved one by one only after all were written.
+    A failure half way (a full disk, Ctrl-C) leaves no partial folder and no stray files.
+    """
+    import shutil
+    import tempfile
+
+    from PIL import Image
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        for i, im in enumerate(images):
+            Image.fromarray(im).save(staging / f"{i:06d}.png", format="PNG")
+        if not out.exists():
+            os.chmod(staging, 0o777 & ~_umask())
+            os.replace(staging, out)
+            return
+        for item in sorted(staging.iterdir()):
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @click.command()
 @click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per row.")
-@click.option("--seed", type=int, default=0)
+@seed_option(0)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/fashion-mnist")
+@click.option("--overwrite", is_flag=True, help="Write into an --out folder that is not empty (its leaderboard files are replaced).")
 @click.option("--families", default=None, help="Comma-separated subset of the baseline families.")
 @click.option("--no-reference-rows", is_flag=True, help="Only the baselines.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
@@ -114,11 +151,13 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
 @click.option("--quiet", "-q", is_flag=True)
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
-                allow_unverified_weights: bool, history_file: str | None, quiet: bool) -> None:
+                allow_unverified_weights: bool, history_file: str | None, quiet: bool, overwrite: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from . import leaderboard as lb
     from .history import open_history
+    from .outputs import check_output_folder
 
+    check_output_folder(out_dir, "--out", overwrite)
     started = time.perf_counter()
     history = open_history(history_file, required=False)  # a bad path fails before any scoring
     if weights is not None and inception == "off":
@@ -130,13 +169,17 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         if unknown:
             raise ConfigError(f"--families: no bundled Fashion-MNIST checkpoint for {', '.join(unknown)} "
                               "(the leaderboard ranks the gray 28x28 baselines; see `genbench baselines list`)")
-    specs += [lb.added_row_spec(entry, data_dir) for entry in added]
+    added_specs = [lb.added_row_spec(entry, data_dir) for entry in added]
+    specs += added_specs
     if not no_reference_rows:
         specs += lb.reference_row_specs(data_dir)
     names = [s.name for s in specs]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
         raise ConfigError(f"--add: row name(s) {', '.join(clashes)} already on the board; pick another NAME")
+    for spec in added_specs:  # image counts and a first small sample, before any row is scored
+        if spec.preflight is not None:
+            spec.preflight(n, seed)
     plans = [lb.FMNIST_PLAN]
     extra_plan = lb.inception_plan("on" if weights else inception, weights, allow_unverified_weights)
     if extra_plan is not None:
@@ -150,7 +193,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         pictures.update(lb.conditional_grid(out, seed))
     if "glo" in names:
         pictures.update(lb.glo_pictures(out, seed, data_dir))
-    command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir}" + (f" --families {families}" if families else "")
+    command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir} --overwrite" + (f" --families {families}" if families else "")
     command += " --no-reference-rows" if no_reference_rows else ""
     command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
     command += "".join(f" --add {shlex.quote(entry)}" for entry in added)

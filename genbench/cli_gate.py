@@ -10,9 +10,9 @@ from pathlib import Path
 
 import click
 
-from .cli import _extract_options, extraction_options
+from .cli_options import _extract_options, extraction_options, seed_option
 from .errors import ConfigError, InputError
-from .gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule
+from .gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule, validate_result_document
 
 
 def load_baseline(spec: str, history_file: str | None) -> tuple[dict, dict]:
@@ -22,15 +22,16 @@ def load_baseline(spec: str, history_file: str | None) -> tuple[dict, dict]:
 
     path = Path(spec)
     if path.is_file():
-        return load_result_document(path), {}
+        return validate_result_document(load_result_document(path), f"--baseline {path}"), {}
     ref = parse_record_ref(spec)
     if ref is None:
         raise InputError(
             f"--baseline {spec}: no such file, and not a history record (a number such as 12, or latest, or latest:NAME)"
         )
-    history = open_history(history_file)
+    history = open_history(history_file, create=False)
     record = history.get(ref) if isinstance(ref, int) else history.latest(ref[1])
-    return record.document, {"history_id": record.id, "name": record.name, "git_commit": record.git_commit}
+    document = validate_result_document(record.document, f"--baseline {spec} (history record #{record.id})")
+    return document, {"history_id": record.id, "name": record.name, "git_commit": record.git_commit}
 
 
 def _describe(doc: dict, where: str) -> dict:
@@ -90,6 +91,7 @@ def _baseline_reference(prov: dict) -> str | None:
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               help="Verdict table for terminals, or Markdown for a pull-request comment.")
 @click.option("--json", "json_out", default=None, help="Write the verdicts as JSON to PATH, or to stdout with '-'.")
+@click.option("--overwrite", is_flag=True, help="Replace existing --json / --save-result files.")
 @click.option("--record", is_flag=True, help="Append the new result to the history.")
 @click.option("--name", "run_name", default=None, help="Model/run name for a result scored here.")
 @click.option("--save-result", default=None, type=click.Path(dir_okay=False), help="Write a result scored here as JSON.")
@@ -97,7 +99,7 @@ def _baseline_reference(prov: dict) -> str | None:
               help="Git checkout whose commit is recorded for a result scored here.")
 @click.option("--ref", "reference", default=None, help="When NEW is scored: the reference (default: the baseline's).")
 @click.option("--metrics", default=None, help="When NEW is scored: metric names (default: the baseline's).")
-@click.option("--seed", type=int, default=None, help="When NEW is scored (default: the baseline's, else 0).")
+@seed_option(None, help="When NEW is scored (default: the baseline's, else 0).")
 @click.option("--is-splits", type=click.IntRange(min=1), default=None)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=None)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=None)
@@ -106,7 +108,7 @@ def _baseline_reference(prov: dict) -> str | None:
 @click.pass_context
 def check(ctx: click.Context, new: str, baseline: str | None, history_file: str | None, max_rules, min_rules,
           increase_rules, decrease_rules, within_uncertainty: bool, ignore_provenance, fmt: str, json_out: str | None,
-          record: bool, run_name: str | None, save_result: str | None, project_dir: str | None, reference, metrics,
+          overwrite: bool, record: bool, run_name: str | None, save_result: str | None, project_dir: str | None, reference, metrics,
           seed, is_splits, kid_subsets, kid_subset_size, bootstrap, **kw) -> None:
     """Compare NEW (a result JSON, or images scored here with score's options) against a baseline.
 
@@ -116,6 +118,12 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
     from .history import open_history, stamp_result
     from .report import load_result_document
 
+    from .outputs import check_output_file
+
+    check_output_file(json_out, "--json", overwrite)
+    check_output_file(save_result, "--save-result", overwrite)
+    if save_result and json_out and json_out != "-" and Path(save_result).absolute() == Path(json_out).absolute():
+        raise ConfigError(f"--json and --save-result both name {json_out}; give them different files")
     quiet = kw["quiet"]
     rules: list[Rule] = []
     for texts, kind in ((max_rules, "max"), (min_rules, "min"), (increase_rules, "max_increase"),
@@ -123,7 +131,7 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
         rules += [parse_rule(t, kind) for t in texts]
     if not rules and not within_uncertainty:
         raise ConfigError("no rules: give --max, --min, --max-increase, --max-decrease or --within-uncertainty")
-    history = open_history(history_file, required=record)
+    history = open_history(history_file) if record else None  # only --record writes (and so creates) a history
     base_doc, base_desc = load_baseline(baseline, history_file) if baseline else (None, {})
 
     new_path = Path(new)
@@ -135,7 +143,7 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
         given = [flag for flag, value in scoring.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} apply to images scored here, but NEW {new} is already a result JSON")
-        new_doc, new_where = load_result_document(new_path), new
+        new_doc, new_where = validate_result_document(load_result_document(new_path), f"NEW {new}"), new
     else:
         options = {"reference": reference, "metrics": metrics, "seed": seed, "is_splits": is_splits,
                    "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "bootstrap": bootstrap}
@@ -148,7 +156,7 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
     report = evaluate(new_doc, base_doc, rules, within_uncertainty, tuple(ignore_provenance))
     report.baseline = {**_describe(base_doc, baseline), **base_desc} if base_doc else {}
     report.new = _describe(new_doc, new_where)
-    if record:
+    if history is not None:
         record_id = history.add(new_doc)
         report.new["history_id"] = record_id
     text = report.format_markdown() if fmt == "markdown" else report.format_table()

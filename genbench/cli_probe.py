@@ -6,12 +6,14 @@ writes a JSON document; errors exit with code 2 (see :mod:`genbench.cli`).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import click
 
-from .cli import _extract_options, extraction_options
+from .cli_options import _extract_options, extraction_options, seed_option
 from .errors import ConfigError
+from .outputs import check_output_file, check_output_folder
 
 
 def _memory_bytes(text: str) -> int:
@@ -25,8 +27,8 @@ def _memory_bytes(text: str) -> int:
         value = float(number)
     except ValueError:
         value = -1.0
-    if unit not in units or value <= 0:
-        raise ConfigError(f"--max-memory {text!r}: expected a positive size such as 256M, 2G or 1000000")
+    if unit not in units or not math.isfinite(value) or value * units[unit] < 1:
+        raise ConfigError(f"--max-memory {text!r}: expected a finite size of at least 1 byte such as 256M, 2G or 1000000")
     return int(value * units[unit])
 
 
@@ -90,11 +92,6 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def _refuse_existing(path: str | None, overwrite: bool, flag: str) -> None:
-    if path and path != "-" and Path(path).exists() and not overwrite:
-        raise ConfigError(f"{flag} {path} exists; pass --overwrite to replace it")
-
-
 @click.group()
 def probe() -> None:
     """Probes: memorization (copying the training set), transform sensitivity, mode coverage."""
@@ -110,7 +107,7 @@ def probe() -> None:
 @click.option("--test", default="fashion-mnist:test", show_default=True,
               help="Held-out real data of the same distribution (never trained on): images or a feature file.")
 @click.option("--n-cells", type=int, default=50, show_default=True, help="k-means cells of C_T (fitted on --train).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the k-means cells and of subsampling.")
+@seed_option(0, help="Seed of the k-means cells and of subsampling.")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None,
               help="Use at most this many generated and test samples (seeded subsample).")
 @click.option("--max-train", type=click.IntRange(min=1), default=None,
@@ -137,8 +134,8 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
     """
     from .probes.memorization import MemorizationOptions, run_memorization_probe
 
-    _refuse_existing(json_out, overwrite, "--json")
-    _refuse_existing(gallery, overwrite, "--gallery")
+    check_output_file(json_out, "--json", overwrite)
+    check_output_file(gallery, "--gallery", overwrite)
     quiet = kw["quiet"]
     xo = _extract_options(kw)
     options = MemorizationOptions(seed=seed, n_cells=n_cells, max_samples=max_samples, max_train=max_train,
@@ -172,7 +169,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
               help="Held-out images used (seeded subsample).")
 @click.option("--max-reference", type=click.IntRange(min=2), default=None,
               help="Reference images used (seeded subsample; default all).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of subsampling, transforms and metrics.")
+@seed_option(0, help="Seed of subsampling, transforms and metrics.")
 @click.option("--compare-preprocessing", default=None,
               help="Comma-separated resize policies to compare, e.g. tf1-bilinear,torch-bilinear,pil-bicubic.")
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
@@ -190,7 +187,9 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
     from .config import MetricOptions
     from .probes.sensitivity import SensitivityOptions, parse_strengths, run_sensitivity_probe
 
-    _refuse_existing(json_out, overwrite, "--json")
+    check_output_file(json_out, "--json", overwrite)
+    if out_dir:
+        check_output_folder(out_dir, "--out", overwrite)
     quiet = kw["quiet"]
     xo = _extract_options(kw)
     names = [t.strip() for t in transforms.split(",") if t.strip()]
@@ -226,7 +225,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
               help="Count only samples whose every channel is classified with at least this softmax probability.")
 @click.option("--max-samples", type=click.IntRange(min=1), default=None, help="Seeded subsample of SAMPLES and --ref.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(0)
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @extraction_options
@@ -236,7 +235,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
     """How many modes does SAMPLES cover, and how far is its mode histogram from uniform (KL)?"""
     from .probes.modes import run_modes_probe
 
-    _refuse_existing(json_out, overwrite, "--json")
+    check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]
     xo = _extract_options(kw)
     ref = "default" if reference is None else (None if reference.lower() == "none" else reference)
@@ -254,7 +253,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
 @click.option("--ref", "reference", default="fashion-mnist:train", show_default=True,
               help="Labelled real images for the per-class Frechet distances.")
 @click.option("--max-reference", type=click.IntRange(min=2), default=None, help="Seeded subsample of --ref.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option(0)
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @extraction_options
@@ -267,7 +266,7 @@ def conditional(samples: str, labels_file: str | None, reference: str, max_refer
     from .errors import InputError
     from .probes.modes import conditional_scores
 
-    _refuse_existing(json_out, overwrite, "--json")
+    check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]
     xo = _extract_options(kw)
     labels = None

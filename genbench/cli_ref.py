@@ -1,12 +1,14 @@
 """``genbench ref``: list, show, build, verify and import reference statistics."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import click
 import numpy as np
 
+from .cli_options import device_option
 from .errors import ConfigError, ReferenceStatsError
 
 
@@ -48,7 +50,7 @@ def ref_show(ref_id: str) -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@click.option("--device", default="cpu")
+@device_option()
 @click.option("--quiet", "-q", is_flag=True)
 def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch_size: int, device: str, quiet: bool) -> None:
     """Check sha256 of REF_IDS (all when none given); with --rebuild, recompute and compare."""
@@ -90,7 +92,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--preprocessing", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@click.option("--device", default="cpu")
+@device_option()
 @click.option("--workers", type=click.IntRange(min=0), default=0)
 @click.option("--bundled", is_flag=True, help="Write into the repository's reference_stats/ (maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
@@ -143,9 +145,10 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     import warnings
 
     from . import __version__
-    from .refstats import ManifestEntry, read_manifest, sha256_file, user_dir, write_manifest
+    from .refstats import ManifestEntry, check_reference_id, read_manifest, sha256_file, user_dir, write_manifest
     from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
 
+    check_reference_id(ref_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownProvenanceWarning)
         saved = load_stats(file)
@@ -162,11 +165,17 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     meta = {"extractor": extractor, "layer": layer, "preprocessing": preprocessing, "weights_sha256": weights_sha256,
             "feature_dim": stats.dim, "provenance": "declared by the user at import", "note": note,
             "imported_from": str(Path(file).resolve())}
-    name = f"{ref_id}.npz"
+    # The file is named by its content, never by the user's id: an id can never reach outside the store.
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode() + stats.mean().tobytes() + stats.cov().tobytes())
+    name = f"imported-{digest.hexdigest()[:20]}.npz"
     save_stats(folder / name, stats, meta, overwrite=True)
     entry = ManifestEntry(id=ref_id, file=name, sha256=sha256_file(folder / name), dataset=dataset, split=split, n=count,
                           extractor=extractor, weights_sha256=weights_sha256, layer=layer, preprocessing=preprocessing,
                           genbench_version=__version__, command=f"genbench ref import {file} --id {ref_id} ...",
                           store=str(folder))
-    write_manifest(folder, [e for e in entries if e.id != ref_id] + [entry])
+    kept = [e for e in entries if e.id != ref_id] + [entry]
+    write_manifest(folder, kept)
+    for replaced in (e for e in entries if e.id == ref_id):  # the file of a replaced import, if nothing else uses it
+        if replaced.file not in {e.file for e in kept}:
+            (folder / replaced.file).unlink(missing_ok=True)
     click.echo(f"imported {ref_id} into {folder}", err=True)

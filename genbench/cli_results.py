@@ -37,7 +37,7 @@ def results_list(history_file: str | None, name: str | None, limit: int | None, 
     """List stored results, oldest first."""
     from .history import open_history
 
-    history = open_history(history_file)
+    history = open_history(history_file, create=False)
     records = history.records(name=name, limit=limit, newest_first=True)[::-1]
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in records], indent=2))
@@ -59,7 +59,7 @@ def results_show(record_id: int, history_file: str | None) -> None:
     """Print the stored result RECORD_ID as JSON (accepted by `genbench check` and `genbench report`)."""
     from .history import open_history
 
-    click.echo(json.dumps(open_history(history_file).get(record_id).to_dict(), indent=2))
+    click.echo(json.dumps(open_history(history_file, create=False).get(record_id).to_dict(), indent=2))
 
 
 @results.command("export")
@@ -73,14 +73,14 @@ def results_export(history_file: str | None, fmt: str, name: str | None, output:
     """Export the history as CSV or JSON."""
     from .atomic import write_text_atomic
     from .history import open_history
+    from .outputs import check_output_file
 
-    history = open_history(history_file)
+    check_output_file(output, "-o", overwrite)
+    history = open_history(history_file, create=False)
     text = history.export_csv(name) if fmt == "csv" else history.export_json(name) + "\n"
     if output is None:
         click.echo(text, nl=False)
         return
-    if Path(output).exists() and not overwrite:
-        raise ConfigError(f"-o {output} exists; pass --overwrite to replace it")
     write_text_atomic(output, text)
 
 

@@ -29,7 +29,7 @@ from .errors import ConfigError, InputError, ReferenceStatsError
 from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
 from .history import run_stamp
-from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
+from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
 from .refstats import sha256_file
 from .results import ScoreResult
 from .sources.base import ImageSource
@@ -232,6 +232,11 @@ def score(
     plan = resolve_metrics(metrics, names, name)
     needs = set().union(*(METRICS.get(kind).needs for _, kind in plan)) if plan else set()
     _check_available(needs, ref_in, gen_in, plan)
+    for obj in (gen_in, ref_in):  # sizes against options, before any extraction
+        if _count(obj) < 2:
+            raise InputError(f"the {obj.role} input {_description(obj)} has {_count(obj)} sample(s); "
+                             "statistics need at least 2")
+    preflight_metrics(plan, _count(gen_in), _count(ref_in), mo)
 
     evaluated: dict[str, Evaluated] = {ev.role: ev for ev in loaded}
     for p in pending:
@@ -266,6 +271,19 @@ def score(
         **run_stamp(),  # created_at (UTC) and git_commit of the current directory (None outside git)
     }
     return ScoreResult(values, provenance)
+
+
+def _count(obj: "Evaluated | Pending") -> int:
+    """Samples an input has (or will have once extracted)."""
+    if isinstance(obj, Pending):
+        return len(obj.source)
+    return len(obj.features) if obj.features is not None else obj.n
+
+
+def _description(obj: "Evaluated | Pending") -> str:
+    if isinstance(obj, Pending):
+        return obj.source.location or obj.source.kind
+    return obj.description
 
 
 def _names_for(extractor_name: str) -> MetricNames:

@@ -30,7 +30,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from .errors import ConfigError
+from .errors import ConfigError, InputError
 
 LOWER, HIGHER = "lower", "higher"
 
@@ -84,6 +84,46 @@ def better(name: str) -> str | None:
     """``"lower"`` or ``"higher"``: which values of metric ``name`` are better; None when undeclared."""
     kind = metric_kind(name)
     return BETTER[kind.removesuffix("-infinity")] if kind else None
+
+
+def _finite_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_result_document(doc: object, where: str) -> dict:
+    """``doc`` if it is a well-formed result document; InputError naming ``where`` and the bad field otherwise.
+
+    A result document is a JSON object with ``metrics``: an object mapping each metric name to an object
+    with a finite number ``value`` or ``mean`` (optional finite ``std``), and an optional ``ci95`` of two
+    finite numbers; ``provenance``, when present, is an object.
+    """
+    if not isinstance(doc, dict):
+        raise InputError(f"{where}: expected a result document (a JSON object), got {type(doc).__name__}")
+    metrics = doc.get("metrics")
+    if not isinstance(metrics, dict):
+        raise InputError(f"{where}: expected a 'metrics' object (from genbench score --json), got {type(metrics).__name__}")
+    for name, entry in metrics.items():
+        if not isinstance(entry, dict):
+            raise InputError(f"{where}: metric {name!r} must be an object such as {{\"value\": 12.3}}, "
+                             f"got {type(entry).__name__} {entry!r}")
+        keys = [k for k in ("value", "mean") if k in entry]
+        if not keys:
+            raise InputError(f"{where}: metric {name!r} has neither 'value' nor 'mean'")
+        for key in (*keys, *(["std"] if "std" in entry else [])):
+            if not _finite_number(entry[key]):
+                raise InputError(f"{where}: metric {name!r}: {key!r} must be a finite number, got {entry[key]!r}")
+        if "ci95" in entry and entry["ci95"] is not None:
+            ci = entry["ci95"]
+            if not (isinstance(ci, list) and len(ci) == 2 and all(_finite_number(c) for c in ci)):
+                raise InputError(f"{where}: metric {name!r}: 'ci95' must be a list of two finite numbers [low, high], "
+                                 f"got {ci!r}")
+    if "provenance" in doc and doc["provenance"] is not None and not isinstance(doc["provenance"], dict):
+        raise InputError(f"{where}: 'provenance' must be an object, got {type(doc['provenance']).__name__}")
+    prov = doc.get("provenance") or {}
+    for key in ("metric_options", "inputs"):
+        if key in prov and prov[key] is not None and not isinstance(prov[key], dict):
+            raise InputError(f"{where}: 'provenance.{key}' must be an object, got {type(prov[key]).__name__}")
+    return doc
 
 
 def headline(entry: dict) -> float:
@@ -384,6 +424,9 @@ def evaluate(
     Raises ConfigError on a usage error (see the module docstring). Metrics present in both
     results but under no rule are listed with status ``-``.
     """
+    validate_result_document(new, "the new result")
+    if baseline is not None:
+        validate_result_document(baseline, "the baseline")
     new_metrics: dict = new.get("metrics") or {}
     old_metrics: dict = (baseline or {}).get("metrics") or {}
     resolved: list[Rule] = []

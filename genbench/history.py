@@ -223,11 +223,14 @@ class History:
     fork() and from several processes.
     """
 
-    def __init__(self, path: str | os.PathLike, timeout: float = DEFAULT_TIMEOUT_S) -> None:
+    def __init__(self, path: str | os.PathLike, timeout: float = DEFAULT_TIMEOUT_S, create: bool = True) -> None:
         self.path = Path(path)
         self.timeout = timeout
         if self.path.is_dir():
             raise InputError(f"--history {self.path}: is a folder; expected a database file path")
+        if not create and not self.path.is_file():
+            raise InputError(f"--history {self.path}: no such results history (only commands that record results "
+                             "create one: score --history, check --record, leaderboard --history)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
 
@@ -406,19 +409,23 @@ class History:
         return frame
 
 
-def open_history(option: str | os.PathLike | None, required: bool = True, flag: str = "--history") -> History | None:
-    """The History named by ``option`` or $GENBENCH_HISTORY; ConfigError when required and neither is set."""
+def open_history(option: str | os.PathLike | None, required: bool = True, flag: str = "--history",
+                 create: bool = True) -> History | None:
+    """The History named by ``option`` or $GENBENCH_HISTORY; ConfigError when required and neither is set.
+
+    ``create=False`` (readers) refuses a path where no history exists instead of creating an empty one.
+    """
     path = history_path(option)
     if path is None:
         if required:
             raise ConfigError(f"no results history: pass {flag} PATH or set {ENV_VAR}")
         return None
-    return History(path)
+    return History(path, create=create)
 
 
 def to_pandas(path: str | os.PathLike | None = None, name: str | None = None):
     """The history at ``path`` (default $GENBENCH_HISTORY) as a long-format DataFrame."""
-    history = open_history(path, flag="path")
+    history = open_history(path, flag="path", create=False)
     return history.to_pandas(name)
 
 

@@ -43,7 +43,7 @@ from .metrics.registry import METRICS, resolve_metrics
 from .pictures import image_grid, png_data_uri, save_png
 from .refstats import ManifestEntry, lookup_reference
 from .sources.arrays import ArraySource
-from .sources.base import ImageSource
+from .sources.base import ImageSource, check_uint8_batch
 from .sources.datasets import open_dataset
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
@@ -74,6 +74,8 @@ class RowSpec:
     make: Callable[[int, int], ImageSource]  # (n, seed) -> source
     target_class: int | None = None  # score against this class of the training split only
     extra: dict = field(default_factory=dict)
+    #: (n, seed) -> None: cheap checks (image count, a first small sample) run before any row is scored.
+    preflight: Callable[[int, int], None] | None = None
 
 
 # ----------------------------------------------------------------------------- rows
@@ -158,8 +160,19 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
     name, spec = name.strip(), spec.strip()
     if not sep or not name or not spec:
         raise ConfigError(f"--add {entry!r}: expected NAME=SPEC, e.g. mymodel=samples/ or mymodel=ckpt.pt")
+    preflight: Callable[[int, int], None] | None = None
     if spec.startswith("py:"):
         make = _callable_maker(spec, name)
+
+        def preflight(n: int, seed: int) -> None:  # a first small call checks dtype, range and shape
+            try:
+                small = make(min(n, 2), seed)
+                batch = small.read_batch(0, len(small))
+            except InputError as exc:
+                message = str(exc) if str(exc).startswith(f"--add {name}") else f"--add {name}: {exc}"
+                raise InputError(message) from None
+            for image in batch:
+                check_uint8_batch(np.asarray(image)[None], f"--add {name} ({spec}), a first call with n={len(small)}")
     elif spec.lower().endswith(".pt"):
         if not Path(spec).is_file():
             raise InputError(f"--add {name}: checkpoint {spec} does not exist")
@@ -170,7 +183,12 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
     else:
         source = open_source(spec, data_dir=data_dir)
         make = lambda n, seed: _take(source, n, seed, f"--add {name} ({spec})")
-    return RowSpec(name, "added", make, extra={"source": spec})
+
+        def preflight(n: int, seed: int) -> None:
+            if len(source) < n:
+                raise InputError(f"--add {name}: {spec} has {len(source)} images, fewer than -n {n}; "
+                                 f"pass -n {len(source)} or add images")
+    return RowSpec(name, "added", make, extra={"source": spec}, preflight=preflight)
 
 
 @contextlib.contextmanager
@@ -214,7 +232,11 @@ def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
         raise ConfigError(f"--add {name}: {target} has no callable {func_name!r}")
 
     def make(n: int, seed: int) -> ImageSource:
-        made = fn(n, seed)
+        try:
+            made = fn(n, seed)
+        except Exception as exc:  # noqa: BLE001  the user's code: report it as theirs, with the option
+            raise InputError(f"--add {name}: {spec} raised {type(exc).__name__}: {exc} when called as "
+                             f"{func_name}(n={n}, seed={seed})") from exc
         source = made if isinstance(made, ImageSource) else ArraySource(made, name=f"{spec}(n={n}, seed={seed})")
         if len(source) != n:
             raise InputError(f"--add {name}: {spec} returned {len(source)} images for n={n}")

@@ -12,12 +12,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .atomic import write_text_atomic
 from .config import cache_dir
-from .errors import ReferenceStatsError
+from .errors import ConfigError, ReferenceStatsError
 from .stats.io import SavedStats, load_stats
 
 MANIFEST = "manifest.json"
@@ -91,19 +93,49 @@ class ManifestEntry:
         return saved
 
 
+#: Reference ids: a letter or digit, then letters, digits, '.', '_', '-' (at most 128); never a path.
+REFERENCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_reference_id(ref_id: str, flag: str = "--id") -> str:
+    """``ref_id`` if it is a valid reference id (:data:`REFERENCE_ID`); ConfigError naming ``flag`` otherwise."""
+    if not REFERENCE_ID.match(ref_id) or ".." in ref_id:
+        raise ConfigError(f"{flag} {ref_id!r}: a reference id is a letter or digit followed by up to 127 letters, "
+                          "digits, '.', '_' or '-' (no '/', no '..')")
+    return ref_id
+
+
+def _entry_problem(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return f"an entry is a {type(item).__name__}, expected an object"
+    missing = [f for f in ENTRY_FIELDS if f not in item]
+    if missing:
+        return f"entry {item.get('id', '?')!r} lacks fields {missing}"
+    wrong = [f for f in ENTRY_FIELDS if not isinstance(item[f], int if f == "n" else str) or isinstance(item[f], bool)]
+    if wrong:
+        return f"entry {item['id']!r}: fields {wrong} have the wrong type (n is a number, the others strings)"
+    name = item["file"]
+    if not name or name != Path(name).name or name in (".", ".."):
+        return f"entry {item['id']!r}: 'file' must be a plain file name inside the store, got {name!r}"
+    return None
+
+
 def read_manifest(folder: Path) -> list[ManifestEntry]:
+    """The entries of ``folder/manifest.json`` ([] when absent); ReferenceStatsError naming the file when malformed."""
     path = folder / MANIFEST
     if not path.is_file():
         return []
     try:
         raw = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ReferenceStatsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("entries", []), list):
+        raise ReferenceStatsError(f"{path}: expected a JSON object {{\"entries\": [...]}}, got {type(raw).__name__}")
     entries = []
     for item in raw.get("entries", []):
-        missing = [f for f in ENTRY_FIELDS if f not in item]
-        if missing:
-            raise ReferenceStatsError(f"{path}: entry {item.get('id', '?')!r} lacks fields {missing}")
+        problem = _entry_problem(item)
+        if problem:
+            raise ReferenceStatsError(f"{path}: {problem}")
         entries.append(ManifestEntry(**{f: item[f] for f in ENTRY_FIELDS}, store=str(folder)))
     return entries
 
@@ -115,10 +147,22 @@ def write_manifest(folder: Path, entries: list[ManifestEntry]) -> None:
 
 
 def all_entries() -> list[ManifestEntry]:
-    """Bundled entries first (they win on equal ids), then the user's."""
+    """Bundled entries first (they win on equal ids), then the user's.
+
+    A malformed user manifest is skipped with a warning naming it, so the bundled references keep working;
+    a malformed bundled manifest is an error (the installation is damaged).
+    """
     seen: dict[str, ManifestEntry] = {}
     for folder in (bundled_dir(), user_dir()):
-        for entry in read_manifest(folder):
+        try:
+            entries = read_manifest(folder)
+        except ReferenceStatsError as exc:
+            if folder == bundled_dir():
+                raise
+            warnings.warn(f"ignoring the user reference store: {exc}; fix or remove that file", RuntimeWarning,
+                          stacklevel=2)
+            continue
+        for entry in entries:
             seen.setdefault(entry.id, entry)
     return list(seen.values())
 

@@ -17,6 +17,10 @@ from ..errors import InputError
 from ..stats.feature_stats import FeatureStats
 
 
+#: A distance below ``-NEGATIVE_RTOL * (tr sigma1 + tr sigma2 + |mu1 - mu2|^2)`` is not rounding but an error.
+NEGATIVE_RTOL = 1e-6
+
+
 def _drop_roundoff(eigenvalues: np.ndarray) -> np.ndarray:
     """Zero the eigenvalues that are round-off of a singular PSD matrix.
 
@@ -63,8 +67,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
         if not np.isfinite(arr).all():
             raise InputError(f"statistics contain NaN or Inf in {name}")
     diff = mu1 - mu2
-    covariance_term = np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_sqrt_product(sigma1, sigma2)
-    return float(diff @ diff + covariance_term)
+    traces = float(np.trace(sigma1) + np.trace(sigma2))
+    distance = float(diff @ diff + traces - 2.0 * trace_sqrt_product(sigma1, sigma2))
+    if distance < -NEGATIVE_RTOL * (traces + float(diff @ diff)):
+        raise InputError(
+            f"the Frechet distance came out {distance:.6g}, below zero beyond rounding: a covariance is not "
+            "positive semi-definite (check the statistics files)"
+        )
+    return distance
 
 
 def frechet_distance_from_stats(a: FeatureStats, b: FeatureStats) -> float:

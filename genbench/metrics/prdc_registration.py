@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..config import MetricOptions
+from ..errors import ConfigError
 from .prdc import PRDC, prdc
 from .registry import GEN_FEATURES, REF_FEATURES, register_metric
 
@@ -39,7 +40,17 @@ def _register(kind: str, k_field: str, description: str) -> None:
     def compute(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
         return {"value": getattr(_shared_prdc(gen, ref, opt), kind), "k": getattr(opt, k_field)}
 
-    register_metric(kind, {GEN_FEATURES, REF_FEATURES}, description)(compute)
+    def sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
+        # The four share one computation: --pr-k needs k+1 samples on both sides, --dc-k on the reference side.
+        pr_k, dc_k = opt.prdc_k_precision_recall, opt.prdc_k_density_coverage
+        for k, flag, role, n in ((pr_k, "--pr-k", "reference", n_ref), (pr_k, "--pr-k", "generated", n_gen),
+                                 (dc_k, "--dc-k", "reference", n_ref)):
+            if n < k + 1:
+                raise ConfigError(f"{kind} with k={k} ({flag}) needs at least {k + 1} {role} samples (the k-th "
+                                  f"neighbour of a point excludes the point itself); the {role} input has {n}")
+
+    register_metric(kind, {GEN_FEATURES, REF_FEATURES}, description, preflight=sizes)(compute)
+
 
 
 _register("precision", "prdc_k_precision_recall", "improved precision: share of generated samples inside the real manifold")

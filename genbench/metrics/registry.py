@@ -34,17 +34,42 @@ class MetricSpec:
     needs: frozenset[str]
     compute: Callable[["Evaluated", "Evaluated", MetricOptions], dict]
     description: str
+    #: Checks the sample counts (generated, reference) against the options before any extraction; raises ConfigError.
+    preflight: Callable[[int, int, MetricOptions], None] | None = None
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", flag="--metrics")
 
 
-def register_metric(kind: str, needs: set[str], description: str):
+def register_metric(kind: str, needs: set[str], description: str,
+                    preflight: Callable[[int, int, MetricOptions], None] | None = None):
     def decorate(fn):
-        METRICS.register(kind)(MetricSpec(kind, frozenset(needs), fn, description))
+        METRICS.register(kind)(MetricSpec(kind, frozenset(needs), fn, description, preflight))
         return fn
 
     return decorate
+
+
+def preflight_metrics(plan: list[tuple[str, str]], n_generated: int, n_reference: int, opt: MetricOptions) -> None:
+    """Refuse options the sample counts cannot satisfy (KID subset size, IS splits, k of k-NN) before extracting."""
+    for _, kind in plan:
+        check = METRICS.get(kind).preflight
+        if check is not None:
+            check(n_generated, n_reference, opt)
+
+
+def _is_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
+    if n_gen < opt.is_splits:
+        raise ConfigError(f"IS needs at least as many generated samples as splits (--is-splits={opt.is_splits}); "
+                          f"the generated input has {n_gen}")
+
+
+def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
+    if min(n_gen, n_ref) < opt.kid_subset_size:
+        raise ConfigError(
+            f"KID subset size (--kid-subset-size={opt.kid_subset_size}) must be between 2 and the smaller sample "
+            f"count ({n_gen} generated, {n_ref} reference); pass --kid-subset-size {max(2, min(n_gen, n_ref))} or less"
+        )
 
 
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)")
@@ -55,13 +80,14 @@ def _fd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
     return out
 
 
-@register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)")
+@register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)", preflight=_is_sizes)
 def _is(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
     spread = inception_score(gen.logits, splits=opt.is_splits, seed=opt.seed)
     return {"mean": spread.mean, "std": spread.std, "splits": opt.is_splits}
 
 
-@register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)")
+@register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)",
+                 preflight=_kid_sizes)
 def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
     spread, values = kernel_inception_distance(
         gen.features, ref.features, subsets=opt.kid_subsets, subset_size=opt.kid_subset_size, seed=opt.seed

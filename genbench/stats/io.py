@@ -58,6 +58,50 @@ def _meta_from(data: dict[str, np.ndarray], path: Path, error: type[Exception]) 
     return meta
 
 
+#: Relative tolerances of the covariance checks at load time: asymmetry relative to the largest entry, and a
+#: negative eigenvalue relative to the largest diagonal entry (rounding in float64 stays far below both).
+SYMMETRY_RTOL = 1e-6
+PSD_RTOL = 1e-6
+
+
+def covariance_problem(sigma: np.ndarray) -> str | None:
+    """Why float64 ``sigma`` [d, d] is no covariance matrix (asymmetric, negative variance, indefinite); else None.
+
+    Symmetric within :data:`SYMMETRY_RTOL` and positive semi-definite within :data:`PSD_RTOL`: a Cholesky
+    factorisation of ``sigma + PSD_RTOL * max(diag) * I`` succeeds exactly when no eigenvalue lies below
+    about ``-PSD_RTOL * max(diag)``.
+    """
+    scale = float(np.abs(sigma).max(initial=0.0))
+    if scale == 0.0:
+        return None
+    asym = float(np.abs(sigma - sigma.T).max())
+    if asym > SYMMETRY_RTOL * scale:
+        return f"sigma is not symmetric (max |sigma - sigma^T| = {asym:.3g}, largest entry {scale:.3g})"
+    diag = np.diag(sigma)
+    if diag.min() < 0:
+        return f"sigma has a negative variance on its diagonal ({diag.min():.3g} at index {int(diag.argmin())})"
+    jitter = PSD_RTOL * max(float(diag.max()), np.finfo(np.float64).tiny)
+    try:
+        np.linalg.cholesky((sigma + sigma.T) / 2 + jitter * np.eye(sigma.shape[0]))
+    except np.linalg.LinAlgError:
+        low = float(np.linalg.eigvalsh((sigma + sigma.T) / 2)[0])
+        return (f"sigma is not positive semi-definite (smallest eigenvalue {low:.3g}, largest variance "
+                f"{float(diag.max()):.3g}; tolerance {PSD_RTOL:g} relative)")
+    return None
+
+
+def _count_from(value: object, path: Path, where: str) -> int:
+    """The sample count stored as ``where``: a whole number >= 1, as a scalar; ReferenceStatsError otherwise."""
+    arr = np.asarray(value)
+    if arr.ndim != 0 or arr.dtype.kind not in "iuf" or isinstance(value, bool):
+        raise ReferenceStatsError(f"{path}: {where} must be a whole number (the sample count), got {arr.dtype} "
+                                  f"of shape {arr.shape}")
+    number = float(arr)
+    if not np.isfinite(number) or number != int(number) or number < 1:
+        raise ReferenceStatsError(f"{path}: {where} must be a whole number >= 1 (the sample count), got {number:g}")
+    return int(number)
+
+
 @dataclass
 class SavedStats:
     """Statistics loaded from disk with their metadata (None when provenance is unknown)."""
@@ -89,11 +133,14 @@ def load_stats(path: str | Path) -> SavedStats:
         raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
+    problem = covariance_problem(sigma)
+    if problem:
+        raise ReferenceStatsError(f"{path}: {problem}; these are not the statistics of any set of features")
     meta = _meta_from(data, path, ReferenceStatsError)
     if "n" in data:
-        n = int(data["n"])
+        n = _count_from(data["n"], path, "the array 'n'")
     elif meta and "n" in meta:
-        n = int(meta["n"])
+        n = _count_from(meta["n"], path, "meta 'n'")
     else:
         n = 0
     if meta is None:

@@ -82,7 +82,8 @@ def test_callable_returning_the_wrong_count_is_refused(stores, tmp_path):  # noq
                                        "    return np.zeros((n - 1, 28, 28), np.uint8)\n")
     res = run("leaderboard", "-n", 10, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
               "--add", f"short=py:{tmp_path / 'short.py'}:make")
-    assert res.exit_code == 2 and "returned 9 images for n=10" in res.stderr, res.stderr
+    # refused on the first small call (n=2), before any row is scored
+    assert res.exit_code == 2 and "returned 1 images for n=2" in res.stderr, res.stderr
 
 
 @pytest.mark.slow
