@@ -4,15 +4,37 @@ Re-scoring an unchanged folder, or scoring it against a second reference, reads 
 cache instead of running the network again. The key (:func:`cache_key`) is the sha256 of
 
 - :data:`CACHE_FORMAT_VERSION` (bumped whenever the stored arrays or the statistics convention change),
-- the source's ``fingerprint()`` (for a folder: every image's relative path, size and mtime; for an array
-  or archive file: its size and mtime; ``""`` means the source cannot be cached, e.g. an in-memory array),
-  its absolute location (two files of equal size written in the same clock tick stay apart; a moved
-  folder is extracted again), its length and whether it has labels,
+- the source's ``fingerprint()``, its absolute location (a moved folder or file is extracted again), its
+  length and whether it has labels,
 - the extractor identity (name, layer, preprocessing, weights sha256, feature dimension),
 - the numeric precision (float32, tf32, bf16).
 
+What each kind of source's ``fingerprint()`` covers (see :mod:`genbench.sources.hashing`):
+
+- data set (``fashion-mnist:train``, ``cifar10:test``, ...): the spec and the sha256 of every file's whole
+  content (the files are tens of MB; hashed once per process). Any change of content is noticed.
+- archive (``.zip``, ``.tar[.gz|.bz2|.xz]``) and array file (``.npy``, ``.npz``): up to 256 MiB, the sha256
+  of the whole file (once per process); above, the file's size, mtime_ns and inode plus the sha256 of its
+  first and last MiB. Also the image member list (zip: name, size, CRC-32; tar: name, size) or the array's
+  shape, dtype and layout. A content change is noticed, except in a file over 256 MiB rewritten in place
+  with size, mtime and inode restored and both ends unchanged.
+- folder: every image's relative path, size, mtime_ns and inode; images are not read (hashing every image
+  would make a cached re-score of a large folder as slow as reading it). A file rewritten in place with the
+  same size, the same inode and its mtime restored is not noticed (the rule of make and rsync); touch it or
+  pass ``--no-cache``.
+- generator (``baselines``): the checkpoint's sha256, the number of images, the seed and the labels asked for;
+  ``""`` (not cached) for a model not loaded from a file.
+- wrappers (subsets, transforms, probes): the wrapped source's fingerprint plus what the wrapper changes;
+  ``""`` when the wrapped source has none.
+- in-memory array or tensor: ``""``: never cached (hashing the pixels on every call would cost about what
+  extracting them does).
+
+Within one process, a digest is memoised per (path, size, mtime_ns, inode, ctime_ns); ctime cannot be set
+back (``os.utime`` sets it to now), so even a rewrite that restores size and mtime is hashed again.
+
 Not in the key: batch size, worker count and device; they change features only by float32 rounding
-(about 1e-7 relative). A changed file with the same size and mtime is not noticed (as make and rsync).
+(about 1e-7 relative). A file that only got a new mtime (``touch``) keeps its entry, except in a folder or
+over 256 MiB.
 
 Layout under ``genbench.config.cache_dir() / "features"`` (``$GENBENCH_CACHE``, else ``~/.cache/genbench``)::
 

@@ -1,12 +1,16 @@
 """Defaults, in one place, as frozen dataclasses; ``to_dict()`` feeds provenance."""
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .errors import ConfigError
+
 DEFAULT_EXTRACTOR = "inception-v3"
 DEFAULT_SEED = 0
+MAX_SEED = 2**32 - 1  # numpy's and torch's seeded generators accept 0 .. 2**32 - 1
 
 
 def cache_dir() -> Path:
@@ -31,6 +35,14 @@ class ExtractOptions:
     precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.engine
     allow_unverified_weights: bool = False  # accept a --weights file whose sha256 is not the published one
 
+    def __post_init__(self) -> None:
+        from .devices import check_device
+
+        object.__setattr__(self, "device", check_device(self.device, "device (--device)"))
+        _at_least(self, {"batch_size": ("--batch-size", 1), "workers": ("--workers", 0)})
+        if self.precision not in ("float32", "tf32", "bf16"):
+            raise ConfigError(f"precision (--precision) {self.precision!r}: expected float32, tf32 or bf16")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -47,5 +59,20 @@ class MetricOptions:
     prdc_k_precision_recall: int = 3
     prdc_k_density_coverage: int = 5
 
+    def __post_init__(self) -> None:
+        _at_least(self, {"seed": ("--seed", 0), "is_splits": ("--is-splits", 1), "kid_subsets": ("--kid-subsets", 1),
+                         "kid_subset_size": ("--kid-subset-size", 2), "bootstrap": ("--bootstrap", 0),
+                         "prdc_k_precision_recall": ("--pr-k", 1), "prdc_k_density_coverage": ("--dc-k", 1)})
+        if self.seed > MAX_SEED:
+            raise ConfigError(f"seed (--seed) must be at most {MAX_SEED}, got {self.seed}")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _at_least(options: object, limits: dict[str, tuple[str, int]]) -> None:
+    """ConfigError naming the keyword and the CLI flag unless each field is an integer >= its minimum."""
+    for name, (flag, low) in limits.items():
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ConfigError(f"{name} ({flag}) must be an integer >= {low}, got {value!r}")

@@ -26,6 +26,7 @@ from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
 from .distributed import for_this_rank, is_main_process
 from .engine import precision_deviation
 from .errors import ConfigError, InputError, ReferenceStatsError
+from .sources.arrays import npz_keys
 from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
 from .history import run_stamp
@@ -72,11 +73,8 @@ class Pending:
 def _is_stats_file(path: Path) -> bool:
     if path.suffix != ".npz" or not path.is_file():
         return False
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return "mu" in data.files and "sigma" in data.files
-    except (ValueError, OSError):
-        return False
+    keys = npz_keys(path)  # the zip directory only; InputError naming the file when it is no .npz
+    return "mu" in keys and "sigma" in keys
 
 
 def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | None) -> Evaluated | Pending:
@@ -189,6 +187,20 @@ def choose_extractor(options: ExtractOptions, loaded: list[Evaluated]) -> tuple[
     return name or DEFAULT_EXTRACTOR, preprocessing
 
 
+def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded: list[Evaluated]) -> FeatureExtractor:
+    """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
+    try:
+        return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
+    except ConfigError as exc:
+        origin = next((ev.description for ev in loaded if ev.identity and xo.preprocessing is None
+                       and ev.identity.get("preprocessing") == preprocessing), None)
+        if origin is None or preprocessing is None or "preprocessing" not in str(exc):
+            raise
+        detail = str(exc).replace(" (--preprocessing)", "")
+        raise ConfigError(f"the preprocessing {preprocessing!r} recorded in {origin} does not fit extractor {name}: "
+                          f"{detail}") from None
+
+
 # ----------------------------------------------------------------------------- scoring
 
 
@@ -212,7 +224,7 @@ def score(
 
     extractor: FeatureExtractor | None = None
     if pending or not all(ev.identity for ev in loaded):
-        extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
+        extractor = _build_for(name, preprocessing, xo, loaded)
         expected = extractor.identity().to_dict()
     else:
         expected = {k: loaded[0].identity.get(k) for k in IDENTITY_FIELDS}

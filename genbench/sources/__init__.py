@@ -3,7 +3,9 @@
 Kinds: FolderSource (image files, recursive), ZipSource / TarSource (archive members), ArraySource
 (arrays, tensors, .npy, .npz) and data sets (``genbench.sources.datasets``). ``open_source`` picks one
 from a spec; ``iter_batches`` reads any of them in batches, in order, with optional worker processes.
-Pixel-format rules live in :mod:`genbench.sources.convert`.
+Pixel-format rules live in :mod:`genbench.sources.convert`; size limits on what is decompressed or loaded
+(archive members, ``.npz`` arrays, IDX files) in :mod:`genbench.sources.limits`; what a source's cache
+fingerprint covers in :mod:`genbench.sources.hashing`.
 """
 
 from .archive import TarSource, ZipSource

@@ -18,15 +18,33 @@ Memory behaviour:
   image members (still PNG/JPEG-encoded, so about the archive's size) in one in-memory buffer; reads slice
   it. Above ``max_cache_bytes`` (default 4 GiB) it raises InputError suggesting an uncompressed tar, a zip
   or a folder. DataLoader workers started by fork share the buffer; with spawn each worker gets a copy.
+
+Size limit (decompression bombs): no image member is inflated past ``max_member_bytes`` (default
+:data:`~genbench.sources.limits.DEFAULT_MAX_MEMBER_BYTES`, 64 MiB; ``$GENBENCH_MAX_MEMBER_BYTES`` raises it).
+The size the member's header declares is checked first, and the read itself stops after limit + 1 bytes,
+since a header can lie; either way InputError names ``archive::member``, the limit and how to raise it.
+A zip member is checked when it is read; a compressed tar's members while the archive is opened (that is
+when they are decompressed), an uncompressed tar's when read.
+
+Faults: a corrupt member (bad deflate/bzip2/lzma stream, CRC mismatch, truncated data, unsupported
+compression) raises InputError naming ``archive::member``, never zlib.error or OSError. A compressed tar is
+decompressed to the end of its stream (so the gzip CRC is checked), and in any tar what follows the
+end-of-archive marker must be zero padding: tarfile reads a damaged member header as the end of the archive
+and would silently drop the members after it.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import hashlib
 import io
+import lzma
 import os
+import struct
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +52,9 @@ import numpy as np
 from ..errors import InputError
 from .base import ImageSource
 from .convert import IMAGE_EXTENSIONS, decode_image, has_image_extension
+from .hashing import file_fingerprint
+from .limits import max_member_bytes as resolve_member_limit
+from .limits import member_too_large, read_bounded
 
 ZIP_SUFFIXES = (".zip",)
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -42,6 +63,20 @@ DEFAULT_MAX_CACHE_BYTES = 4 << 30
 _GZIP_MAGIC = b"\x1f\x8b"
 _BZIP2_MAGIC = b"BZh"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
+#: What opening or reading a zip (member) raises on a corrupt, truncated or unsupported file.
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    ValueError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+)
+#: What reading a tar (member) raises on a corrupt or truncated file.
+_TAR_ERRORS = (tarfile.TarError, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError, struct.error)
 
 
 def _is_image_member(name: str) -> bool:
@@ -58,13 +93,14 @@ def _no_images_error(path: Path, skipped: int) -> InputError:
 class _ArchiveSource(ImageSource):
     """Shared parts: path check, member names, skipped count, keys and fingerprint."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_member_bytes: int | None = None) -> None:
         self.path = Path(path)
         self.location = str(self.path)
         if not self.path.is_file():
             raise InputError(f"{self.path}: no such archive file")
         self.names: list[str] = []
         self.skipped = 0
+        self.max_member_bytes = resolve_member_limit(max_member_bytes)  # resolved once: workers use the same
 
     def __len__(self) -> int:
         return len(self.names)
@@ -73,8 +109,7 @@ class _ArchiveSource(ImageSource):
         return self.names[index]
 
     def _fingerprint(self, members: list[str]) -> str:
-        st = self.path.stat()
-        h = hashlib.sha256(f"genbench-{self.kind}-v1\n{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        h = hashlib.sha256(f"genbench-{self.kind}-v2\n{file_fingerprint(self.path)}\n".encode())
         for line in members:
             h.update(line.encode("utf-8", "surrogateescape") + b"\n")
         return h.hexdigest()
@@ -92,8 +127,8 @@ class ZipSource(_ArchiveSource):
 
     kind = "zip"
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        super().__init__(path)
+    def __init__(self, path: str | os.PathLike, max_member_bytes: int | None = None) -> None:
+        super().__init__(path, max_member_bytes)
         self._handle: zipfile.ZipFile | None = None
         self._handle_pid: int | None = None
         zf = self._open_handle()
@@ -139,20 +174,28 @@ class ZipSource(_ArchiveSource):
     def _open_handle(self) -> zipfile.ZipFile:
         try:
             return zipfile.ZipFile(self.path, "r")
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise InputError(f"{self.path}: cannot open as a zip archive ({exc})") from None
+        except _ZIP_ERRORS as exc:
+            raise InputError(f"{self.path}: cannot open as a zip archive ({_reason(exc)})") from None
 
-    def read(self, index: int) -> np.ndarray:
+    def _member_bytes(self, index: int) -> bytes:
+        """The member's uncompressed bytes: declared size checked, then a read bounded by the limit."""
+        name, limit = self._member_name(index), self.max_member_bytes
         zf = self._get_handle()
         info = zf.infolist()[self._positions[index]]
+        if info.file_size > limit:
+            raise member_too_large(name, info.file_size, limit, declared=True)
         try:
-            data = zf.read(info)
-        except (zipfile.BadZipFile, OSError, NotImplementedError, EOFError, RuntimeError) as exc:
-            raise InputError(f"{self._member_name(index)}: cannot read zip member ({exc})") from None
-        return decode_image(io.BytesIO(data), self._member_name(index))
+            with zf.open(info) as fh:
+                return read_bounded(fh, limit, name)
+        except _ZIP_ERRORS as exc:
+            raise InputError(f"{name}: cannot read zip member, corrupt or unsupported ({_reason(exc)})") from None
+
+    def read(self, index: int) -> np.ndarray:
+        return decode_image(io.BytesIO(self._member_bytes(index)), self._member_name(index))
 
     def fingerprint(self) -> str:
-        """sha256 of archive size, mtime_ns and the image member list (name, size, CRC)."""
+        """sha256 of the archive's :func:`~genbench.sources.hashing.file_fingerprint` (content, or stat and
+        ends for a file over 256 MiB) and the image member list (name, size, CRC)."""
         return self._fingerprint(self._members)
 
 
@@ -167,14 +210,22 @@ class TarSource(_ArchiveSource):
 
     kind = "tar"
 
-    def __init__(self, path: str | os.PathLike, max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES) -> None:
-        super().__init__(path)
-        with open(self.path, "rb") as fh:
-            magic = fh.read(6)
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
+        max_member_bytes: int | None = None,
+    ) -> None:
+        super().__init__(path, max_member_bytes)
+        try:
+            with open(self.path, "rb") as fh:
+                magic = fh.read(6)
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot read archive ({exc.strerror or exc})") from None
         self.compressed = magic.startswith((_GZIP_MAGIC, _BZIP2_MAGIC, _XZ_MAGIC))
         self._cache: np.ndarray | None = None
         if self.compressed:
-            entries = self._scan_compressed(max_cache_bytes)
+            entries = self._scan_compressed(magic, max_cache_bytes)
         else:
             entries = self._scan_uncompressed()
         entries.sort()
@@ -186,7 +237,7 @@ class TarSource(_ArchiveSource):
             raise _no_images_error(self.path, self.skipped)
 
     def _tar_error(self, exc: BaseException) -> InputError:
-        return InputError(f"{self.path}: cannot read as a tar archive ({exc or type(exc).__name__})")
+        return InputError(f"{self.path}: cannot read as a tar archive ({_reason(exc)})")
 
     def _scan_uncompressed(self) -> list[tuple[str, int, int]]:
         """(name, data offset, size) of image members, reading headers only."""
@@ -198,20 +249,36 @@ class TarSource(_ArchiveSource):
                         entries.append((m.name, m.offset_data, m.size))
                     else:
                         self.skipped += 1
-        except (tarfile.TarError, OSError, EOFError) as exc:
+                end = tf.offset
+            with open(self.path, "rb") as fh:
+                fh.seek(end)
+                self._check_tail(fh, end)
+        except _TAR_ERRORS as exc:
             raise self._tar_error(exc) from None
         return entries
 
-    def _scan_compressed(self, max_cache_bytes: int) -> list[tuple[str, int, int]]:
-        """Decompress once, keeping image member bytes in one buffer; (name, buffer offset, size)."""
+    def _scan_compressed(self, magic: bytes, max_cache_bytes: int) -> list[tuple[str, int, int]]:
+        """Decompress once, keeping image member bytes in one buffer; (name, buffer offset, size).
+
+        The stream is decompressed by gzip/bz2/lzma (not by tarfile, which skips the gzip CRC) and read to
+        its end, so a damaged stream is an error even where the tar headers still parse.
+        """
+        if magic.startswith(_GZIP_MAGIC):
+            opener = gzip.open
+        elif magic.startswith(_BZIP2_MAGIC):
+            opener = bz2.open
+        else:
+            opener = lzma.open
         entries = []
         buffer = bytearray()
         try:
-            with tarfile.open(self.path, "r|*") as tf:
+            with opener(self.path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:
                 for m in tf:
                     if not (m.isreg() and _is_image_member(m.name)):
                         self.skipped += 1
                         continue
+                    if m.size > self.max_member_bytes:
+                        raise member_too_large(f"{self.path}::{m.name}", m.size, self.max_member_bytes, declared=True)
                     if len(buffer) + m.size > max_cache_bytes:
                         raise InputError(
                             f"{self.path}: compressed tar holds more than {max_cache_bytes} bytes of images, "
@@ -219,23 +286,47 @@ class TarSource(_ArchiveSource):
                             "use an uncompressed .tar, a .zip or an extracted folder instead"
                         )
                     fh = tf.extractfile(m)
-                    data = fh.read() if fh is not None else b""
+                    try:
+                        data = read_bounded(fh, self.max_member_bytes, f"{self.path}::{m.name}") if fh else b""
+                    except _TAR_ERRORS as exc:
+                        raise InputError(
+                            f"{self.path}::{m.name}: cannot read tar member, corrupt or truncated ({_reason(exc)})"
+                        ) from None
                     if len(data) != m.size:
                         raise InputError(f"{self.path}::{m.name}: truncated tar member")
                     entries.append((m.name, len(buffer), m.size))
                     buffer += data
-        except (tarfile.TarError, OSError, EOFError) as exc:
+                self._check_tail(raw, None)  # reads to the end of the stream: its CRC and length are checked
+        except _TAR_ERRORS as exc:
             raise self._tar_error(exc) from None
         self._cache = np.frombuffer(buffer, dtype=np.uint8)  # a view: no second copy
         return entries
+
+    def _check_tail(self, fh, offset: int | None) -> None:
+        """InputError unless what follows the end-of-archive marker is zeros (padding) up to the end.
+
+        tarfile takes a damaged member header for the end of the archive and silently drops what follows.
+        """
+        while block := fh.read(1 << 20):
+            if block.count(0) != len(block):
+                where = f" at byte {offset}" if offset is not None else ""
+                raise InputError(
+                    f"{self.path}: damaged tar archive: data follows what reads as its end{where} "
+                    "(a corrupt member header, or several tars concatenated); the members after it would be lost"
+                )
 
     def _member_bytes(self, index: int) -> bytes:
         offset, size = int(self._offsets[index]), int(self._sizes[index])
         if self._cache is not None:
             return self._cache[offset : offset + size].tobytes()
-        with open(self.path, "rb") as fh:  # one open per member: no handle to share between processes
-            fh.seek(offset)
-            data = fh.read(size)
+        if size > self.max_member_bytes:  # a tar member is stored as is: reading ``size`` bytes is the bound
+            raise member_too_large(self._member_name(index), size, self.max_member_bytes, declared=True)
+        try:
+            with open(self.path, "rb") as fh:  # one open per member: no handle to share between processes
+                fh.seek(offset)
+                data = fh.read(size)
+        except OSError as exc:
+            raise InputError(f"{self._member_name(index)}: cannot read tar member ({exc.strerror or exc})") from None
         if len(data) != size:
             raise InputError(f"{self._member_name(index)}: truncated tar member ({len(data)} of {size} bytes)")
         return data
@@ -244,5 +335,11 @@ class TarSource(_ArchiveSource):
         return decode_image(io.BytesIO(self._member_bytes(index)), self._member_name(index))
 
     def fingerprint(self) -> str:
-        """sha256 of archive size, mtime_ns and the image member list (name, size)."""
+        """sha256 of the archive's :func:`~genbench.sources.hashing.file_fingerprint` (content, or stat and
+        ends for a file over 256 MiB) and the image member list (name, size)."""
         return self._fingerprint(self._members)
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as a short phrase: its message, or its type when it has none."""
+    return str(exc) or type(exc).__name__

@@ -7,16 +7,28 @@ conversion), so a float or uint16 array is never copied whole.
 Files:
 
 * ``.npy``: loaded with ``mmap_mode='r'`` and ``allow_pickle=False``; only the slices read are paged in.
-  Each process maps the file itself (the map is never pickled).
+  Each process maps the file itself (the map is never pickled). Its header is checked first: the array it
+  declares must fit in the file (else InputError: truncated).
 * ``.npz``: the array named ``images`` (loaded into memory: a zip member cannot be mapped), and
-  optionally ``labels`` (integers, one per image). ``allow_pickle=False``.
+  optionally ``labels`` (integers, one per image). ``allow_pickle=False``. Before an array is allocated, the
+  size its ``.npy`` header declares (shape x item size) is checked against ``max_array_bytes`` (default
+  :data:`~genbench.sources.limits.DEFAULT_MAX_ARRAY_BYTES`, 4 GiB; ``$GENBENCH_MAX_ARRAY_BYTES`` raises it)
+  and against the member's size; reading stops at the declared size, so a small file cannot inflate into
+  a huge array.
+
+Faults: a ``.npy`` saved under a ``.npz`` name (or the reverse), an object (pickled) array, a corrupt or
+truncated member (bad deflate stream, CRC mismatch) all raise InputError naming the file (and member).
 """
 
 from __future__ import annotations
 
 import hashlib
+import lzma
+import math
 import os
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +37,26 @@ import numpy as np
 from ..errors import InputError
 from .base import ImageSource
 from .convert import array_to_rgb_uint8_batch, check_dtype, infer_layout, to_numpy
+from .hashing import file_fingerprint
+from .limits import array_too_large
+from .limits import max_array_bytes as resolve_array_limit
 
 IMAGES_KEY = "images"
 LABELS_KEY = "labels"
 FEATURES_KEY = "features"
-_LOAD_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile)
+_LOAD_ERRORS = (
+    ValueError,
+    OSError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    struct.error,
+    NotImplementedError,
+    RuntimeError,
+)
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members; an empty zip
 
 
 class ArraySource(ImageSource):
@@ -67,11 +94,14 @@ class ArraySource(ImageSource):
         self._labels = None if labels is None else _check_labels(labels, self.shape[0], name)
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike, *, layout: str | None = None) -> ArraySource:
+    def from_file(
+        cls, path: str | os.PathLike, *, layout: str | None = None, max_array_bytes: int | None = None
+    ) -> ArraySource:
         """Open a ``.npy`` (memory-mapped) or ``.npz`` (array ``images``, optional ``labels``) file.
 
-        Raises InputError for an unreadable file, a pickled/object array, or a ``.npz`` without ``images``
-        (the message lists the keys found).
+        Raises InputError for an unreadable file, a pickled/object array, a ``.npz`` without ``images``
+        (the message lists the keys found), a ``.npy`` named ``.npz`` or the reverse, or a ``.npz`` array
+        whose header declares more than ``max_array_bytes`` (None: ``$GENBENCH_MAX_ARRAY_BYTES``, else 4 GiB).
         """
         path = Path(path)
         self = cls.__new__(cls)
@@ -83,7 +113,7 @@ class ArraySource(ImageSource):
         if suffix == ".npy":
             images = _load_npy(path)
         elif suffix == ".npz":
-            images, labels = _load_npz(path)
+            images, labels = _load_npz(path, resolve_array_limit(max_array_bytes))
         else:
             raise InputError(f"{path}: expected a .npy or .npz file of images")
         self._images = images
@@ -131,11 +161,13 @@ class ArraySource(ImageSource):
         return None if self._labels is None else self._labels.copy()
 
     def fingerprint(self) -> str:
-        """For a file: sha256 of its size, mtime_ns, shape, dtype and layout. In memory: '' (not cached)."""
+        """For a file: sha256 of its :func:`~genbench.sources.hashing.file_fingerprint` (its content; for a
+        file over 256 MiB size, mtime_ns, inode and its first and last MiB), shape, dtype and layout.
+        In memory: '' (not cached: hashing the pixels on every call would cost about what extracting does)."""
         if self._path is None:
             return ""
-        st = self._path.stat()
-        text = f"genbench-array-v1\n{self._path.suffix}\t{st.st_size}\t{st.st_mtime_ns}\t{self.shape}\t{self.dtype}\t{self.layout}"
+        file = file_fingerprint(self._path)
+        text = f"genbench-array-v2\n{self._path.suffix}\t{file}\t{self.shape}\t{self.dtype}\t{self.layout}"
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -149,7 +181,57 @@ def _check_labels(labels: Any, n: int, name: str) -> np.ndarray:
     return np.asarray(labels, dtype=np.int64)
 
 
+def _magic(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _check_is_npz(path: Path) -> None:
+    """InputError when ``path`` is a .npy file (a single array) rather than a .npz archive."""
+    if _magic(path).startswith(_NPY_MAGIC):
+        raise InputError(
+            f"{path}: this is a .npy file (one array), not a .npz archive of named arrays; rename it to .npy"
+        )
+
+
+def read_npy_header(fh, name: str) -> tuple[tuple[int, ...], bool, np.dtype, int]:
+    """(shape, fortran_order, dtype, declared data bytes) from the ``.npy`` header at the start of ``fh``.
+
+    Refuses object dtypes (they are pickles) with InputError naming ``name``; reads only the header.
+    """
+    try:
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):  # 3.0 differs only in allowing utf-8 field names
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ValueError(f"unsupported .npy format version {version[0]}.{version[1]}")
+    except _LOAD_ERRORS as exc:
+        raise InputError(f"{name}: cannot read as a .npy array: bad header ({exc or type(exc).__name__})") from None
+    if dtype.hasobject:
+        raise InputError(
+            f"{name}: cannot read an array of Python objects (dtype {dtype}): loading it means unpickling, "
+            "which genbench refuses; save a numeric array (uint8, uint16 or float) instead"
+        )
+    return tuple(shape), bool(fortran), dtype, math.prod(shape) * dtype.itemsize
+
+
 def _load_npy(path: Path) -> np.ndarray:
+    if _magic(path).startswith(_ZIP_MAGICS):
+        raise InputError(f"{path}: this is a .npz (zip) archive of arrays, not a .npy array; rename it to .npz")
+    try:
+        with open(path, "rb") as fh:
+            _, _, _, declared = read_npy_header(fh, str(path))
+            available = os.fstat(fh.fileno()).st_size - fh.tell()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if declared > available:
+        raise InputError(f"{path}: truncated .npy file: its header declares {declared} bytes of data, "
+                         f"the file holds {available}")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except _LOAD_ERRORS as exc:
@@ -159,36 +241,70 @@ def _load_npy(path: Path) -> np.ndarray:
     return arr
 
 
+def _open_zip(path: Path) -> zipfile.ZipFile:
+    _check_is_npz(path)
+    try:
+        return zipfile.ZipFile(path, "r")
+    except _LOAD_ERRORS as exc:
+        raise InputError(f"{path}: cannot read as a .npz file ({exc or type(exc).__name__})") from None
+
+
+def _npz_members(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Array name -> member name, as numpy names them (``x.npy`` is array ``x``)."""
+    return {(m[:-4] if m.endswith(".npy") else m): m for m in zf.namelist()}
+
+
 def npz_keys(path: str | os.PathLike) -> list[str]:
     """Names of the arrays in a ``.npz`` file (reads the zip directory only). InputError if unreadable."""
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise InputError(f"{path}: expected a .npz archive of arrays, found a single array")
-        with z:
-            return list(z.files)
-    except _LOAD_ERRORS as exc:
-        raise InputError(f"{path}: cannot read as a .npz file ({exc})") from None
+    with _open_zip(Path(path)) as zf:
+        return list(_npz_members(zf))
 
 
-def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+def read_npz_array(zf: zipfile.ZipFile, member: str, path: Path, limit: int) -> np.ndarray:
+    """Array ``member`` of the open ``.npz`` ``zf``, its declared size checked against ``limit`` (bytes) and
+    against the member's size before anything is allocated; InputError naming ``path::member`` otherwise."""
+    name = f"{path}::{member}"
     try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise InputError(f"{path}: expected a .npz archive of arrays, found a single array")
-        with z:
-            keys = list(z.files)
-            if IMAGES_KEY not in keys:
-                hint = (
-                    f"; it has {FEATURES_KEY!r}, so it is a precomputed feature file, not images"
-                    if FEATURES_KEY in keys
-                    else f" (or {FEATURES_KEY!r} for a precomputed feature file)"
-                )
-                raise InputError(
-                    f"{path}: expected an array named {IMAGES_KEY!r}{hint}; keys found: {', '.join(keys) or 'none'}"
-                )
-            images = z[IMAGES_KEY]
-            labels = z[LABELS_KEY] if LABELS_KEY in keys else None
+        info = zf.getinfo(member)
+        with zf.open(info) as fh:
+            _, _, _, declared = read_npy_header(fh, name)
+            header_bytes = fh.tell()
+        if declared > limit:
+            raise array_too_large(name, declared, limit)
+        if declared > info.file_size - header_bytes:
+            raise InputError(f"{name}: truncated array: its header declares {declared} bytes of data, "
+                             f"the member holds {max(info.file_size - header_bytes, 0)}")
+        with zf.open(info) as fh:
+            return np.lib.format.read_array(fh, allow_pickle=False)  # reads the declared size, in blocks
     except _LOAD_ERRORS as exc:
-        raise InputError(f"{path}: cannot read as a .npz file without pickle ({exc})") from None
+        raise InputError(f"{name}: cannot read array, corrupt or truncated ({exc or type(exc).__name__})") from None
+
+
+def load_npz(path: str | os.PathLike, max_array_bytes: int | None = None) -> dict[str, np.ndarray]:
+    """Every array of a ``.npz`` file, each read bounded (:func:`read_npz_array`) and without pickles.
+
+    The one way genbench reads an untrusted ``.npz`` (statistics, feature and image files); InputError
+    naming the file for a misnamed ``.npy``, a corrupt member, an object array or an array over the limit.
+    """
+    path = Path(path)
+    limit = resolve_array_limit(max_array_bytes)
+    with _open_zip(path) as zf:
+        return {key: read_npz_array(zf, member, path, limit) for key, member in _npz_members(zf).items()}
+
+
+def _load_npz(path: Path, limit: int) -> tuple[np.ndarray, np.ndarray | None]:
+    with _open_zip(path) as zf:
+        members = _npz_members(zf)
+        if IMAGES_KEY not in members:
+            keys = list(members)
+            hint = (
+                f"; it has {FEATURES_KEY!r}, so it is a precomputed feature file, not images"
+                if FEATURES_KEY in keys
+                else f" (or {FEATURES_KEY!r} for a precomputed feature file)"
+            )
+            raise InputError(
+                f"{path}: expected an array named {IMAGES_KEY!r}{hint}; keys found: {', '.join(keys) or 'none'}"
+            )
+        images = read_npz_array(zf, members[IMAGES_KEY], path, limit)
+        labels = read_npz_array(zf, members[LABELS_KEY], path, limit) if LABELS_KEY in members else None
     return images, labels

@@ -32,7 +32,10 @@ Rules for Pillow images (by ``img.mode``)
 Files are decoded by :func:`decode_image` with Pillow restricted to the formats of the accepted extensions
 (PNG, JPEG/MPO, WebP, BMP, TIFF), fully (``.load()``), with ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` left at
 its default ``False`` so that a truncated file is an error, never a partly grey image. Any decoding failure
-becomes InputError naming the file.
+becomes InputError naming the file. Decompression bombs: an image whose header declares more than
+``PIL.Image.MAX_IMAGE_PIXELS`` pixels (Pillow's default, about 89 million) is refused with InputError before
+its pixels are decoded; Pillow's DecompressionBombWarning (above the limit) is treated as an error like its
+DecompressionBombError (above twice the limit), so no such image is ever decoded.
 
 EXIF orientation and embedded ICC profiles are not applied: pixels are used as stored, like the reference
 implementations do. Multi-frame files (e.g. multi-page TIFF) give their first frame.
@@ -65,6 +68,7 @@ Torch tensors are accepted anywhere an array is (detached and moved to the CPU f
 from __future__ import annotations
 
 import struct
+import warnings
 import zlib
 from typing import IO, Any
 
@@ -122,7 +126,6 @@ _DECODE_ERRORS = (
     IndexError,
     struct.error,
     zlib.error,
-    Image.DecompressionBombError,
 )
 
 
@@ -134,17 +137,25 @@ def has_image_extension(name: str) -> bool:
 def decode_image(fp: str | IO[bytes], name: str) -> np.ndarray:
     """Decode one image file (a path or a binary file object) fully to uint8 [3, H, W].
 
-    Raises InputError naming ``name`` when the file is missing, corrupt, truncated or not an image in
-    one of :data:`PIL_FORMATS`.
+    Raises InputError naming ``name`` when the file is missing, corrupt, truncated, not an image in
+    one of :data:`PIL_FORMATS`, or larger than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels (decompression bomb).
     """
     global _pil_formats
     if _pil_formats is None:
         Image.init()
         _pil_formats = tuple(f for f in PIL_FORMATS if f in Image.OPEN)
     try:
-        with Image.open(fp, formats=_pil_formats) as img:
-            img.load()
-            return pil_to_rgb_uint8(img, name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp, formats=_pil_formats) as img:
+                img.load()
+                return pil_to_rgb_uint8(img, name)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(
+            f"{name}: refused as a possible decompression bomb ({exc}); the limit is Pillow's "
+            f"PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS} pixels "
+            "(raise it from Python if the image is trusted)"
+        ) from None
     except _DECODE_ERRORS as exc:
         if isinstance(exc, UnidentifiedImageError):
             reason = "not a recognised image format"

@@ -24,8 +24,12 @@ Within each folder ROOT the accepted layouts are: Fashion-MNIST ``ROOT/``, ``ROO
 files are taken to be Fashion-MNIST, since the two use the same file names); CIFAR
 ``ROOT/cifar-10-batches-py/`` and ``ROOT/cifar-100-python/``.
 
-Arrays are decoded once per process (cached on resolved path, size and mtime) and kept read-only.
+Arrays are decoded once per process (cached on resolved path, size, mtime_ns, inode and ctime_ns, so a
+file rewritten in place is decoded again even when its size and mtime were restored) and kept read-only.
 Grayscale images stay [N, 28, 28] in memory and are repeated to RGB [3, 28, 28] when read.
+
+The feature-cache fingerprint of a data set is the sha256 of every file's content (the files are tens of
+MB), computed when the arrays are decoded and kept with them, so it always describes the arrays served.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from ..config import cache_dir
 from ..errors import InputError
 from ..registry import Registry
 from .base import ImageSource
+from .hashing import file_digest
 from .idx import read_idx
 
 #: Folder with the Debian package ``dataset-fashion-mnist``.
@@ -99,7 +104,14 @@ class DatasetSource(ImageSource):
 
     kind = "dataset"
 
-    def __init__(self, spec: str, images: np.ndarray, labels: np.ndarray, files: tuple[Path, ...]) -> None:
+    def __init__(
+        self,
+        spec: str,
+        images: np.ndarray,
+        labels: np.ndarray,
+        files: tuple[Path, ...],
+        digests: tuple[str, ...] | None = None,
+    ) -> None:
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
             raise InputError(f"{spec}: expected uint8 images [N,H,W] or [N,H,W,3], got {images.dtype} {images.shape}")
         if labels.shape != (len(images),):
@@ -107,6 +119,7 @@ class DatasetSource(ImageSource):
         self.location = spec
         self.spec = spec
         self.files = files
+        self._digests = digests  # "size:sha256" of each file as decoded; None: hashed when first asked
         self._images = images
         self._labels = labels.astype(np.int64, copy=False)
 
@@ -144,8 +157,11 @@ class DatasetSource(ImageSource):
         return self._labels.copy()
 
     def fingerprint(self) -> str:
-        sizes = "|".join(f"{p.name}:{p.stat().st_size}" for p in self.files)
-        return f"{self.spec}|{sizes}"
+        """``SPEC|name:size:sha256|...`` over the data set's files: their content, not just their names."""
+        if self._digests is None:
+            self._digests = tuple(f"{_stamp(p)[1]}:{file_digest(p)}" for p in self.files)
+        parts = "|".join(f"{p.name}:{d}" for p, d in zip(self.files, self._digests))
+        return f"{self.spec}|{parts}"
 
 
 def _to_nchw(images: np.ndarray) -> np.ndarray:
@@ -169,8 +185,8 @@ def open_dataset(
     """
     definition = DATASETS.get(spec)
     files = _locate(definition, data_dir, download)
-    images, labels = _read_cached(definition.spec, files)
-    return DatasetSource(definition.spec, images, labels, files)
+    images, labels, digests = _read_cached(definition.spec, files)
+    return DatasetSource(definition.spec, images, labels, files, digests)
 
 
 def load_dataset_arrays(
@@ -182,7 +198,7 @@ def load_dataset_arrays(
     """
     definition = DATASETS.get(spec)
     files = _locate(definition, data_dir, download)
-    images, labels = _read_cached(definition.spec, files)
+    images, labels, _ = _read_cached(definition.spec, files)
     return images, labels
 
 
@@ -267,15 +283,29 @@ def _check_online(url: str, timeout_s: float = 5.0) -> None:
 # ----------------------------------------------------------------------------- reading (cached)
 
 
-def _read_cached(spec: str, files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
-    stamps = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
-    return _read_uncached_once(spec, stamps)
+def _stamp(path: Path) -> tuple[str, int, int, int, int]:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot stat data set file ({exc.strerror or exc})") from None
+    return (str(path), st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+
+
+def _read_cached(spec: str, files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Images, labels and each file's ``size:sha256``, decoded once per (path, size, mtime_ns, inode, ctime_ns)."""
+    return _read_uncached_once(spec, tuple(_stamp(p) for p in files))
 
 
 @functools.lru_cache(maxsize=8)
-def _read_uncached_once(spec: str, stamps: tuple[tuple[str, int, int], ...]) -> tuple[np.ndarray, np.ndarray]:
+def _read_uncached_once(
+    spec: str, stamps: tuple[tuple[str, int, int, int, int], ...]
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     definition = DATASETS.get(spec)
-    images, labels = definition.reader(tuple(Path(s[0]) for s in stamps))
+    paths = tuple(Path(s[0]) for s in stamps)
+    digests = tuple(f"{s[1]}:{file_digest(p)}" for s, p in zip(stamps, paths))
+    images, labels = definition.reader(paths)
+    if tuple(_stamp(p) for p in paths) != stamps:  # digests and arrays must describe the same bytes
+        raise InputError(f"{spec}: its files changed while being read ({', '.join(map(str, paths))}); run again")
     if images.shape[1:] != definition.image_shape:
         raise InputError(
             f"{stamps[0][0]}: expected {spec} images of shape {definition.image_shape}, got {images.shape[1:]}"
@@ -286,7 +316,7 @@ def _read_uncached_once(spec: str, stamps: tuple[tuple[str, int, int], ...]) -> 
         )
     images.setflags(write=False)
     labels.setflags(write=False)
-    return images, labels
+    return images, labels, digests
 
 
 def clear_cache() -> None:

@@ -320,24 +320,30 @@ def test_zip_member_with_a_corrupt_deflate_stream(sandbox):
     Image.fromarray(make_images(1, seed=0)[0]).save(buf, format="PNG")
     with zipfile.ZipFile(sandbox.path("bad.zip"), "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("a.png", buf.getvalue() * 4)
-        zf.writestr("b.png", buf.getvalue())
+        for i in range(12):
+            zf.writestr(f"b{i:02d}.png", buf.getvalue())
     data = bytearray(sandbox.path("bad.zip").read_bytes())
     start = data.index(b"a.png") + len("a.png")
     for i in range(start + 10, start + 60):
         data[i] ^= 0xFF
     sandbox.path("bad.zip").write_bytes(bytes(data))
-    sandbox.cli("score", "bad.zip", "--ref", ref, *TINY, code=2, expect=("bad.zip",))
+    sandbox.cli("score", "bad.zip", "--ref", ref, "--metrics", "fd", *TINY, code=2, expect=("bad.zip", "a.png"))
 
 
 def test_zip_bomb_is_refused_with_bounded_memory(sandbox):
     _, ref = _arrays(sandbox)
+    buf = io.BytesIO()
+    Image.fromarray(make_images(1, seed=0)[0]).save(buf, format="PNG")
     with zipfile.ZipFile(sandbox.path("bomb.zip"), "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for i in range(12):
+            zf.writestr(f"a{i:02d}.png", buf.getvalue())
         with zf.open("big.png", "w") as fh:
             block = b"\0" * (1 << 20)
             for _ in range(512):
                 fh.write(block)
     assert sandbox.path("bomb.zip").stat().st_size < 2 << 20
-    sandbox.cli("score", "bomb.zip", "--ref", ref, *TINY, code=2, expect=("bomb.zip",))
+    sandbox.cli("score", "bomb.zip", "--ref", ref, "--metrics", "fd", *TINY, code=2,
+                expect=("bomb.zip", "big.png", "GENBENCH_MAX_MEMBER_BYTES"))
 
 
 @pytest.mark.parametrize("make", ["truncated", "zero-byte", "text"])
@@ -374,6 +380,8 @@ def test_decompression_bomb_header_is_refused(sandbox):
     _, ref = _arrays(sandbox)
     folder = sandbox.path("imgs")
     folder.mkdir()
+    for i, im in enumerate(make_images(12, seed=7)):
+        Image.fromarray(im).save(folder / f"{i:02d}.png")
     Image.new("1", (30000, 30000)).save(folder / "huge.png")
     sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=2, expect=("huge.png",))
 
@@ -449,3 +457,12 @@ def test_an_unexpected_failure_is_exit_2_with_one_line(sandbox, monkeypatch):
     monkeypatch.setattr(ev, "open_input", broken)
     gen, ref = _arrays(sandbox)
     sandbox.cli("score", gen, "--ref", ref, *TINY, code=2, expect=("internal error", "ZeroDivisionError"))
+
+
+def test_preprocessing_from_a_reference_is_named_as_coming_from_that_file(sandbox):
+    gen, _ = _arrays(sandbox)
+    meta = {"extractor": "fmnist-cnn", "layer": "penultimate", "preprocessing": "no-such-policy",
+            "weights_sha256": "0" * 64, "feature_dim": 16, "n": 100}
+    _stats(sandbox.path("odd.npz"), np.zeros(16), np.eye(16), n=np.int64(100), meta=np.str_(json.dumps(meta)))
+    out = sandbox.cli("score", gen, "--ref", "odd.npz", "-q", code=2, expect=("odd.npz", "no-such-policy"))
+    assert "--preprocessing" not in out.stderr

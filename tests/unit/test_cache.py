@@ -1,13 +1,19 @@
 """The feature cache: hits give the numbers a fresh extraction gives; anything that changes them misses."""
 from __future__ import annotations
 
+import io
 import json
 import os
+import struct
+import tarfile
+import time
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from genbench import engine
 from genbench.cache import FeatureCache, cache_key
@@ -123,15 +129,15 @@ def test_entry_is_plain_npz_with_the_features_of_an_independent_computation(imag
     assert not private_cache.partial_dir(key).exists()  # chunks are removed once the entry is assembled
 
 
-def test_changed_content_or_mtime_misses(image_arrays):
+def test_touched_file_hits_and_changed_content_misses(image_arrays):
     gen, ref = image_arrays
     args = ("score", gen, "--ref", ref, "--json", "-", "--metrics", "fd", *TINY)
     before = score_json(*args)
-    # Only the mtime changes: a miss, with the same numbers.
+    # Only the mtime changes: the content is hashed, so a hit, with the same numbers.
     st = os.stat(gen)
     os.utime(gen, ns=(st.st_atime_ns, st.st_mtime_ns + 2_000_000_000))
     touched = score_json(*args)
-    assert touched["provenance"]["inputs"]["generated"]["cache"] == "miss"
+    assert touched["provenance"]["inputs"]["generated"]["cache"] == "hit"
     assert touched["provenance"]["inputs"]["reference"]["cache"] == "hit"
     assert touched["metrics"] == before["metrics"]
     # New content of the same size (a rewrite also moves the mtime): a miss, with the new numbers.
@@ -143,6 +149,86 @@ def test_changed_content_or_mtime_misses(image_arrays):
     assert changed["provenance"]["inputs"]["generated"]["cache"] == "miss"
     assert changed["metrics"]["fd_tiny"]["value"] != pytest.approx(before["metrics"]["fd_tiny"]["value"], rel=1e-3)
     assert changed["metrics"] == fresh["metrics"]
+
+
+# A rewrite in place that keeps size, inode and (restored) mtime: invisible to make and rsync, and to a key
+# made of stat fields only. Each kind of single-file source must still give the new features.
+
+N_REWRITE = 40
+
+
+def _bmp(image: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="BMP")  # fixed size for fixed dimensions, whatever the pixels
+    return buf.getvalue()
+
+
+def _content(kind: str, seed: int) -> bytes:
+    """The bytes of a file of this kind holding N_REWRITE images drawn with ``seed`` (same size for any seed)."""
+    images = make_images(N_REWRITE, seed=seed, size=28 if kind == "dataset" else 16, shift=0.1 * seed)
+    buf = io.BytesIO()
+    if kind == "dataset":  # Fashion-MNIST's IDX images file (28 x 28 grey), not gzipped
+        grey = np.ascontiguousarray(images[..., 0])
+        return bytes([0, 0, 0x08, 3]) + b"".join(struct.pack(">I", d) for d in grey.shape) + grey.tobytes()
+    if kind == "npz":
+        np.savez(buf, images=images)
+    elif kind == "zip":
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            for i, im in enumerate(images):
+                zf.writestr(zipfile.ZipInfo(f"{i:03d}.bmp", date_time=(2020, 1, 1, 0, 0, 0)), _bmp(im))
+    elif kind == "tar":
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            for i, im in enumerate(images):
+                data = _bmp(im)
+                info = tarfile.TarInfo(f"{i:03d}.bmp")
+                info.size, info.mtime = len(data), 1_600_000_000
+                tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _rewrite_in_place(path: Path, data: bytes) -> None:
+    """Overwrite ``path`` with ``data`` (same size) keeping its inode, then restore its mtime."""
+    st = os.stat(path)
+    assert len(data) == st.st_size
+    time.sleep(0.02)  # file times tick every few ms: let the rewrite fall in a later tick than the first read
+    with open(path, "r+b") as fh:
+        fh.write(data)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+@pytest.mark.parametrize("kind", ["dataset", "npz", "zip", "tar"])
+def test_rewrite_with_same_size_inode_and_mtime_gives_new_features(tmp_path, kind):
+    from genbench.sources import datasets
+    from genbench.sources.resolve import open_source
+
+    if kind == "dataset":
+        path = tmp_path / "train-images-idx3-ubyte"
+        labels = np.arange(N_REWRITE, dtype=np.uint8) % 10
+        header = bytes([0, 0, 0x08, 1]) + struct.pack(">I", N_REWRITE)
+        (tmp_path / "train-labels-idx1-ubyte").write_bytes(header + labels.tobytes())
+
+        def open_it():
+            return datasets.open_dataset("fashion-mnist:train", data_dir=tmp_path, download=False)
+    else:
+        path = tmp_path / f"images.{kind}"
+
+        def open_it():
+            return open_source(path)
+
+    path.write_bytes(_content(kind, seed=1))
+    options = ExtractOptions(batch_size=16, progress=False)
+    first = extract_source(open_it(), TinyExtractor(), options)
+    assert first.info["cache"] == "miss"
+    assert extract_source(open_it(), TinyExtractor(), options).info["cache"] == "hit"
+    _rewrite_in_place(path, _content(kind, seed=2))
+    changed = extract_source(open_it(), TinyExtractor(), options)
+    fresh = extract_source(open_it(), TinyExtractor(), ExtractOptions(batch_size=16, progress=False, cache=False))
+    assert changed.info["cache"] == "miss"
+    assert not np.allclose(changed.features, first.features)
+    np.testing.assert_array_equal(changed.features, fresh.features)
+    datasets.clear_cache()
 
 
 class OtherPreprocessing(TinyExtractor):

@@ -1,0 +1,384 @@
+"""Hostile and broken inputs: decompression bombs, lying headers, corrupt streams, misnamed files, odd links.
+
+Every one must end in an InputError naming the file (and member), quickly and in bounded memory; never a
+raw zlib.error / OSError / ValueError, never a traceback.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import resource
+import struct
+import tarfile
+import time
+import tracemalloc
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from genbench.cli import main
+from genbench.errors import ConfigError, InputError
+from genbench.sources import ArraySource, FolderSource, TarSource, ZipSource, open_source
+from genbench.sources.convert import decode_image
+from genbench.sources.idx import read_idx
+from genbench.sources.limits import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    MAX_ARRAY_BYTES_ENV,
+    MAX_MEMBER_BYTES_ENV,
+    max_member_bytes,
+    parse_bytes,
+    read_bounded,
+)
+from tests.conftest import make_images
+
+MIB = 1 << 20
+BOMB_BYTES = 512 * MIB
+
+
+@pytest.fixture(autouse=True)
+def default_limits(monkeypatch):
+    monkeypatch.delenv(MAX_MEMBER_BYTES_ENV, raising=False)
+    monkeypatch.delenv(MAX_ARRAY_BYTES_ENV, raising=False)
+
+
+def zeros_deflated(n_mib: int) -> tuple[bytes, int]:
+    """A raw deflate stream of ``n_mib`` MiB of zeros (about 1 KB per MiB) and its CRC-32, built without
+    compressing n_mib MiB: one fully flushed block repeated (a full flush resets the window), then an
+    empty final block."""
+    mib = bytes(MIB)
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(mib) + c.flush(zlib.Z_FULL_FLUSH)
+    stream = block * n_mib + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+    crc = 0
+    for _ in range(n_mib):
+        crc = zlib.crc32(mib, crc)
+    return stream, crc
+
+
+def write_raw_zip(path: Path, members: list[tuple[str, bytes, int, int, int]]) -> Path:
+    """A zip written by hand so its headers can say anything: (name, payload, method, crc, declared size)."""
+    local, central = b"", b""
+    for name, payload, method, crc, size in members:
+        n = name.encode()
+        offset = len(local)
+        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(payload), size, len(n), 0)
+        local += n + payload
+        central += struct.pack(
+            "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(payload), size, len(n), 0, 0, 0, 0, 0,
+            offset,
+        ) + n
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(local), 0)
+    path.write_bytes(local + central + end)
+    return path
+
+
+def png_bytes(seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(make_images(1, seed=seed)[0]).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class Bounded:
+    """Measures time, peak traced Python allocation and peak RSS growth of the block it wraps."""
+
+    def __enter__(self) -> Bounded:
+        self.rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+        tracemalloc.start()
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.t0
+        self.traced_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        self.rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.rss0
+
+    def check(self, max_bytes: int = 100 * MIB, max_seconds: float = 10.0) -> None:
+        assert self.traced_peak < max_bytes, f"peak Python allocation {self.traced_peak / MIB:.1f} MiB"
+        assert self.rss_growth < max_bytes, f"peak RSS grew by {self.rss_growth / MIB:.1f} MiB"
+        assert self.seconds < max_seconds, f"took {self.seconds:.1f} s"
+
+
+# ----------------------------------------------------------------------------- zip bombs and lying headers
+
+
+@pytest.fixture(scope="module")
+def bomb_stream() -> tuple[bytes, int]:
+    return zeros_deflated(BOMB_BYTES // MIB)
+
+
+def test_zip_bomb_is_refused_quickly_in_bounded_memory(tmp_path, bomb_stream):
+    stream, crc = bomb_stream
+    path = write_raw_zip(tmp_path / "bomb.zip", [("big.png", stream, zipfile.ZIP_DEFLATED, crc, BOMB_BYTES)])
+    assert path.stat().st_size < MIB
+    src = open_source(path)
+    with Bounded() as usage, pytest.raises(InputError) as info:
+        src.read(0)
+    usage.check()
+    message = str(info.value)
+    assert f"{path}::big.png" in message and f"declares {BOMB_BYTES} bytes" in message
+    assert f"limit is {DEFAULT_MAX_MEMBER_BYTES} bytes" in message and MAX_MEMBER_BYTES_ENV in message
+
+
+@pytest.mark.parametrize("declared", [1000, 4 * MIB])
+def test_zip_header_understating_the_size_is_caught_while_reading(tmp_path, bomb_stream, declared):
+    stream, crc = bomb_stream  # inflates to 512 MiB, whatever the header says
+    path = write_raw_zip(tmp_path / "liar.zip", [("small.png", stream, zipfile.ZIP_DEFLATED, crc, declared)])
+    src = ZipSource(path)
+    with Bounded() as usage, pytest.raises(InputError, match=rf"liar\.zip::small\.png: cannot read zip member"):
+        src.read(0)
+    usage.check()
+
+
+def test_bounded_read_stops_one_byte_past_the_limit():
+    fh = io.BytesIO(bytes(1000))
+    with pytest.raises(InputError, match=r"m\.png: archive member too large \(it inflates to more than 10 bytes"):
+        read_bounded(fh, 10, "m.png")
+    assert fh.tell() == 11
+    assert read_bounded(io.BytesIO(b"0123456789"), 10, "m.png") == b"0123456789"
+
+
+def test_compressed_tar_member_over_the_limit_is_refused(tmp_path):
+    path = tmp_path / "big.tar.gz"
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo("big.png")
+        info.size = 3 * MIB
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(InputError, match=rf"big\.tar\.gz::big\.png: archive member too large .*declares {3 * MIB}"):
+        TarSource(path, max_member_bytes=2 * MIB)
+    assert len(TarSource(path, max_member_bytes=4 * MIB)) == 1
+    plain = tmp_path / "big.tar"
+    with tarfile.open(plain, "w") as tf:
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    with pytest.raises(InputError, match=r"big\.tar::big\.png: archive member too large"):
+        TarSource(plain, max_member_bytes=2 * MIB).read(0)
+
+
+# ----------------------------------------------------------------------------- the limit and its env var
+
+
+def test_env_var_raises_and_lowers_the_member_limit(tmp_path, monkeypatch):
+    png = png_bytes()
+    path = tmp_path / "one.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.png", png)
+    assert ZipSource(path).read(0).shape == (3, 16, 16)
+    monkeypatch.setenv(MAX_MEMBER_BYTES_ENV, str(len(png) - 1))
+    with pytest.raises(InputError, match=rf"one\.zip::a\.png: archive member too large .*limit is {len(png) - 1} "):
+        ZipSource(path).read(0)
+    monkeypatch.setenv(MAX_MEMBER_BYTES_ENV, str(len(png)))
+    assert ZipSource(path).read(0).shape == (3, 16, 16)
+    assert ZipSource(path, max_member_bytes=len(png) - 1).max_member_bytes == len(png) - 1  # the parameter wins
+    monkeypatch.setenv(MAX_MEMBER_BYTES_ENV, "lots")
+    with pytest.raises(ConfigError, match=rf"{MAX_MEMBER_BYTES_ENV}='lots': expected a positive byte count"):
+        ZipSource(path)
+
+
+def test_env_var_lets_a_member_over_the_default_through(tmp_path, monkeypatch):
+    size = DEFAULT_MAX_MEMBER_BYTES // MIB + 2
+    stream, crc = zeros_deflated(size)
+    path = write_raw_zip(tmp_path / "large.zip", [("large.png", stream, zipfile.ZIP_DEFLATED, crc, size * MIB)])
+    with pytest.raises(InputError, match="archive member too large"):
+        ZipSource(path).read(0)
+    monkeypatch.setenv(MAX_MEMBER_BYTES_ENV, "128M")
+    with pytest.raises(InputError, match=r"large\.zip::large\.png: cannot decode image"):  # read whole, then decoded
+        ZipSource(path).read(0)
+
+
+def test_byte_counts():
+    assert parse_bytes("67108864", "X") == 64 * MIB
+    assert parse_bytes("64M", "X") == parse_bytes("64MiB", "X") == parse_bytes("64 mb", "X") == 64 * MIB
+    assert parse_bytes("1G", "X") == 1 << 30
+    for bad in ("", "0", "-5", "1.5G", "lots"):
+        with pytest.raises(ConfigError, match="X="):
+            parse_bytes(bad, "X")
+    assert max_member_bytes() == DEFAULT_MAX_MEMBER_BYTES
+    with pytest.raises(ConfigError, match="max_member_bytes"):
+        max_member_bytes(0)
+
+
+# ----------------------------------------------------------------------------- corrupt members
+
+
+def test_corrupt_deflate_stream_is_an_input_error(tmp_path):
+    png = png_bytes()
+    good = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = good.compress(png) + good.flush()
+    members = [
+        ("bad.png", b"\xff" * 64, zipfile.ZIP_DEFLATED, zlib.crc32(png), len(png)),  # invalid block type
+        ("good.png", stream, zipfile.ZIP_DEFLATED, zlib.crc32(png), len(png)),
+        ("crc.png", stream, zipfile.ZIP_DEFLATED, zlib.crc32(png) ^ 1, len(png)),  # CRC mismatch
+    ]
+    path = write_raw_zip(tmp_path / "broken.zip", members)
+    src = ZipSource(path)
+    assert src.names == ["bad.png", "crc.png", "good.png"]
+    with pytest.raises(InputError, match=r"broken\.zip::bad\.png: cannot read zip member, corrupt .*Error -3"):
+        src.read(0)
+    with pytest.raises(InputError, match=r"broken\.zip::crc\.png: cannot read zip member, corrupt .*CRC"):
+        src.read(1)
+    assert src.read(2).shape == (3, 16, 16)
+
+
+def test_corrupt_deflate_stream_through_the_cli_exits_2_with_one_line(tmp_path):
+    path = write_raw_zip(tmp_path / "broken.zip", [("bad.png", b"\xff" * 64, zipfile.ZIP_DEFLATED, 0, 100)])
+    args = ["extract", str(path), "-o", str(tmp_path / "f.npz"), "--extractor", "test-tiny", "--quiet"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2, res.output
+    assert res.output.strip().count("\n") == 0 and "broken.zip::bad.png: cannot read zip member" in res.output
+    assert "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:bz2", "w:xz"])
+def test_corrupt_compressed_tar_is_an_input_error(tmp_path, mode):
+    path = tmp_path / f"x.tar.{mode[2:]}"
+    noise = np.random.default_rng(0).integers(0, 4, 400_000, dtype=np.uint8).tobytes()  # compressible
+    with tarfile.open(path, mode) as tf:
+        for name in ("a.png", "b.png"):
+            info = tarfile.TarInfo(name)
+            info.size = len(noise)
+            tf.addfile(info, io.BytesIO(noise))
+    data = path.read_bytes()
+    middle = len(data) // 2
+    (tmp_path / f"z.tar.{mode[2:]}").write_bytes(data[:middle] + bytes(64) + data[middle + 64 :])
+    (tmp_path / f"t.tar.{mode[2:]}").write_bytes(data[:middle])
+    for broken in ("z", "t"):  # a damaged stream; a truncated one
+        with pytest.raises(InputError, match=rf"{broken}\.tar\.{mode[2:]}(::a\.png|::b\.png)?: cannot read"):
+            TarSource(tmp_path / f"{broken}.tar.{mode[2:]}")
+
+
+def test_damaged_tar_header_is_not_taken_for_the_end_of_the_archive(tmp_path):
+    png = png_bytes()
+    path = tmp_path / "h.tar"
+    with tarfile.open(path, "w") as tf:
+        for name in ("a.png", "b.png", "c.png"):
+            info = tarfile.TarInfo(name)
+            info.size = len(png)
+            tf.addfile(info, io.BytesIO(png))
+    assert len(TarSource(path)) == 3
+    data = bytearray(path.read_bytes())
+    second = 512 + -(-len(png) // 512) * 512  # b.png's header
+    data[second : second + 8] = b"XXXXXXXX"
+    path.write_bytes(bytes(data))
+    pattern = rf"h\.tar: damaged tar archive: data follows what reads as its end at byte {second} "
+    with pytest.raises(InputError, match=pattern):
+        TarSource(path)
+
+
+# ----------------------------------------------------------------------------- arrays
+
+
+def test_npy_named_npz_and_npz_named_npy(tmp_path):
+    images = make_images(4, seed=0)
+    np.save(tmp_path / "x.npy", images)
+    os.rename(tmp_path / "x.npy", tmp_path / "x.npz")
+    with pytest.raises(InputError, match=r"x\.npz: this is a \.npy file \(one array\), not a \.npz .*rename it to"):
+        open_source(tmp_path / "x.npz")
+    np.savez(tmp_path / "y.npz", images=images)
+    os.rename(tmp_path / "y.npz", tmp_path / "y.npy")
+    with pytest.raises(InputError, match=r"y\.npy: this is a \.npz \(zip\) archive.*rename it to \.npz"):
+        open_source(tmp_path / "y.npy")
+
+
+def test_npz_array_header_over_the_limit_is_refused_before_allocating(tmp_path, monkeypatch):
+    header = io.BytesIO()
+    shape = (1 << 20, 1024, 1024, 3)  # 3 TiB declared, a few bytes stored
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(tmp_path / "huge.npz", "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("images.npy", header.getvalue() + bytes(100))
+    with Bounded() as usage, pytest.raises(InputError) as info:
+        open_source(tmp_path / "huge.npz")
+    usage.check(max_seconds=5)
+    message = str(info.value)
+    assert f"huge.npz::images.npy: array header declares {np.prod(shape, dtype=object)} bytes" in message
+    assert MAX_ARRAY_BYTES_ENV in message and ".npy" in message
+    monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, "8T")  # within the limit now: the member is too short for it
+    with pytest.raises(InputError, match=r"huge\.npz::images\.npy: truncated array"):
+        open_source(tmp_path / "huge.npz")
+
+
+def test_array_env_var_limit(tmp_path, monkeypatch):
+    images = make_images(4, seed=0)  # 3072 bytes
+    np.savez_compressed(tmp_path / "a.npz", images=images)
+    monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, "3000")
+    pattern = r"a\.npz::images\.npy: array header declares 3072 bytes, over the limit of 3000 bytes"
+    with pytest.raises(InputError, match=pattern):
+        open_source(tmp_path / "a.npz")
+    monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, "3K")
+    np.testing.assert_array_equal(open_source(tmp_path / "a.npz").read_batch(0, 4), images.transpose(0, 3, 1, 2))
+    with pytest.raises(InputError, match="over the limit of 3071"):  # the parameter wins over the variable
+        ArraySource.from_file(tmp_path / "a.npz", max_array_bytes=3071)
+
+
+def test_npz_corrupt_member_object_array_and_truncated_npy(tmp_path):
+    images = make_images(4, seed=0)
+    np.savez_compressed(tmp_path / "c.npz", images=images)
+    data = bytearray((tmp_path / "c.npz").read_bytes())
+    start = data.index(b"images.npy") + len("images.npy")  # the member's data follows its local header
+    data[start + 200 : start + 400] = b"\xff" * 200
+    (tmp_path / "c.npz").write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"c\.npz::images\.npy: cannot read (array, corrupt|as a \.npy array)"):
+        open_source(tmp_path / "c.npz")
+    np.savez(tmp_path / "o.npz", images=np.array([{"a": 1}], dtype=object))
+    with pytest.raises(InputError, match=r"o\.npz::images\.npy: cannot read an array of Python objects"):
+        open_source(tmp_path / "o.npz")
+    np.save(tmp_path / "t.npy", images)
+    (tmp_path / "t.npy").write_bytes((tmp_path / "t.npy").read_bytes()[:-100])
+    with pytest.raises(InputError, match=r"t\.npy: truncated \.npy file: its header declares 3072 bytes"):
+        open_source(tmp_path / "t.npy")
+
+
+def test_idx_gz_bomb_and_corrupt_gzip(tmp_path, monkeypatch):
+    header = bytes([0, 0, 0x08, 3]) + struct.pack(">3I", 1 << 20, 28, 28)  # 822 MB declared
+    with gzip.open(tmp_path / "bomb-idx3-ubyte.gz", "wb") as fh:
+        fh.write(header + bytes(1000))
+    monkeypatch.setenv(MAX_ARRAY_BYTES_ENV, "100M")
+    declared = (1 << 20) * 784
+    with Bounded() as usage, pytest.raises(InputError, match=rf"bomb-idx3-ubyte\.gz: array header declares {declared}"):
+        read_idx(tmp_path / "bomb-idx3-ubyte.gz")
+    usage.check(max_seconds=5)
+    good = gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 50_000) + os.urandom(50_000))
+    (tmp_path / "bad-idx1-ubyte.gz").write_bytes(good[:20] + b"\xff" * 200 + good[220:])
+    with pytest.raises(InputError, match=r"bad-idx1-ubyte\.gz: cannot read IDX file, corrupt"):
+        read_idx(tmp_path / "bad-idx1-ubyte.gz")
+
+
+# ----------------------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize("limit", [200, 100])  # 256 pixels: Pillow warns above the limit, fails above twice it
+def test_pillow_decompression_bomb_is_an_input_error(monkeypatch, limit):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", limit)
+    with pytest.raises(InputError, match=rf"x\.png: refused as a possible decompression bomb .*_PIXELS = {limit} "):
+        decode_image(io.BytesIO(png_bytes()), "x.png")
+
+
+# ----------------------------------------------------------------------------- folders
+
+
+def test_dangling_link_and_link_loop_are_skipped(tmp_path):
+    Image.fromarray(make_images(1, seed=0)[0]).save(tmp_path / "a.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    (tmp_path / "ping.jpg").symlink_to(tmp_path / "pong.jpg")
+    (tmp_path / "pong.jpg").symlink_to(tmp_path / "ping.jpg")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.png").symlink_to(tmp_path / "a.png")  # a link to a file is followed
+    (tmp_path / "dir.png").symlink_to(tmp_path / "sub")  # a link to a folder is not
+    (tmp_path / "notes.txt").write_text("x")
+    src = FolderSource(tmp_path)
+    assert src.names == ["a.png", "sub/b.png"]
+    assert src.skipped == 6  # gone, loop, ping, pong, dir, notes.txt
+    np.testing.assert_array_equal(src.read(0), src.read(1))
+    assert len(src.fingerprint()) == 64
+    only_bad = tmp_path / "only-bad"
+    only_bad.mkdir()
+    (only_bad / "loop.png").symlink_to(only_bad / "loop.png")
+    (only_bad / "gone.png").symlink_to(only_bad / "missing.png")
+    with pytest.raises(InputError, match=r"only-bad: no images found .*2 other file"):
+        FolderSource(only_bad)
