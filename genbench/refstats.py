@@ -9,7 +9,9 @@ file's sha256 against the manifest.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -29,10 +31,38 @@ ENTRY_FIELDS = (
 )
 
 
+#: The package the repository's ``reference_stats/`` installs as (pyproject.toml maps it there).
+BUNDLED_PACKAGE = "genbench._reference_stats"
+
+
+@functools.lru_cache(maxsize=1)
+def _bundled_package_dir() -> Path:
+    """Where the bundled statistics are for this installation; the first candidate holding a manifest.
+
+    An installed wheel (or ``pip install .``) has them at ``genbench/_reference_stats/``, found through the
+    import system. In a checkout, imported through an editable install or straight from the source tree,
+    they are the ``reference_stats/`` folder next to ``genbench/`` (setuptools' editable finder does not
+    expose a data-only package mapped outside its parent, so the import system may not find it there).
+    """
+    candidates = []
+    try:
+        spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        candidates += [Path(p) for p in (spec.submodule_search_locations or ())]
+    candidates.append(Path(__file__).resolve().parent.parent / "reference_stats")
+    for folder in candidates:
+        if (folder / MANIFEST).is_file():
+            return folder
+    return candidates[0]
+
+
 def bundled_dir() -> Path:
-    """The repository's ``reference_stats/`` (override with $GENBENCH_REFERENCE_STATS)."""
+    """The bundled store: the repository's ``reference_stats/``, installed as package data (override with
+    $GENBENCH_REFERENCE_STATS)."""
     env = os.environ.get("GENBENCH_REFERENCE_STATS")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "reference_stats"
+    return Path(env) if env else _bundled_package_dir()
 
 
 def user_dir() -> Path:
