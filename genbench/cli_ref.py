@@ -94,7 +94,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
 @device_option()
 @click.option("--workers", type=click.IntRange(min=0), default=0)
-@click.option("--bundled", is_flag=True, help="Write into the repository's reference_stats/ (maintainers) instead of the user cache.")
+@click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
 @click.option("--quiet", "-q", is_flag=True)
 def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch_size: int, device: str, workers: int,
