@@ -1,7 +1,9 @@
 """The ``genbench`` command line: a click group of domain verbs.
 
-Results go to stdout (``--json -``) or files; tables, progress and messages go
-to stderr. Every user error exits with code 2 and a one-line message.
+Results go to stdout: the result table, or the JSON with ``--json -`` (then the
+table goes to stderr); ``--json PATH`` writes the JSON to a file as well. Progress
+and messages go to stderr, and ``-q/--quiet`` silences them, never the result.
+Every user error exits with code 2 and a one-line message.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import click
 from . import __version__
 from .cli_options import _extract_options, device_option, extraction_options, seed_option  # noqa: F401
 from .cli_boundary import GenbenchGroup
+from .cli_results import show_result
 from .errors import ConfigError
 from .outputs import check_output_file
 
@@ -38,7 +41,8 @@ def main() -> None:
 @click.option("--ref", "reference", required=True,
               help="Reference: folder, archive, array/feature/statistics file, or a reference id such as fashion-mnist:train.")
 @click.option("--metrics", default=None, help="Comma-separated metric names (default: fd, is, and kid when the reference has features).")
-@click.option("--json", "json_out", default=None, help="Write the result as JSON to PATH, or to stdout with '-'.")
+@click.option("--json", "json_out", default=None, metavar="PATH|-",
+              help="Write the result as JSON to PATH, or to stdout with '-' (instead of the table).")
 @seed_option(help="Seed for every random step (IS splits, KID subsets, bootstrap).")
 @click.option("--is-splits", type=click.IntRange(min=1), default=10)
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100)
@@ -77,10 +81,10 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
-    if not quiet:
-        click.echo(result.format_table(), err=True)
-        if "precision_check" in result.provenance:
-            click.echo(format_precision_deviation(result.provenance["precision_check"]), err=True)
+    table = result.format_table()
+    if "precision_check" in result.provenance:
+        table += "\n" + format_precision_deviation(result.provenance["precision_check"])
+    show_result(table, json_out, quiet)
     if json_out == "-":
         click.echo(result.to_json())
     elif json_out:
@@ -156,7 +160,8 @@ def list_plugins() -> None:
     try:
         from .features.preprocess import PREPROCESSING
 
-        click.echo("preprocessing: " + ", ".join(PREPROCESSING.names()))
+        aliases = ", ".join(f"{a} = {n}" for a, n in PREPROCESSING.aliases().items())
+        click.echo("preprocessing: " + ", ".join(PREPROCESSING.names()) + (f" (aliases: {aliases})" if aliases else ""))
     except ImportError:
         pass
     click.echo("metrics:       " + ", ".join(METRICS.names()))
@@ -168,9 +173,12 @@ def list_plugins() -> None:
 @click.option("--samples", default="fashion-mnist:test", help="Real images to score and degrade.")
 @seed_option()
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
-@click.option("--json", "json_out", default=None, help="Also write the rows as JSON to PATH, or '-' for stdout.")
+@click.option("--json", "json_out", default=None, metavar="PATH|-",
+              help="Write the rows as JSON to PATH, or to stdout with '-' (instead of the table).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
-def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None, overwrite: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr (the table or JSON still prints).")
+def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None, overwrite: bool,
+         quiet: bool) -> None:
     """Offline demo: the Fashion-MNIST test split and blurred/noised copies against bundled statistics."""
     import time
 
@@ -179,10 +187,12 @@ def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out
 
     check_output_file(json_out, "--json", overwrite)
     started = time.perf_counter()
-    click.echo(f"scoring {samples} and degraded copies against {reference} ...", err=True)
+    if not quiet:
+        click.echo(f"scoring {samples} and degraded copies against {reference} ...", err=True)
     rows = run_demo(reference, samples, seed=seed, data_dir=data_dir)
-    click.echo(format_rows(rows))
-    click.echo(f"total {time.perf_counter() - started:.1f} s", err=True)
+    show_result(format_rows(rows), json_out, quiet)
+    if not quiet:
+        click.echo(f"total {time.perf_counter() - started:.1f} s", err=True)
     if json_out:
         doc = json.dumps([{"name": r.name, "metrics": r.metrics, "seconds": r.seconds} for r in rows], indent=2)
         click.echo(doc) if json_out == "-" else write_text_atomic(json_out, doc + "\n")

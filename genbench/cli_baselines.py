@@ -11,6 +11,7 @@ import click
 import numpy as np
 
 from .cli_options import device_option, seed_option
+from .cli_results import emit_json, json_option
 from .errors import ConfigError
 
 
@@ -34,15 +35,20 @@ def baselines() -> None:
 
 
 @baselines.command("list")
-@click.option("--json", "as_json", is_flag=True)
-def baselines_list(as_json: bool) -> None:
+@json_option("the families")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def baselines_list(json_out: str | None, overwrite: bool) -> None:
     """List the families and their bundled checkpoints."""
     from baselines.api import list_families
 
+    from .outputs import check_output_file
+
+    check_output_file(json_out, "--json", overwrite)
     rows = list_families()
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
+    if json_out:
+        emit_json(json.dumps(rows, indent=2), json_out)
+        if json_out == "-":
+            return
     for r in rows:
         ckpt = f"{r['steps']} steps, {r['wall_time_s']:.0f} s" if r["checkpoint"] else "no bundled checkpoint"
         click.echo(f"{r['name']:<14} {ckpt:<26} {r['paper']}")
@@ -57,8 +63,9 @@ def baselines_list(as_json: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
 @device_option()
 @click.option("--overwrite", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
-                     overwrite: bool) -> None:
+                     overwrite: bool, quiet: bool) -> None:
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
     from PIL import Image
 
@@ -91,7 +98,8 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
                 np.savez(fh, **arrays)
     else:
         write_png_folder(out, images)
-    click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
+    if not quiet:
+        click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
 
 
 def write_png_folder(out: Path, images: np.ndarray) -> None:
@@ -203,6 +211,8 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     if history is not None:
         ids = [history.add(doc, name=doc["provenance"]["name"], kind="leaderboard")
                for doc in lb.row_documents(rows, artifacts["provenance"], command)]
-        click.echo(f"recorded rows #{ids[0]}..#{ids[-1]} in {history.path}", err=True)
+        if not quiet:
+            click.echo(f"recorded rows #{ids[0]}..#{ids[-1]} in {history.path}", err=True)
     click.echo((out / "leaderboard.md").read_text())
-    click.echo(f"wrote {out}/ in {time.perf_counter() - started:.0f} s", err=True)
+    if not quiet:
+        click.echo(f"wrote {out}/ in {time.perf_counter() - started:.0f} s", err=True)

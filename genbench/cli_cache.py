@@ -5,6 +5,8 @@ import json
 
 import click
 
+from .cli_results import emit_json, json_option
+
 
 def _size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -20,15 +22,19 @@ def cache() -> None:
 
 
 @cache.command("info")
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON on stdout.")
-def cache_info(as_json: bool) -> None:
+@json_option("the figures")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def cache_info(json_out: str | None, overwrite: bool) -> None:
     """Where the cache is and how much it holds ($GENBENCH_CACHE moves it)."""
     from .cache import FeatureCache
+    from .outputs import check_output_file
 
+    check_output_file(json_out, "--json", overwrite)
     info = FeatureCache().info()
-    if as_json:
-        click.echo(json.dumps(info.to_dict(), indent=2))
-        return
+    if json_out:
+        emit_json(json.dumps(info.to_dict(), indent=2), json_out)
+        if json_out == "-":
+            return
     click.echo(f"feature cache: {info.root}")
     click.echo(f"entries:       {info.entries} ({_size(info.entry_bytes)})")
     click.echo(f"partial:       {info.partial_extractions} interrupted extraction(s) ({_size(info.partial_bytes)})")

@@ -1,5 +1,6 @@
 """``genbench check``: the CI quality gate (rules and verdicts live in :mod:`genbench.gate`).
 
+The verdict table goes to stdout (with ``--json -`` the JSON does, and the table to stderr).
 Exit codes: 0 all rules hold, 1 a regression, 2 a usage error (bad option, missing baseline,
 a metric missing from a result, incompatible provenance).
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 import click
 
 from .cli_options import _extract_options, extraction_options, seed_option
+from .cli_results import show_result
 from .errors import ConfigError, InputError
 from .gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule, validate_result_document
 
@@ -90,7 +92,8 @@ def _baseline_reference(prov: dict) -> str | None:
               help="Waive one compatibility check (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown"]), default="table",
               help="Verdict table for terminals, or Markdown for a pull-request comment.")
-@click.option("--json", "json_out", default=None, help="Write the verdicts as JSON to PATH, or to stdout with '-'.")
+@click.option("--json", "json_out", default=None, metavar="PATH|-",
+              help="Write the verdicts as JSON to PATH, or to stdout with '-' (instead of the table).")
 @click.option("--overwrite", is_flag=True, help="Replace existing --json / --save-result files.")
 @click.option("--record", is_flag=True, help="Append the new result to the history.")
 @click.option("--name", "run_name", default=None, help="Model/run name for a result scored here.")
@@ -160,12 +163,9 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
         record_id = history.add(new_doc)
         report.new["history_id"] = record_id
     text = report.format_markdown() if fmt == "markdown" else report.format_table()
+    show_result(text, json_out, quiet)  # the verdict table on stdout, or on stderr when the JSON goes there
     if json_out == "-":
         click.echo(report.to_json())
-        if not quiet:
-            click.echo(text, err=True)
-    else:
-        click.echo(text)
-        if json_out:
-            write_text_atomic(json_out, report.to_json() + "\n")
+    elif json_out:
+        write_text_atomic(json_out, report.to_json() + "\n")
     ctx.exit(report.exit_code)

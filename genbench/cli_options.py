@@ -36,7 +36,7 @@ def extraction_options(fn: Callable) -> Callable:
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Parallel decoding workers."),
         click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
                      help="Where data sets such as fashion-mnist are found."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars or tables on stderr."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr (results still print)."),
         click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache for this run."),
         click.option("--precision", type=click.Choice(["float32", "tf32", "bf16"]), default="float32",
                      help="Extractor arithmetic; tf32 (CUDA) and bf16 are faster, and score also prints their "

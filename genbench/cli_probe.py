@@ -1,7 +1,8 @@
 """``genbench probe``: memorization, transform sensitivity, mode coverage and class-conditional probes.
 
-Each verb prints a readable summary on stderr and, with ``--json PATH`` (or ``-`` for stdout),
-writes a JSON document; errors exit with code 2 (see :mod:`genbench.cli`).
+Each verb prints a readable summary on stdout and, with ``--json PATH``, writes a JSON document
+(``--json -``: the JSON on stdout instead, the summary on stderr); ``-q`` silences progress and
+messages, never the result. Errors exit with code 2 (see :mod:`genbench.cli`).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import click
 
 from .cli_options import _extract_options, extraction_options, seed_option
+from .cli_results import show_result
 from .errors import ConfigError
 from .outputs import check_output_file, check_output_folder
 
@@ -66,7 +68,8 @@ def _emit(doc: dict, json_out: str | None, overwrite: bool, kw: dict | None = No
         from .history import probe_document
 
         record_id = history.add(probe_document(json.loads(text)), name=name, kind="probe")
-        click.echo(f"recorded as #{record_id} in {history.path}", err=True)
+        if not (kw or {}).get("quiet"):
+            click.echo(f"recorded as #{record_id} in {history.path}", err=True)
 
 
 def _finite(obj):
@@ -142,8 +145,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
                                   chunk_size=chunk_size, max_memory_bytes=_memory_bytes(max_memory),
                                   gallery_count=gallery_count)
     report = run_memorization_probe(samples, train, test, options=options, extract_options=xo, gallery=gallery)
-    if not quiet:
-        click.echo(report.format_text(), err=True)
+    show_result(report.format_text(), json_out, quiet)
     _emit(report.to_dict(), json_out, overwrite, kw)
     if fail_on_copying and report.verdict == "copying":
         click.get_current_context().exit(1)
@@ -197,7 +199,10 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
     wanted = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if not wanted and chosen != ():
         raise ConfigError("--metrics is empty; give at least one metric name")
-    policies = tuple(p.strip() for p in compare_preprocessing.split(",") if p.strip()) if compare_preprocessing else ()
+    from .features.preprocess import PREPROCESSING
+
+    policies = tuple(PREPROCESSING.canonical(p.strip()) for p in compare_preprocessing.split(",")
+                     if p.strip()) if compare_preprocessing else ()  # clean-fid's names are recorded as ours
     options = SensitivityOptions(transforms=chosen, strengths=parse_strengths(strengths), metrics=wanted,
                                  max_samples=max_samples, max_reference=max_reference, seed=seed,
                                  compare_preprocessing=policies)
@@ -207,8 +212,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
         written = report.write_outputs(out_dir)
         if not quiet:
             click.echo("wrote " + ", ".join(str(p) for p in written), err=True)
-    if not quiet:
-        click.echo(report.format_text(), err=True)
+    show_result(report.format_text(), json_out, quiet)
     _emit(report.to_dict(), json_out, overwrite, kw)
 
 
@@ -241,8 +245,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
     ref = "default" if reference is None else (None if reference.lower() == "none" else reference)
     report = run_modes_probe(samples, ref, channels=int(channels), min_confidence=min_confidence,
                              max_samples=max_samples, seed=seed, extract_options=xo)
-    if not quiet:
-        click.echo(report.format_text(), err=True)
+    show_result(report.format_text(), json_out, quiet)
     _emit(report.to_dict(), json_out, overwrite, kw)
 
 
@@ -276,6 +279,5 @@ def conditional(samples: str, labels_file: str | None, reference: str, max_refer
         except (OSError, ValueError) as exc:
             raise InputError(f"--labels {labels_file}: not a readable .npy array ({exc})") from None
     report = conditional_scores(samples, labels, reference, max_reference=max_reference, seed=seed, extract_options=xo)
-    if not quiet:
-        click.echo(report.format_text(), err=True)
+    show_result(report.format_text(), json_out, quiet)
     _emit(report.to_dict(), json_out, overwrite, kw)

@@ -9,6 +9,7 @@ import click
 import numpy as np
 
 from .cli_options import device_option
+from .cli_results import emit_json, json_option
 from .errors import ConfigError, ReferenceStatsError
 
 
@@ -18,15 +19,19 @@ def ref() -> None:
 
 
 @ref.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print the entries as JSON.")
-def ref_list(as_json: bool) -> None:
+@json_option("the entries")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def ref_list(json_out: str | None, overwrite: bool) -> None:
     """List the known reference statistics."""
+    from .outputs import check_output_file
     from .refstats import all_entries
 
+    check_output_file(json_out, "--json", overwrite)
     entries = all_entries()
-    if as_json:
-        click.echo(json.dumps([{**e.to_dict(), "path": str(e.path)} for e in entries], indent=2))
-        return
+    if json_out:
+        emit_json(json.dumps([{**e.to_dict(), "path": str(e.path)} for e in entries], indent=2), json_out)
+        if json_out == "-":
+            return
     if not entries:
         click.echo("(no reference statistics)")
     for e in entries:
@@ -51,9 +56,12 @@ def ref_show(ref_id: str) -> None:
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
 @device_option()
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars on stderr (the verdict lines still print).")
 def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch_size: int, device: str, quiet: bool) -> None:
-    """Check sha256 of REF_IDS (all when none given); with --rebuild, recompute and compare."""
+    """Check sha256 of REF_IDS (all when none given); with --rebuild, recompute and compare.
+
+    One verdict line per reference on stdout (ok / FAIL); exit 2 when any fails.
+    """
     from .api import compute_stats
     from .metrics.fid import frechet_distance_from_stats
     from .refstats import all_entries, get_reference
@@ -64,7 +72,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
         try:
             saved = e.load()
         except ReferenceStatsError as exc:
-            click.echo(f"FAIL {e.id}: {exc}", err=True)
+            click.echo(f"FAIL {e.id}: {exc}")
             failed.append(e.id)
             continue
         line = f"ok   {e.id}: sha256 matches"
@@ -80,7 +88,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
             line = f"{'ok  ' if same else 'FAIL'} {e.id}: rebuilt n={stats.n} (manifest {e.n}), FD to saved {fd:.3g}, max |dmu| {mu_err:.3g}"
             if not same:
                 failed.append(e.id)
-        click.echo(line, err=True)
+        click.echo(line)
     if failed:
         raise ReferenceStatsError(f"verification failed for: {', '.join(failed)}")
 
@@ -96,7 +104,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--workers", type=click.IntRange(min=0), default=0)
 @click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
-@click.option("--quiet", "-q", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
 def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch_size: int, device: str, workers: int,
               bundled: bool, overwrite: bool, quiet: bool) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
@@ -124,7 +132,8 @@ def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch
         preprocessing=meta["preprocessing"], genbench_version=__version__, command=command, store=str(folder),
     )
     write_manifest(folder, [e for e in entries if e.id != entry_id] + [entry])
-    click.echo(f"built {entry_id}: {folder / name} (n={stats.n})", err=True)
+    if not quiet:
+        click.echo(f"built {entry_id}: {folder / name} (n={stats.n})", err=True)
 
 
 @ref.command("import")
@@ -139,8 +148,9 @@ def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch
 @click.option("--n", "n", type=click.IntRange(min=2), default=None, help="Sample count, if the file does not say.")
 @click.option("--note", default="", help="Where the statistics came from.")
 @click.option("--overwrite", is_flag=True)
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str, weights_sha256: str, layer: str,
-               preprocessing: str, n: int | None, note: str, overwrite: bool) -> None:
+               preprocessing: str, n: int | None, note: str, overwrite: bool, quiet: bool) -> None:
     """Import a mu/sigma .npz from another tool, recording the provenance the user states."""
     import warnings
 
@@ -149,6 +159,9 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
 
     check_reference_id(ref_id)
+    from .features.preprocess import PREPROCESSING
+
+    preprocessing = PREPROCESSING.canonical(preprocessing)  # clean-fid's names (clean, ...) are recorded as ours
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnknownProvenanceWarning)
         saved = load_stats(file)
@@ -178,4 +191,5 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     for replaced in (e for e in entries if e.id == ref_id):  # the file of a replaced import, if nothing else uses it
         if replaced.file not in {e.file for e in kept}:
             (folder / replaced.file).unlink(missing_ok=True)
-    click.echo(f"imported {ref_id} into {folder}", err=True)
+    if not quiet:
+        click.echo(f"imported {ref_id} into {folder}", err=True)

@@ -8,6 +8,33 @@ import click
 
 from .errors import ConfigError
 
+def json_option(what: str):
+    """``--json PATH|-``, as every verb has it: write ``what`` as JSON to PATH, or to stdout with ``-``.
+
+    A bare ``--json`` (the boolean flag these listing verbs once had) still means ``-``.
+    """
+    return click.option("--json", "json_out", is_flag=False, flag_value="-", default=None, metavar="PATH|-",
+                        help=f"Write {what} as JSON to PATH, or to stdout with '-' (a bare --json means '-').")
+
+
+def emit_json(text: str, json_out: str) -> None:
+    """``text`` (a JSON document) to stdout for ``-``, else atomically to the file ``json_out``."""
+    from .atomic import write_text_atomic
+
+    if json_out == "-":
+        click.echo(text)
+    else:
+        write_text_atomic(json_out, text + "\n")
+
+
+def show_result(text: str, json_out: str | None, quiet: bool) -> None:
+    """A verb's result table: on stdout, unless ``--json -`` puts the JSON there (then on stderr, unless quiet)."""
+    if json_out != "-":
+        click.echo(text)
+    elif not quiet:
+        click.echo(text, err=True)
+
+
 _HISTORY = click.option(
     "--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
     help="The SQLite results history (also $GENBENCH_HISTORY).",
@@ -32,16 +59,21 @@ def _short_metrics(record) -> str:
 @_HISTORY
 @click.option("--name", default=None, help="Only records with this model/run name.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the newest N records.")
-@click.option("--json", "as_json", is_flag=True, help="Print the records as JSON.")
-def results_list(history_file: str | None, name: str | None, limit: int | None, as_json: bool) -> None:
+@json_option("the records")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+def results_list(history_file: str | None, name: str | None, limit: int | None, json_out: str | None,
+                 overwrite: bool) -> None:
     """List stored results, oldest first."""
     from .history import open_history
+    from .outputs import check_output_file
 
+    check_output_file(json_out, "--json", overwrite)
     history = open_history(history_file, create=False)
     records = history.records(name=name, limit=limit, newest_first=True)[::-1]
-    if as_json:
-        click.echo(json.dumps([r.to_dict() for r in records], indent=2))
-        return
+    if json_out:
+        emit_json(json.dumps([r.to_dict() for r in records], indent=2), json_out)
+        if json_out == "-":
+            return
     if not records:
         click.echo("(no results)" + (f" named {name!r}" if name else ""))
         return
@@ -90,11 +122,13 @@ def results_export(history_file: str | None, fmt: str, name: str | None, output:
               help="Folder for report.html (self-contained) and summary.md (+ the artifact PNGs it links).")
 @click.option("--title", default=None, help="Page title (default: the run name or the file name).")
 @click.option("--overwrite", is_flag=True, help="Replace existing report files in the folder.")
-def report(result_file: str, out_dir: str, title: str | None, overwrite: bool) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+def report(result_file: str, out_dir: str, title: str | None, overwrite: bool, quiet: bool) -> None:
     """Render RESULT_FILE (a result JSON) as an HTML page and a Markdown summary."""
     from .report import load_result_document, write_report
 
     doc = load_result_document(result_file)
     paths = write_report(doc, out_dir, base_dir=Path(result_file).resolve().parent, title=title, overwrite=overwrite)
     for path in paths.values():
-        click.echo(f"wrote {path}", err=True)
+        if not quiet:
+            click.echo(f"wrote {path}", err=True)

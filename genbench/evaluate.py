@@ -269,6 +269,8 @@ def score(
     provenance = {
         "genbench_version": __version__,
         **{k: expected.get(k) for k in IDENTITY_FIELDS},
+        # False only when this run's extractor was built from a file whose sha256 is not the published one.
+        "weights_verified": bool(getattr(extractor, "weights_verified", True)),
         "inputs": {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
         "metric_options": mo.to_dict(),
         "seed": mo.seed,

@@ -216,8 +216,12 @@ def get_reference(ref_id: str) -> ManifestEntry:
     """The entry named ``ref_id`` (an id or dataset:split); an unknown one lists the known ids."""
     entry = lookup_reference(ref_id)
     if entry is None:
-        known = ", ".join(sorted(e.id for e in all_entries())) or "(none)"
-        raise ReferenceStatsError(f"unknown reference {ref_id!r}; known references: {known}")
+        from .registry import did_you_mean
+
+        entries = all_entries()
+        known = ", ".join(sorted(e.id for e in entries)) or "(none)"
+        hint = did_you_mean(ref_id, [e.id for e in entries] + [f"{e.dataset}:{e.split}" for e in entries])
+        raise ReferenceStatsError(f"unknown reference {ref_id!r}{hint}; known references: {known}")
     return entry
 
 

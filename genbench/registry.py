@@ -1,49 +1,85 @@
 """A small decorator registry, one instance per kind of plug-in."""
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+import difflib
+from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 from .errors import ConfigError
 
 T = TypeVar("T")
 
 
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest candidates to a mistyped ``name``, or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(name), sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    quoted = [repr(c) for c in close]
+    return " (did you mean " + (", ".join(quoted[:-1]) + " or " if len(quoted) > 1 else "") + quoted[-1] + "?)"
+
+
 class Registry(Generic[T]):
-    """Maps names to factories; an unknown name lists the valid ones.
+    """Maps names (and aliases of them) to factories; an unknown name lists the valid ones.
 
     >>> EXTRACTORS = Registry("extractor", flag="--extractor")
-    >>> @EXTRACTORS.register("my-net")
+    >>> @EXTRACTORS.register("my-net", aliases=("mynet",))
     ... def build_my_net(**options): ...
+
+    An alias looks up the same entry as its name; :meth:`canonical` gives the name to record.
     """
 
     def __init__(self, kind: str, flag: str | None = None) -> None:
         self.kind = kind
         self.flag = flag
         self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, aliases: Iterable[str] = ()) -> Callable[[T], T]:
         def decorate(obj: T) -> T:
-            if name in self._entries:
+            if name in self._entries or name in self._aliases:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
+            for alias in aliases:
+                self.alias(alias, name)
             return obj
 
         return decorate
 
+    def alias(self, alias: str, name: str) -> None:
+        """Make ``alias`` another name of the registered ``name`` (e.g. a peer tool's name for it)."""
+        if name not in self._entries:
+            raise ValueError(f"{self.kind} alias {alias!r}: {name!r} is not registered")
+        if alias in self._entries or self._aliases.get(alias, name) != name:
+            raise ValueError(f"{self.kind} alias {alias!r} is registered twice")
+        self._aliases[alias] = name
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` or one of its aliases; an unknown name is returned unchanged."""
+        return self._aliases.get(name, name)
+
     def get(self, name: str) -> T:
         try:
-            return self._entries[name]
+            return self._entries[self.canonical(name)]
         except KeyError:
             where = f" ({self.flag})" if self.flag else ""
+            aliases = f" (aliases: {self._describe_aliases()})" if self._aliases else ""
+            hint = did_you_mean(name, [*self._entries, *self._aliases])
             raise ConfigError(
-                f"unknown {self.kind}{where} {name!r}; expected one of: {', '.join(self.names())}"
+                f"unknown {self.kind}{where} {name!r}{hint}; expected one of: {', '.join(self.names())}{aliases}"
             ) from None
+
+    def _describe_aliases(self) -> str:
+        return ", ".join(f"{a} = {n}" for a, n in sorted(self._aliases.items()))
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def aliases(self) -> dict[str, str]:
+        """alias -> registered name."""
+        return dict(sorted(self._aliases.items()))
+
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._aliases
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

@@ -42,7 +42,7 @@ class ScoreResult:
             if "value" in entry:
                 text = f"{entry['value']:.6g}"
             else:
-                text = f"{entry['mean']:.6g} ± {entry['std']:.3g}"
+                text = f"{entry['mean']:.6g} ± {_spread(entry['mean'], entry['std'])}"
             if "ci95" in entry:
                 lo, hi = entry["ci95"]
                 text += f"   95% CI [{lo:.6g}, {hi:.6g}]"
@@ -56,4 +56,16 @@ class ScoreResult:
             f"n generated {inputs.get('generated', {}).get('n')}, n reference {inputs.get('reference', {}).get('n')}, "
             f"seed {p.get('seed')}, {p.get('wall_time_s')} s)"
         )
+        if p.get("weights_verified") is False:
+            lines.append(f"warning: unverified weights (sha256 {p.get('weights_sha256')} is not the published one; "
+                         "--allow-unverified-weights): these numbers are not comparable with published ones")
         return "\n".join(lines)
+
+
+def _spread(mean: float, std: float) -> str:
+    """A standard deviation for the table: ``0`` when it is zero up to rounding (e.g. one IS split)."""
+    if std is None:
+        return "?"
+    if abs(std) < 1e-12 * abs(mean) or std == 0:
+        return "0"
+    return f"{std:.3g}"

@@ -322,6 +322,8 @@ class InceptionV3Extractor(FeatureExtractor):
     logits_dim = NUM_CLASSES
     accepts_mixed_sizes = True
     metric_names = MetricNames("fid", "is", "kid")
+    #: False when the weights file's sha256 is not the published one (accepted with allow_unverified).
+    weights_verified: bool = True
 
     def __init__(
         self,
@@ -428,7 +430,9 @@ def build_inception(
                                allow_download=allow_download)
     state = load_state_dict(resolved.path)
     try:
-        return InceptionV3Extractor(state, resolved.sha256, policy, device=device, backend=backend,
-                                    source=str(resolved.path))
+        extractor = InceptionV3Extractor(state, resolved.sha256, policy, device=device, backend=backend,
+                                         source=str(resolved.path))
     except RuntimeError as exc:  # e.g. an unknown device string
         raise ConfigError(f"cannot build inception-v3 on device={device!r} (--device): {exc}") from exc
+    extractor.weights_verified = resolved.verified
+    return extractor

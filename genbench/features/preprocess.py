@@ -21,6 +21,10 @@ Inception), ready for the network's first convolution:
     ``F``) resized with PIL bicubic to S (PIL's bicubic antialiases when shrinking),
     clipped to [0, 255] without quantising, then ``(x - 128) / 128`` as clean-fid
     feeds the network. Runs on the CPU, image by image.
+
+clean-fid's mode names are accepted as aliases (:data:`CLEANFID_ALIASES`): ``clean`` =
+``pil-bicubic``, ``legacy_tensorflow`` = ``tf1-bilinear``, ``legacy_pytorch`` =
+``torch-bilinear``; the canonical name is what gets recorded.
 """
 from __future__ import annotations
 
@@ -54,9 +58,15 @@ class PreprocessPolicy:
 #: name -> PreprocessPolicy
 PREPROCESSING: Registry[PreprocessPolicy] = Registry("preprocessing", flag="--preprocessing")
 
+#: clean-fid's ``mode`` names -> the policy here that computes the same thing.
+CLEANFID_ALIASES = {"clean": "pil-bicubic", "legacy_tensorflow": "tf1-bilinear", "legacy_pytorch": "torch-bilinear"}
+
 
 def get_preprocessing(name: str | None) -> PreprocessPolicy:
-    """Look a policy up by name (None gives the default); ConfigError lists the valid names."""
+    """Look a policy up by name or alias (None gives the default); ConfigError lists the valid names.
+
+    The policy's ``name`` is always the canonical one (``get_preprocessing("clean").name == "pil-bicubic"``).
+    """
     return PREPROCESSING.get(DEFAULT_PREPROCESSING if name is None else name)
 
 
@@ -141,3 +151,7 @@ def _pil_bicubic(images: torch.Tensor, size: int) -> torch.Tensor:
     )
     x = torch.from_numpy(resized).to(images.device)
     return (x - 128) / 128
+
+
+for _alias, _name in CLEANFID_ALIASES.items():
+    PREPROCESSING.alias(_alias, _name)

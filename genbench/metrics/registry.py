@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..config import MetricOptions
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Registry, did_you_mean
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
 from .fid import frechet_distance_from_stats
 from .inception_score import inception_score
@@ -145,8 +145,9 @@ def resolve_metrics(requested: list[str], names: "MetricNames", extractor: str) 
                 f"the names are: {', '.join(sorted(own))}"
             )
         else:
+            known = set(own) | set(METRICS.names())
             raise ConfigError(
-                f"unknown metric {name!r} (--metrics); expected one of: {', '.join(sorted(set(own) | set(METRICS.names())))}"
+                f"unknown metric {name!r} (--metrics){did_you_mean(name, known)}; expected one of: {', '.join(sorted(known))}"
             )
         pair = (output_name(kind, names), kind)
         if pair not in resolved:

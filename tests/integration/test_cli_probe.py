@@ -80,7 +80,9 @@ def test_memorization_text_output_prints_the_thresholds(arrays):
     res = run("probe", "memorization", arrays["copies"], "--train", arrays["train"], "--test", arrays["test"],
               "--n-cells", 5, "--extractor", "test-tiny", "--no-cache")
     assert res.exit_code == 0
-    assert "verdict: copying" in res.stderr and "< -3" in res.stderr and "> 0.01" in res.stderr
+    # The summary is the result: on stdout, progress and messages on stderr.
+    assert "verdict: copying" in res.stdout and "< -3" in res.stdout and "> 0.01" in res.stdout
+    assert "verdict:" not in res.stderr
 
 
 def test_memorization_refusals_exit_2(arrays, tmp_path):
@@ -170,7 +172,8 @@ def test_probe_reports_are_recorded_in_the_history(arrays, tmp_path):
     hist = tmp_path / "h.sqlite"
     res = memorization(arrays, "copies", "--json", tmp_path / "m.json", "--history", hist, "--name", "copier")
     assert res.exit_code == 0, res.output
-    assert "recorded as #1" in res.stderr
+    assert "recorded as #" not in res.output  # --quiet silences messages
+    assert "verdict: copying" in res.stdout  # but never the result
     report = json.loads((tmp_path / "m.json").read_text())
     (record,) = History(hist).records()
     assert record.name == "copier" and record.kind == "probe"
