@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "score", "extract", "compute_stats"]
+__all__ = ["__version__", "score", "extract", "compute_stats", "Evaluator"]
 
 
 def __getattr__(name: str):
@@ -12,4 +12,8 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name == "Evaluator":
+        from .evaluator import Evaluator
+
+        return Evaluator
     raise AttributeError(name)
