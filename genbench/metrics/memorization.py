@@ -30,7 +30,9 @@ generator is not at zero on any of them.
   their difference divided by the held-out mean NN distance to T (dimensionless, negative
   when generated samples sit closer to T than held-out data does).
 
-All nearest-neighbour distances are exact float64 Euclidean distances (see :mod:`.knn`).
+All nearest-neighbour distances are exact float64 Euclidean distances (see :mod:`.knn`), and the
+k-means seeding and cell assignment decide on exact distances too, so neighbours, cells and every
+statistic come out the same on any CPU and for any ``chunk_size`` (no BLAS rounding in a decision).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
     check_same_width,
+    exact_squared_distances,
     kth_neighbour_distances,
     nearest_neighbours,
     plan_chunk_rows,
@@ -78,7 +81,8 @@ def kmeans(
     ``tol`` times the mean per-dimension variance (sklearn's rule), or after ``max_iter``
     rounds. An emptied cell is re-seeded with the point farthest from its centre.
     ``labels`` is the nearest-centre assignment for the returned centres. Deterministic
-    for a given seed. Raises ConfigError when N < n_clusters.
+    for a given seed and identical on every machine: seeding and assignment use exact
+    distances (no BLAS rounding in any decision). Raises ConfigError when N < n_clusters.
     """
     x = as_features(features, "train_features")
     n = len(x)
@@ -91,21 +95,23 @@ def kmeans(
     offset = x.mean(axis=0)
     x = x - offset  # centred coordinates for the distance expansion; centres are returned uncentred
 
-    x_sq = np.einsum("ij,ij->i", x, x)
+    def sq_to(center: np.ndarray) -> np.ndarray:  # exact squared distances [N] (no BLAS: same on every CPU)
+        return exact_squared_distances(x, np.broadcast_to(center, x.shape), max_memory_bytes=max_memory_bytes)
+
     centers = np.empty((n_clusters, x.shape[1]))
     centers[0] = x[rng.integers(n)]
-    closest = np.maximum(x_sq - 2.0 * (x @ centers[0]) + centers[0] @ centers[0], 0.0)
+    closest = sq_to(centers[0])
     for c in range(1, n_clusters):
         total = closest.sum()
         pick = rng.integers(n) if total <= 0 else rng.choice(n, p=closest / total)
         centers[c] = x[pick]
-        np.minimum(closest, np.maximum(x_sq - 2.0 * (x @ centers[c]) + centers[c] @ centers[c], 0.0), out=closest)
+        np.minimum(closest, sq_to(centers[c]), out=closest)
 
     shift_tol = tol * float(x.var(axis=0).mean())
     rows = plan_chunk_rows(n_clusters, chunk_size=chunk_size, max_memory_bytes=max_memory_bytes, n_rows=n)
     labels = np.full(n, -1, dtype=np.int64)
     for _ in range(max_iter):
-        new_labels, dist = _nearest_center(x, centers, rows)
+        new_labels, dist = _nearest_center(x, centers, rows, max_memory_bytes)
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
@@ -126,19 +132,17 @@ def kmeans(
                                  max_memory_bytes=max_memory_bytes)
 
 
-def _nearest_center(x: np.ndarray, centers: np.ndarray, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre index [N] (ties to the lower index) and squared distance [N], in row blocks."""
-    labels = np.empty(len(x), dtype=np.int64)
-    sq = np.empty(len(x))
-    c_sq = np.einsum("ij,ij->i", centers, centers)
-    for start in range(0, len(x), rows):
-        block = x[start:start + rows] @ centers.T
-        block *= -2.0
-        block += c_sq[None, :]
-        labels[start:start + rows] = np.argmin(block, axis=1)
-        sq[start:start + rows] = block[np.arange(len(block)), labels[start:start + rows]]
-    sq += np.einsum("ij,ij->i", x, x)
-    return labels, np.maximum(sq, 0.0)
+def _nearest_center(
+    x: np.ndarray, centers: np.ndarray, rows: int, max_memory_bytes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre index [N] (ties to the lower index) and its distance [N], in blocks of ``rows``.
+
+    Decided on exact distances (see :func:`.knn.nearest_neighbours`), so labels, and hence the
+    k-means cells and C_T, do not depend on BLAS rounding or on the block size.
+    """
+    dist, idx = nearest_neighbours(x, centers, 1, chunk_size=rows, max_memory_bytes=max_memory_bytes,
+                                   query_name="features", base_name="k-means centres")
+    return idx[:, 0], dist[:, 0]
 
 
 def assign_cells(
@@ -158,7 +162,7 @@ def assign_cells(
     check_same_width(**{name: x, "k-means centres": c})
     offset = c.mean(axis=0)
     rows = plan_chunk_rows(len(c), chunk_size=chunk_size, max_memory_bytes=max_memory_bytes, n_rows=len(x))
-    return _nearest_center(x - offset, c - offset, rows)[0]
+    return _nearest_center(x - offset, c - offset, rows, max_memory_bytes)[0]
 
 
 # ---------------------------------------------------------------------------------------------- C_T
@@ -253,7 +257,7 @@ def ct_from_cells(
                                        query_name="test_features", base_name="train_features")
         cell_z[c] = mann_whitney_z(l_gen[:, 0], l_test[:, 0])
     weights = counts["test"][used] / n
-    ct = float(weights @ cell_z[used] / weights.sum())
+    ct = float((weights * cell_z[used]).sum() / weights.sum())  # numpy summation, not a BLAS dot: same bits on any CPU
     return CTResult(ct, int(used.sum()), n_cells, int(min_cell_generated), cell_z,
                     counts["train"], counts["test"], counts["generated"])
 

@@ -19,9 +19,19 @@ its k-th nearest neighbour in its own set, excluding itself; ``B(x, r)`` is the 
 Definitions match the ``prdc`` package (clovaai/generative-evaluation-prdc, ``compute_prdc``)
 exactly: strict ``<`` for ball membership and the k-th neighbour excluding the point itself.
 Difference from the StyleGAN2-ADA / Kynkaanniemi code: it uses ``<=``; the two differ only on
-exact ties (e.g. duplicated points giving a radius of 0). Distances here are float64
-(the prdc package rounds them to the input dtype, float32 in practice), so on float32 inputs
-a comparison that ties to within float32 rounding can rarely go the other way.
+exact ties (e.g. duplicated points giving a radius of 0).
+
+Ties are exact here: every radius and every membership test that the BLAS expansion cannot
+decide is computed as ``sqrt(sum((a - b)^2))`` in float64 (:func:`.knn.exact_squared_distances`),
+so a fake sample that is a copy of real_l, tested against real_i's ball whose radius is
+``d(real_i, real_l)``, gets bit-identical distance and radius and is *outside* (strict ``<``),
+and copies have distance exactly 0, on every machine and for any chunking. The prdc package
+uses sklearn's expansion (in the input dtype, float32 in practice), so on such ties, and on
+float32 comparisons that tie within float32 rounding, its answer depends on rounding; away
+from ties the two agree exactly. Example: fake = a permutation of real (no two distinct pairs at
+the same distance) gives density exactly 1, each ball holding its centre and its k - 1 nearest
+neighbours; counting the boundary copies by rounding gave 1.0 to 1.1 depending on CPU and chunking.
+
 Defaults: k = 3 for precision/recall (``pr50k3``), k = 5 for density/coverage.
 """
 from __future__ import annotations
@@ -35,7 +45,7 @@ from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
     check_same_width,
-    iter_distance_blocks,
+    iter_ball_blocks,
     kth_neighbour_distances,
 )
 
@@ -133,14 +143,15 @@ def _prdc(
     fake_in_real = {k: np.zeros(n_fake, dtype=np.int64) for k in real_ks}  # real balls containing fake_j
     covered = np.zeros(n_real, dtype=bool)  # real_i's ball (dc_k) contains a fake sample
     recalled = np.zeros(n_real, dtype=bool)  # real_i inside some fake ball (pr_k)
-    for start, stop, block in iter_distance_blocks(real, fake, **opts):
+    for block in iter_ball_blocks(real, fake, **opts):
+        start, stop = block.start, block.stop
         for k in real_ks:
-            inside = block < real_radius[k][start:stop, None]
+            inside = block.within(real_radius[k][start:stop, None])
             fake_in_real[k] += inside.sum(axis=0)
             if k == dc_k:
                 covered[start:stop] = inside.any(axis=1)
         if fake_radius is not None:
-            recalled[start:stop] = (block < fake_radius[None, :]).any(axis=1)
+            recalled[start:stop] = block.within(fake_radius[None, :]).any(axis=1)
 
     out: dict = {"n_real": n_real, "n_fake": n_fake}
     if pr_k is not None:
@@ -197,7 +208,8 @@ def prdc(
     """Precision, recall, density and coverage sharing one sweep of real-vs-fake distances.
 
     With ``precision_recall_k == density_coverage_k == k`` this equals the prdc package's
-    ``compute_prdc(real_features, fake_features, nearest_k=k)``.
+    ``compute_prdc(real_features, fake_features, nearest_k=k)`` wherever no distance ties a radius
+    to within rounding; on exact ties (copies of reference points) only this result is exact.
     """
     out = _prdc(real_features, fake_features, precision_recall_k, density_coverage_k, chunk_size, max_memory_bytes)
     return PRDC(

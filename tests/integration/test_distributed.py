@@ -65,7 +65,8 @@ def test_two_processes_give_the_single_process_result_and_fill_the_cache(arrays,
         for name, entry in expected["metrics"].items():
             for field in ("value", "mean", "std"):
                 if field in entry:
-                    assert doc["metrics"][name][field] == pytest.approx(entry[field], rel=1e-9, abs=1e-12), name
+                    # torchrun workers run with other thread counts, which move float32 features by a few ulps
+                    assert doc["metrics"][name][field] == pytest.approx(entry[field], rel=1e-6, abs=1e-9), name
     gen_info, ref_info = first["provenance"]["inputs"]["generated"], first["provenance"]["inputs"]["reference"]
     # Whole batches of 64 (the default): 101 images -> 1 + 1 batches, 120 -> 1 + 1.
     assert gen_info["world_size"] == 2 and gen_info["shard_sizes"] == [64, 37] and ref_info["shard_sizes"] == [64, 56]

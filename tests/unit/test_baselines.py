@@ -49,6 +49,26 @@ def tiny_config(name: str, **train: object) -> dict:
     }
 
 
+def assert_same_samples(got: np.ndarray, want: np.ndarray, floats: torch.Tensor, output_range: tuple[float, float],
+                        margin: float = 1e-3) -> None:
+    """uint8 samples equal, except by one level where the float sample lies within ``margin`` (in 1/255
+    steps) of a rounding boundary of ``quantize``.
+
+    Decoding at another batch size (or batch composition) runs other float32 kernels, which may round
+    the last bits differently, how much depending on the CPU and thread count (up to ~1e-4 of a level
+    seen here); a pixel sitting on a boundary (e.g. tanh(0) = 0 -> 127.5 + 0.5) can then go either way.
+    ``floats`` [B, C, H, W] is the model's float output for the same samples (``model.sample``).
+    """
+    lo, hi = output_range
+    level = (floats.detach().double().clamp(lo, hi) - lo) / (hi - lo) * 255 + 0.5
+    level = level[:, 0] if level.shape[1] == 1 else level.permute(0, 2, 3, 1)
+    level = level.numpy()
+    near = np.abs(level - np.round(level)) < margin
+    diff = np.abs(got.astype(np.int16) - want.astype(np.int16))
+    assert got.shape == want.shape and got.dtype == want.dtype == np.uint8
+    assert diff.max(initial=0) <= 1 and not diff[~near].any(), (int((diff > 0).sum()), int(near.sum()))
+
+
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
     """The CPU is shared: one thread is faster and keeps timings stable."""
@@ -172,8 +192,11 @@ def test_config_type_and_family_errors(tmp_path):
 def test_sampling_is_deterministic_and_batch_size_independent(dry, name):
     model = load_checkpoint(dry(name))
     reference = sample_images(model, 13, seed=5, batch_size=256)
-    for batch_size in (1, 4, 13):
-        np.testing.assert_array_equal(sample_images(model, 13, seed=5, batch_size=batch_size), reference)
+    floats = model.sample(13, torch.Generator().manual_seed(5))  # one batch, as batch_size=256
+    np.testing.assert_array_equal(quantize(floats, model.output_range), reference)
+    for batch_size in (1, 4, 13):  # other batches: equal up to float32 rounding at quantisation boundaries
+        assert_same_samples(sample_images(model, 13, seed=5, batch_size=batch_size), reference, floats,
+                            model.output_range)
     np.testing.assert_array_equal(sample_images(dry(name), 13, seed=5), reference)  # path instead of model
     # Another seed gives other images (compared before quantisation: a 2-step model may be nearly constant).
     assert not torch.equal(model.sample(13, torch.Generator().manual_seed(5)),
@@ -182,10 +205,10 @@ def test_sampling_is_deterministic_and_batch_size_independent(dry, name):
     source = GeneratorSource(model, 13, seed=5, batch_size=4)
     batch = source.read_batch(0, 13)
     assert batch.shape == (13, 3, 28, 28) and batch.dtype == np.uint8
-    np.testing.assert_array_equal(batch[:, 0], reference)
-    np.testing.assert_array_equal(batch[:, 2], reference)
-    np.testing.assert_array_equal(np.stack([source.read(i) for i in range(13)]), batch)
-    np.testing.assert_array_equal(source.read_batch(3, 9), batch[3:9])
+    np.testing.assert_array_equal(batch[:, 0], batch[:, 2])
+    assert_same_samples(batch[:, 0], reference, floats, model.output_range)
+    np.testing.assert_array_equal(np.stack([source.read(i) for i in range(13)]), batch)  # the same batches
+    assert_same_samples(source.read_batch(3, 9)[:, 0], batch[3:9, 0], floats[3:9], model.output_range)
     assert len(source) == 13 and source.key(3) == f"{name}-seed5-000003"
     assert len(source.fingerprint()) == 64
     assert source.fingerprint() != GeneratorSource(model, 13, seed=6).fingerprint()
@@ -442,18 +465,18 @@ def test_stacked_dry_run_samples_three_channels_deterministically(stacked_dry):
     assert model.nets["generator"].body[-2].out_channels == 3 and model.nets["discriminator"].body[0].in_channels == 3
     images = sample_images(model, 9, seed=3)
     assert images.shape == (9, 28, 28, 3) and images.dtype == np.uint8
-    for batch_size in (1, 4):
-        np.testing.assert_array_equal(sample_images(model, 9, seed=3, batch_size=batch_size), images)
-    np.testing.assert_array_equal(sample_images(stacked_dry, 9, seed=3), images)
     # quantize maps [B, 3, H, W] to channels-last, the same as the PNG a float image would be saved as.
     floats = model.sample(9, torch.Generator().manual_seed(3))
     assert floats.shape == (9, 3, 28, 28)
     np.testing.assert_array_equal(quantize(floats, model.output_range), images)
+    for batch_size in (1, 4):  # other batches: equal up to float32 rounding at quantisation boundaries
+        assert_same_samples(sample_images(model, 9, seed=3, batch_size=batch_size), images, floats, model.output_range)
+    np.testing.assert_array_equal(sample_images(stacked_dry, 9, seed=3), images)
     assert not torch.equal(floats, model.sample(9, torch.Generator().manual_seed(4)))
     source = GeneratorSource(model, 9, seed=3, batch_size=4)
     batch = source.read_batch(0, 9)
     assert batch.shape == (9, 3, 28, 28) and batch.dtype == np.uint8
-    np.testing.assert_array_equal(batch.transpose(0, 2, 3, 1), images)
+    assert_same_samples(batch.transpose(0, 2, 3, 1), images, floats, model.output_range)
     np.testing.assert_array_equal(source.read(5), batch[5])
     assert source.key(5) == "dcgan-stacked-seed3-000005" and len(source.fingerprint()) == 64
     assert sample_images_and_labels(model, 2, seed=0)[1] is None
@@ -496,7 +519,8 @@ def test_bundled_stacked_checkpoint_loads_and_samples_colour():
     assert model.info["steps"] == entry["steps"] and model.info["dataset"] == STACKED
     images = sample_images(model, 6, seed=0)
     assert images.shape == (6, 28, 28, 3) and images.dtype == np.uint8 and images.std() > 0
-    np.testing.assert_array_equal(sample_images("dcgan-stacked", 6, seed=0, batch_size=2), images)
+    assert_same_samples(sample_images("dcgan-stacked", 6, seed=0, batch_size=2), images,
+                        model.sample(6, torch.Generator().manual_seed(0)), model.output_range)
     assert not np.array_equal(images[..., 0], images[..., 1])  # the channels are not one gray image
 
 

@@ -74,8 +74,10 @@ def test_precision_modes_and_their_deviation_on_cpu():
     # bfloat16 keeps 8 significant bits: a real but small deviation.
     assert 1e-5 < check["feature_rel_rms_dev"] < 2e-2
     assert 0 < check["fd_rel_dev"] < 0.05
+    # The probe's float32 features come from batches of 16, direct() from one batch of 48: they may differ by a
+    # few float32 ulps (CPU- and batch-size-dependent), which moves this FD of ~0.2 by up to ~1e-7 relative.
     assert check["fd_subset_float32"] == pytest.approx(
-        _fd(FeatureStats.from_features(direct(images[:48])), reference), rel=1e-6)
+        _fd(FeatureStats.from_features(direct(images[:48])), reference), rel=1e-5)
 
 
 def _fd(a: FeatureStats, b: FeatureStats) -> float:

@@ -8,6 +8,8 @@ from scipy.spatial.distance import cdist
 from genbench.errors import ConfigError, InputError
 from genbench.metrics.knn import (
     BYTES_PER_ENTRY,
+    exact_squared_distances,
+    iter_ball_blocks,
     iter_distance_blocks,
     kth_neighbour_distances,
     nearest_neighbours,
@@ -66,6 +68,61 @@ def test_exclude_skips_self_and_exact_copies_give_zero(sets):
     dist, idx = nearest_neighbours(x[:50], x, 1)
     np.testing.assert_array_equal(idx[:, 0], np.arange(50))
     assert np.all(dist == 0.0)
+
+
+def _lattice(rng: np.random.Generator, n: int, d: int, offset: float) -> np.ndarray:
+    """Small-integer points plus a common offset: every coordinate difference, and so every squared
+    distance, is exact in float64 in any summation order, and distinct pairs tie often."""
+    return rng.integers(-2, 3, size=(n, d)).astype(np.float64) + offset
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6 + 0.5])
+def test_neighbours_are_exact_with_duplicates_and_tied_distances(offset):
+    rng = np.random.default_rng(3)
+    base = _lattice(rng, 400, 5, offset)
+    query = np.concatenate([base[rng.choice(400, 60, replace=False)], _lattice(rng, 40, 5, offset)])
+    # Brute force on exact integers: squared distances with ties broken by the lower base index.
+    sq = ((query[:, None, :] - base[None, :, :]) ** 2).sum(axis=2)
+    order = np.lexsort((np.broadcast_to(np.arange(400), sq.shape), sq), axis=1)
+    for k in (1, 5, 12):
+        want_idx = order[:, :k]
+        want_dist = np.sqrt(np.take_along_axis(sq, want_idx, axis=1))
+        for chunk in (None, 1, 7):
+            dist, idx = nearest_neighbours(query, base, k, chunk_size=chunk)
+            np.testing.assert_array_equal(idx, want_idx)
+            np.testing.assert_array_equal(dist, want_dist)  # bit for bit: the distances are exact
+    dist, _ = nearest_neighbours(query[:60], base, 1)
+    assert np.all(dist == 0.0)  # copies: exactly 0 even with |x|^2 ~ 1e13 in the expansion
+    radii = kth_neighbour_distances(base, [1, 4])
+    full = np.sqrt(np.sort(((base[:, None] - base[None]) ** 2).sum(axis=2), axis=1))
+    np.testing.assert_array_equal(radii, full[:, [1, 4]])
+
+
+def test_exact_squared_distances_depend_only_on_the_pair(sets):
+    x, y = sets
+    rows, cols = np.arange(300) % 37, np.arange(300)
+    whole = exact_squared_distances(x[rows], y[cols])
+    pieces = np.concatenate([exact_squared_distances(x[rows[i:i + 7]], y[cols[i:i + 7]]) for i in range(0, 300, 7)])
+    np.testing.assert_array_equal(pieces, whole)
+    np.testing.assert_allclose(np.sqrt(whole), cdist(x, y)[rows, cols], rtol=1e-12)
+    assert np.all(exact_squared_distances(x[:5], x[:5].copy()) == 0.0)
+
+
+def test_ball_membership_is_exact_on_ties():
+    # real_i's ball has radius d(real_i, its k-th neighbour); a fake copy of that neighbour lies exactly on the
+    # boundary and is outside (strict <), a copy of real_i itself is inside unless the radius is 0.
+    rng = np.random.default_rng(4)
+    real = _lattice(rng, 300, 4, 1e6 + 0.25)
+    fake = np.concatenate([real[rng.permutation(300)[:200]], _lattice(rng, 50, 4, 1e6 + 0.25)])
+    radius = kth_neighbour_distances(real, 3)
+    rf = np.sqrt(((real[:, None] - fake[None]) ** 2).sum(axis=2))
+    assert (rf == radius[:, None]).sum() > 100  # many exact ties
+    for chunk in (None, 1, 13):
+        blocks = list(iter_ball_blocks(real, fake, chunk_size=chunk))
+        inside = np.concatenate([b.within(radius[b.start:b.stop, None]) for b in blocks])
+        np.testing.assert_array_equal(inside, rf < radius[:, None])
+        per_fake = np.concatenate([b.within(np.full((1, len(fake)), 2.0)) for b in blocks])
+        np.testing.assert_array_equal(per_fake, rf < 2.0)
 
 
 def test_kth_neighbour_distances_are_row_order_statistics(sets):

@@ -88,6 +88,45 @@ def test_copies_of_the_reference_score_perfectly(real):
     assert (got.precision, got.recall, got.coverage) == (1.0, 1.0, 1.0)
 
 
+def test_copies_of_the_reference_have_density_exactly_one(real):
+    # With fake = a permutation of real and no tied distances between distinct points, real_i's ball holds
+    # itself and its k - 1 nearest neighbours (the k-th lies on the boundary, and membership is strict):
+    # k of the M = N fake samples per ball, so density = N k / (k M) = 1 exactly, on every machine.
+    perm = np.random.default_rng(9).permutation(len(real))
+    for chunk in (None, 1, 64):
+        got = prdc(real, real[perm], chunk_size=chunk)
+        assert (got.precision, got.recall, got.density, got.coverage) == (1.0, 1.0, 1.0, 1.0)
+
+
+def _lattice(rng: np.random.Generator, n: int, offset: float = 1e6 + 0.5) -> np.ndarray:
+    """Small-integer points in 4 dims plus an offset: exact duplicates, many exactly tied distances, and
+    every coordinate difference and squared distance exact in float64 in any summation order."""
+    return rng.integers(-2, 3, size=(n, 4)).astype(np.float64) + offset
+
+
+def test_exact_duplicates_and_ties_match_float64_brute_force_exactly():
+    """The "train copies" situation: samples that are exact copies of reference points. Distances are exact
+    (0 for copies, bit-identical radii and distances for copies of a ball's k-th neighbour), so all four
+    numbers equal the brute force with scipy's float64 cdist exactly, for any order and chunking."""
+    rng = np.random.default_rng(10)
+    real = _lattice(rng, 400)
+    fake = np.concatenate([real[rng.choice(400, 250, replace=False)], _lattice(rng, 150)])
+    assert len(np.unique(real, axis=0)) < len(real)  # duplicated reference points: some radii are 0
+    want = brute_force(real, fake, [1, 3, 5])
+    rf = cdist(real, fake)
+    assert (rf == np.sort(cdist(real, real), axis=1)[:, [5]]).sum() > 100  # samples exactly on a ball boundary
+    p_real, p_fake = rng.permutation(len(real)), rng.permutation(len(fake))
+    for k in (1, 3, 5):
+        for r, f, chunk in ((real, fake, None), (real[p_real], fake[p_fake], 7), (real[::-1], fake, 1)):
+            got = prdc(r, f, precision_recall_k=k, density_coverage_k=k, chunk_size=chunk)
+            for name, value in want[k].items():
+                assert getattr(got, name) == value, (name, k, chunk)
+    # density/coverage with k=5 and precision/recall with k=3 in one sweep, through a small memory budget
+    got = prdc(real, fake, max_memory_bytes=40_000)
+    assert (got.precision, got.recall, got.density, got.coverage) == (
+        want[3]["precision"], want[3]["recall"], want[5]["density"], want[5]["coverage"])
+
+
 def test_chunking_and_memory_budget_do_not_change_results(real):
     real = real[:600]
     fake = mixture(400, np.random.default_rng(6))

@@ -59,10 +59,13 @@ def test_exact_copies_are_flagged_and_match_the_statistics_on_directly_computed_
     assert report.ct == pytest.approx(direct.ct.ct, rel=1e-5)  # float32 features: batching changes the last bits
     assert report.stats.heldout_authenticity == pytest.approx(direct.heldout_authenticity)
     assert report.train_test_gap == pytest.approx(direct.gap_excess, rel=1e-5)
-    # the most suspicious samples point at their source training images
+    # The most suspicious samples point at their source training images. Their distance is 0 up to the
+    # extractor's float32 rounding: a copy is extracted in another batch than its source, and float32 kernels
+    # may round a row differently at another batch size or position (that depends on the CPU and thread
+    # count), so it is bounded far below the held-out NN distance instead of compared with 0.
     for entry in report.suspicious:
         assert entry["train_index"] == pick[entry["generated_index"]]
-        assert entry["distance"] == 0.0
+        assert entry["distance"] <= 1e-4 * report.stats.heldout_to_train_mean
 
 
 def test_independent_draws_are_not_flagged(data):
