@@ -27,6 +27,15 @@ def _arrays(box, n_gen: int = 40, n_ref: int = 50) -> tuple[Path, Path]:
     return gen, ref
 
 
+def _image_folder(box, seed: int, n: int = 12) -> Path:
+    """``imgs/`` with ``n`` small PNGs."""
+    folder = box.path("imgs")
+    folder.mkdir()
+    for i, im in enumerate(make_images(n, seed=seed)):
+        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    return folder
+
+
 def _stats(path: Path, mu: np.ndarray, sigma: np.ndarray, **extra) -> Path:
     np.savez(path, mu=mu, sigma=sigma, **extra)
     return path
@@ -349,10 +358,7 @@ def test_zip_bomb_is_refused_with_bounded_memory(sandbox):
 @pytest.mark.parametrize("make", ["truncated", "zero-byte", "text"])
 def test_unreadable_images_in_a_folder_are_skipped_or_named(sandbox, make):
     _, ref = _arrays(sandbox)
-    folder = sandbox.path("imgs")
-    folder.mkdir()
-    for i, im in enumerate(make_images(12, seed=4)):
-        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    folder = _image_folder(sandbox, seed=4)
     bad = folder / "zz.png"
     if make == "truncated":
         bad.write_bytes((folder / "00.png").read_bytes()[:40])
@@ -378,20 +384,14 @@ def test_unusual_image_modes_are_converted(sandbox, mode):
 
 def test_decompression_bomb_header_is_refused(sandbox):
     _, ref = _arrays(sandbox)
-    folder = sandbox.path("imgs")
-    folder.mkdir()
-    for i, im in enumerate(make_images(12, seed=7)):
-        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    folder = _image_folder(sandbox, seed=7)
     Image.new("1", (30000, 30000)).save(folder / "huge.png")
     sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=2, expect=("huge.png",))
 
 
 def test_dangling_symlink_and_symlink_loop_are_skipped(sandbox):
     _, ref = _arrays(sandbox)
-    folder = sandbox.path("imgs")
-    folder.mkdir()
-    for i, im in enumerate(make_images(12, seed=6)):
-        Image.fromarray(im).save(folder / f"{i:02d}.png")
+    folder = _image_folder(sandbox, seed=6)
     (folder / "dangling.png").symlink_to(folder / "missing.png")
     (folder / "loop").symlink_to(folder / "loop")
     (folder / "sub").mkdir()
