@@ -1,6 +1,6 @@
 """Training speed of every bundled baseline family: steps/s on the CPU and, where present, on CUDA.
 
-Each family trains from its committed config (``baselines/configs/NAME.toml``) for a fixed number of
+Each family trains from its committed config (``genbench/baselines/configs/NAME.toml``) for a fixed number of
 steps on each device, with the time limit off and a small held-out evaluation (the evaluation is not
 timed). The first ``--warmup`` steps are run and discarded before the timed run, so CUDA start-up,
 cuDNN autotuning and allocator growth are not counted. CUDA runs use the configs' ``amp = "auto"``
@@ -29,8 +29,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from baselines.config import CONFIG_DIR  # noqa: E402
-from baselines.train import train  # noqa: E402
+from genbench.baselines.config import CONFIG_DIR  # noqa: E402
+from genbench.baselines.train import train  # noqa: E402
 from genbench import __version__  # noqa: E402
 from genbench.atomic import write_text_atomic  # noqa: E402
 

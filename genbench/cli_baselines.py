@@ -23,7 +23,7 @@ class _BaselinesGroup(click.Group):
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name == "train":
-            from baselines.train import main as train_main
+            from genbench.baselines.train import main as train_main
 
             return train_main
         return super().get_command(ctx, name)
@@ -39,7 +39,7 @@ def baselines() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 def baselines_list(json_out: str | None, overwrite: bool) -> None:
     """List the families and their bundled checkpoints."""
-    from baselines.api import list_families
+    from genbench.baselines.api import list_families
 
     from .outputs import check_output_file
 
@@ -69,7 +69,7 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
     from PIL import Image
 
-    from baselines.api import load_checkpoint, sample_images_and_labels
+    from genbench.baselines.api import load_checkpoint, sample_images_and_labels
 
     from .atomic import atomic_path
 

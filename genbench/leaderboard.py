@@ -114,7 +114,7 @@ def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
         return TransformedSource(copies(n, seed), LIGHT_TRANSFORMS, seed=seed)
 
     def collapsed(n: int, seed: int) -> ImageSource:
-        from baselines.api import GeneratorSource
+        from genbench.baselines.api import GeneratorSource
 
         return GeneratorSource("cgan", n, seed=seed, labels=np.zeros(n, dtype=np.int64))
 
@@ -128,7 +128,7 @@ def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
 
 
 def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
-    from baselines.api import GeneratorSource, list_families, load_checkpoint
+    from genbench.baselines.api import GeneratorSource, list_families, load_checkpoint
 
     specs = []
     for info in list_families(dataset="fashion-mnist:train"):  # not dcgan-stacked (colour)
@@ -176,7 +176,7 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
     elif spec.lower().endswith(".pt"):
         if not Path(spec).is_file():
             raise InputError(f"--add {name}: checkpoint {spec} does not exist")
-        from baselines.api import GeneratorSource, load_checkpoint
+        from genbench.baselines.api import GeneratorSource, load_checkpoint
 
         model = load_checkpoint(spec)
         make = lambda n, seed: GeneratorSource(model, n, seed=seed)
@@ -246,7 +246,7 @@ def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
 
 
 def _checkpoint_metrics(name: str) -> dict:
-    from baselines.checkpoint import read_manifest
+    from genbench.baselines.checkpoint import read_manifest
 
     return dict(read_manifest()["checkpoints"].get(name, {}).get("metrics", {}))
 
@@ -494,7 +494,7 @@ def row_documents(rows: list[Row], provenance: dict, command: str) -> list[dict]
 
 def conditional_grid(out_dir: Path, seed: int) -> dict[str, Path]:
     """cgan samples by class: one row per class."""
-    from baselines.api import sample_images
+    from genbench.baselines.api import sample_images
 
     labels = np.repeat(np.arange(10), 10)
     images = sample_images("cgan", len(labels), seed=seed, labels=labels)
@@ -507,7 +507,7 @@ def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Pa
     """GLO: interpolations between learned codes, and class-mean latent arithmetic."""
     import torch
 
-    from baselines.api import load_checkpoint, quantize
+    from genbench.baselines.api import load_checkpoint, quantize
     from .sources.datasets import load_dataset_arrays
 
     glo = load_checkpoint("glo")

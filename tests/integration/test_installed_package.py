@@ -34,7 +34,7 @@ PACKAGE_DATA = [
     "genbench/_reference_stats/fashion-mnist-test_fmnist-cnn-penultimate_luma-bilinear28_n10000.npz",
     "genbench/weights/fmnist-cnn.pt",
     "genbench/weights/fmnist-cnn.json",
-    "baselines/checkpoints/manifest.json",
+    "genbench/baselines/checkpoints/manifest.json",
 ]
 
 
@@ -55,7 +55,7 @@ def test_every_package_is_listed_in_pyproject():
     """pyproject.toml lists its packages by hand (reference_stats/ is mapped into genbench): none may be missing."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
-    dirs = {path.parent for path in _source_files() if path.parts[0] in ("genbench", "baselines")}
+    dirs = {path.parent for path in _source_files() if path.parts[0] == "genbench"}
     needed = {".".join(d.parts) for d in dirs}
     assert needed <= listed, f"add these packages to [tool.setuptools] packages in pyproject.toml: {sorted(needed - listed)}"
     assert config["package-dir"]["genbench._reference_stats"] == "reference_stats"
@@ -100,16 +100,18 @@ def test_wheel_ships_the_package_data(installed):
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
     expected = list(PACKAGE_DATA)
-    expected += [f"baselines/configs/{p.name}" for p in (REPO / "baselines" / "configs").glob("*.toml")]
-    expected += [f"baselines/checkpoints/{p.name}" for p in (REPO / "baselines" / "checkpoints").glob("*.pt")]
-    expected += [p.as_posix() for p in _source_files() if p.suffix == ".py" and p.parts[0] in ("genbench", "baselines")]
+    expected += [f"genbench/baselines/configs/{p.name}" for p in (REPO / "genbench" / "baselines" / "configs").glob("*.toml")]
+    expected += [f"genbench/baselines/checkpoints/{p.name}" for p in (REPO / "genbench" / "baselines" / "checkpoints").glob("*.pt")]
+    expected += [p.as_posix() for p in _source_files() if p.suffix == ".py" and p.parts[0] == "genbench"]
     assert sorted(set(expected) - names) == []
-    assert not any(n.startswith(("reference_stats/", "tests/", "bench/")) for n in names), "stray top-level folders"
+    top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert top_level == {"genbench"}, f"the wheel installs other top-level names: {sorted(top_level)}"
 
 
 @pytest.mark.slow
 def test_installed_package_is_the_one_imported(installed):
-    code = ("import json, genbench, baselines.config, baselines.checkpoint\n"
+    code = ("import json, genbench, genbench.baselines as baselines, genbench.baselines.config, "
+            "genbench.baselines.checkpoint\n"
             "from genbench.refstats import bundled_dir\n"
             "from genbench.features.fmnist_cnn import WEIGHTS_PATH\n"
             "print(json.dumps([genbench.__file__, baselines.__file__, str(bundled_dir()), str(WEIGHTS_PATH),\n"

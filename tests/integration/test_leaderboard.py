@@ -43,13 +43,13 @@ def _rows(out):
 def test_added_models_score_like_the_same_samples_from_a_baseline(stores, tmp_path):  # noqa: F811
     """A folder, a .npz, a checkpoint path and a Python callable that all hold dcgan's samples for
     (n, seed) score exactly like the bundled dcgan row: four independent routes to the same images."""
-    from baselines.checkpoint import CHECKPOINT_DIR
+    from genbench.baselines.checkpoint import CHECKPOINT_DIR
 
     n, seed = 30, 4
     assert run("baselines", "sample", "dcgan", "-n", n, "--seed", seed, "-o", tmp_path / "s.npz").exit_code == 0
     assert run("baselines", "sample", "dcgan", "-n", n, "--seed", seed, "-o", tmp_path / "folder").exit_code == 0
     (tmp_path / "mygen.py").write_text(
-        "from baselines.api import sample_images\n\n"
+        "from genbench.baselines.api import sample_images\n\n"
         "def make(n, seed):\n    return sample_images('dcgan', n, seed=seed)\n")
     res = run("leaderboard", "-n", n, "--seed", seed, "--families", "dcgan", "--no-reference-rows", "-q",
               "--out", tmp_path / "out", "--add", f"npz={tmp_path / 's.npz'}", "--add", f"folder={tmp_path / 'folder'}",
@@ -112,7 +112,7 @@ def test_inception_columns_with_a_weights_file(stores, tmp_path, monkeypatch):  
     assert {"fid", "is", "fd_fmnist"} <= set(metrics)
     assert "fid ↓" in (tmp_path / "out" / "leaderboard.md").read_text()
 
-    from baselines.api import sample_images
+    from genbench.baselines.api import sample_images
     from genbench.features import build_extractor
     from genbench.sources.datasets import open_dataset
     from genbench.sources.subset import SubsetSource

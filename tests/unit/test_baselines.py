@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-import baselines
-from baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
-from baselines import checkpoint as ckpt_mod
-from baselines.train import baseline_names, load_run_config
-from baselines.train import main as train_main
+from genbench import baselines
+from genbench.baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
+from genbench.baselines import checkpoint as ckpt_mod
+from genbench.baselines.train import baseline_names, load_run_config
+from genbench.baselines.train import main as train_main
 from genbench.errors import ConfigError, InputError, WeightsError
 
 FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
@@ -281,7 +281,7 @@ def test_glo_gaussian_fit_matches_numpy_covariance(dry):
 
 
 def test_flow_is_invertible_and_logdet_matches_autograd_jacobian():
-    from baselines.families.flow import RealNVP
+    from genbench.baselines.families.flow import RealNVP
 
     torch.manual_seed(0)
     flow = RealNVP(hidden=4).double()
@@ -435,7 +435,7 @@ def test_channel_mismatch_in_a_config_file_names_file_and_option_on_the_cli(tmp_
 
 @needs_data
 def test_stacked_batches_are_channels_first_copies_of_the_data():
-    from baselines.data import BatchSampler, load_arrays
+    from genbench.baselines.data import BatchSampler, load_arrays
 
     arrays = load_arrays(STACKED)
     assert arrays.images.shape == (60000, 28, 28, 3) and arrays.channels == 3
@@ -513,7 +513,7 @@ def test_bundled_stacked_checkpoint_loads_and_samples_colour():
     assert entry["file"] == "dcgan-stacked.pt" and entry["family"] == "dcgan"
     assert ckpt_mod.sha256_file(path) == entry["sha256"] and path.stat().st_size < 8 * 2**20
     assert entry["config"]["data"]["dataset"] == STACKED and entry["config"]["model"]["channels"] == 3
-    assert entry["command"] == "python -m baselines dcgan-stacked --bundle --threads 1"
+    assert entry["command"] == "python -m genbench.baselines dcgan-stacked --bundle --threads 1"
     model = load_checkpoint("dcgan-stacked")
     assert model.name == "dcgan" and model.run_name == "dcgan-stacked" and model.info["dry_run"] is False
     assert model.info["steps"] == entry["steps"] and model.info["dataset"] == STACKED

@@ -1,9 +1,9 @@
 """The one training loop shared by every baseline family, and its command line.
 
-    python -m baselines dcgan --dry-run
-    python -m baselines dcgan --out out/baselines/dcgan.pt --threads 1
-    python -m baselines dcgan --bundle       # write baselines/checkpoints/dcgan.pt + manifest entry
-    python -m baselines dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
+    python -m genbench.baselines dcgan --dry-run
+    python -m genbench.baselines dcgan --out out/baselines/dcgan.pt --threads 1
+    python -m genbench.baselines dcgan --bundle       # write genbench/baselines/checkpoints/dcgan.pt + manifest entry
+    python -m genbench.baselines dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
 
 NAME is a family (configs/FAMILY.toml) or a config variant of one: any other configs/NAME.toml,
 whose ``family`` key names the family it trains (dcgan-stacked: DCGAN on Stacked Fashion-MNIST).
@@ -128,7 +128,7 @@ def train(
 ) -> Path | None:
     """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
-    config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
+    config: TOML path or parsed mapping (default genbench/baselines/configs/NAME.toml); out: checkpoint
     path (default out/baselines/NAME.pt; a dry run writes no checkpoint unless ``out`` is given, and
     returns None then); an existing ``out`` is replaced only with ``overwrite``; steps/seed override the config;
     dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
@@ -275,7 +275,7 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
 @click.command(cls=GenbenchCommand, context_settings={"show_default": True})
 @click.argument("name")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML config (default: baselines/configs/NAME.toml).")
+              help="TOML config (default: genbench/baselines/configs/NAME.toml).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
 @click.option("--steps", type=int, default=None, help="Override train.steps.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
@@ -284,24 +284,24 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
 @click.option("--dry-run", is_flag=True,
               help="A few steps on small batches, to check that everything runs; writes a checkpoint only with --out.")
 @click.option("--bundle", is_flag=True,
-              help="Replace baselines/checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
+              help="Replace genbench/baselines/checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
 def main(name: str, config_path: str | None, out: str | None, steps: int | None, seed: int | None,
          device: str | None, threads: int | None, dry_run: bool, bundle: bool, overwrite: bool) -> None:
     """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
     if bundle:
         if out is not None or dry_run:
-            raise ConfigError("--bundle writes baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
+            raise ConfigError("--bundle writes genbench/baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
         out = str(CHECKPOINT_DIR / f"{name}.pt")
     path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
                  threads=threads, overwrite=overwrite or bundle)
     if bundle and path is not None:
-        command = "python -m baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        command = "python -m genbench.baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         entry = record_bundled(name, path, command)
         _stderr(f"[{name}] recorded in manifest: sha256 {entry['sha256']}")
     if path is not None:
         click.echo(str(path))
 
 
-if __name__ == "__main__":  # prefer `python -m baselines NAME`
-    main(prog_name="python -m baselines.train")
+if __name__ == "__main__":  # prefer `python -m genbench.baselines NAME`
+    main(prog_name="python -m genbench.baselines.train")

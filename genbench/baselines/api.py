@@ -1,6 +1,6 @@
 """Public API of the bundled baselines: list, train, load, sample.
 
-    from baselines.api import FAMILIES, load_checkpoint, sample_images, GeneratorSource, train
+    from genbench.baselines.api import FAMILIES, load_checkpoint, sample_images, GeneratorSource, train
     model = load_checkpoint("dcgan")                    # bundled, sha256-checked
     images = sample_images(model, 1000, seed=0)         # uint8 [1000, 28, 28]
     source = GeneratorSource("cgan", n=10000, seed=0)   # an ImageSource of uint8 RGB [3, 28, 28]
@@ -83,7 +83,7 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     """A trained family ready to sample (networks in eval mode on ``device``).
 
     ``name_or_path``: a baseline name, i.e. a family or a config variant such as "dcgan-stacked"
-    (loads baselines/checkpoints/NAME.pt after checking its sha256 against manifest.json;
+    (loads genbench/baselines/checkpoints/NAME.pt after checking its sha256 against manifest.json;
     WeightsError when missing or altered), or a checkpoint path.
     Raises InputError for a missing, truncated or foreign file, a newer format version, an
     unknown family, or networks that do not match the stored options. The loaded object carries

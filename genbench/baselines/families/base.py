@@ -1,6 +1,6 @@
 """What a baseline family is: its networks, its losses and its options.
 
-The shared loop (baselines/train.py) calls, in order::
+The shared loop (genbench/baselines/train.py) calls, in order::
 
     family = Family.build(config, device)          # networks + optimisers, seeded
     streams = family.prepare(train, eval)          # named training streams, e.g. {"train": ...}
