@@ -114,25 +114,21 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
 
     from PIL import Image
 
+    from .atomic import current_umask
+
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         for i, im in enumerate(images):
             Image.fromarray(im).save(staging / f"{i:06d}.png", format="PNG")
         if not out.exists():
-            os.chmod(staging, 0o777 & ~_umask())
+            os.chmod(staging, 0o777 & ~current_umask())
             os.replace(staging, out)
             return
         for item in sorted(staging.iterdir()):
             os.replace(item, out / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @click.command()

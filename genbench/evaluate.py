@@ -187,6 +187,17 @@ def choose_extractor(options: ExtractOptions, loaded: list[Evaluated]) -> tuple[
     return name or DEFAULT_EXTRACTOR, preprocessing
 
 
+def check_loaded(loaded: list[Evaluated], expected: dict, name: str) -> None:
+    """ReferenceStatsError unless every loaded input was built like ``expected`` (identity fields, feature width)."""
+    for ev in loaded:
+        check_compatible(ev.identity, expected, f"{ev.role} input {ev.description}")
+        if ev.stats.dim != expected.get("feature_dim", ev.stats.dim):
+            raise ReferenceStatsError(
+                f"{ev.role} input {ev.description} has {ev.stats.dim}-dimensional features, "
+                f"but extractor {name} gives {expected['feature_dim']}"
+            )
+
+
 def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded: list[Evaluated]) -> FeatureExtractor:
     """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
     try:
@@ -228,13 +239,7 @@ def score(
         expected = extractor.identity().to_dict()
     else:
         expected = {k: loaded[0].identity.get(k) for k in IDENTITY_FIELDS}
-    for ev in loaded:
-        check_compatible(ev.identity, expected, f"{ev.role} input {ev.description}")
-        if ev.stats.dim != expected.get("feature_dim", ev.stats.dim):
-            raise ReferenceStatsError(
-                f"{ev.role} input {ev.description} has {ev.stats.dim}-dimensional features, "
-                f"but extractor {name} gives {expected['feature_dim']}"
-            )
+    check_loaded(loaded, expected, name)
     names = extractor.metric_names if extractor is not None else _names_for(name)
     ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None
     if metrics is None:

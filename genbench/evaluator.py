@@ -11,7 +11,7 @@
 
 The reference (anything :func:`genbench.score` accepts: a reference id, a statistics or feature file, a
 folder, an array) is resolved and, where it is images, extracted once, through the functions of
-:mod:`genbench.evaluate` (``open_input``, ``choose_extractor``, ``check_compatible``, ``extract_source``,
+:mod:`genbench.evaluate` (``open_input``, ``choose_extractor``, ``check_loaded``, ``extract_source``,
 ``resolve_metrics``); the network is built once and stays on its device.
 
 State of the generated side
@@ -77,7 +77,7 @@ from .evaluate import (
     Pending,
     _build_for,
     _check_available,
-    check_compatible,
+    check_loaded,
     choose_extractor,
     extract_source,
     open_input,
@@ -157,17 +157,12 @@ class Evaluator:
             self.extractor.to(memory_format=torch.channels_last)  # as genbench.engine.prepare_extractor
         self.identity = self.extractor.identity().to_dict()
         self.dim = int(self.extractor.feature_dim)
-        for ev in loaded:
-            try:
-                check_compatible(ev.identity, self.identity, f"reference {ev.description}")
-            except ReferenceStatsError as exc:
-                raise IncompatibleReferenceError(
-                    f"reference: {exc} (pass extractor=/preprocessing= matching the reference, or another reference)"
-                ) from None
-            if ev.stats.dim != self.dim:
-                raise IncompatibleReferenceError(
-                    f"reference {ev.description} has {ev.stats.dim}-dimensional features, but extractor "
-                    f"{name} (extractor=) gives {self.dim}")
+        try:
+            check_loaded(loaded, self.identity, name)
+        except ReferenceStatsError as exc:
+            raise IncompatibleReferenceError(
+                f"reference: {exc} (pass extractor=/preprocessing= matching the reference, or another reference)"
+            ) from None
 
         names = self.extractor.metric_names
         ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None

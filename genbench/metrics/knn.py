@@ -181,17 +181,23 @@ def iter_distance_blocks(
     ``squared=True`` yields squared distances. The block is reused memory only within one
     step; callers must not keep references across iterations if they modify it.
     """
-    x = as_features(x, "x")
-    y = as_features(y, "y")
-    check_same_width(x=x, y=y)
-    base = _Base(y)
-    rows = plan_chunk_rows(len(y), chunk_size=chunk_size, max_memory_bytes=max_memory_bytes, n_rows=len(x))
+    x, base, rows = _blocked(x, y, chunk_size, max_memory_bytes)
     for start in range(0, len(x), rows):
         stop = min(start + rows, len(x))
         block = base.squared_block(x[start:stop])
         if not squared:
             np.sqrt(block, out=block)
         yield start, stop, block
+
+
+def _blocked(x: np.ndarray, y: np.ndarray, chunk_size: int | None,
+             max_memory_bytes: int) -> tuple[np.ndarray, "_Base", int]:
+    """Checked x [N, D], the base built on y [M, D], and the rows per block that fit the memory budget."""
+    x = as_features(x, "x")
+    y = as_features(y, "y")
+    check_same_width(x=x, y=y)
+    rows = plan_chunk_rows(len(y), chunk_size=chunk_size, max_memory_bytes=max_memory_bytes, n_rows=len(x))
+    return x, _Base(y), rows
 
 
 class BallBlock:
@@ -237,11 +243,7 @@ def iter_ball_blocks(
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
 ) -> Iterator[BallBlock]:
     """Yield a :class:`BallBlock` per block of x rows [N, D] against all of y [M, D] (ascending ``start``)."""
-    x = as_features(x, "x")
-    y = as_features(y, "y")
-    check_same_width(x=x, y=y)
-    base = _Base(y)
-    rows = plan_chunk_rows(len(y), chunk_size=chunk_size, max_memory_bytes=max_memory_bytes, n_rows=len(x))
+    x, base, rows = _blocked(x, y, chunk_size, max_memory_bytes)
     for start in range(0, len(x), rows):
         yield BallBlock(base, x, start, min(start + rows, len(x)), max_memory_bytes)
 
