@@ -1,6 +1,7 @@
 """genbench.Evaluator costs: update() over the bare network forward, and compute() at d=2048.
 
 Run: .venv/bin/python bench/bench_evaluator.py [--device cpu] [--batch 256] [--repeats 20] [--dim 2048] [--threads N]
+     [--compute-only]   (OPENBLAS_NUM_THREADS / OMP_NUM_THREADS set numpy's and torch's BLAS threads)
 
 1. update() vs forward: fmnist-cnn, batches of ``--batch`` images. "forward" is the extractor called
    on a ready uint8 [B, 3, 28, 28] tensor under inference_mode; update() is timed on the same tensor
@@ -9,7 +10,10 @@ Run: .venv/bin/python bench/bench_evaluator.py [--device cpu] [--batch 256] [--r
    batches after warm-up; the Evaluator's batch_size equals ``--batch``, so one update is one forward.
 2. compute() at d=``--dim``: an Evaluator whose extractor is a stand-in with 2048-d features, a
    reference of random statistics, and running sums of ``--n`` random features loaded with
-   load_state_dict; compute() (FD only) against frechet_distance_from_stats on the same FeatureStats.
+   load_state_dict; compute() (FD only) against frechet_distance_from_stats on the same FeatureStats
+   (what ``genbench score`` runs: both covariances, a factor of the generated one, two products, one
+   eigenvalue solve) and against FrechetReference.distance (the reference prepared once, as compute()
+   keeps it; covariance of the generated side included). Interleaved, one of each per round.
 """
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ import torch
 from genbench.evaluator import Evaluator
 from genbench.features.base import EXTRACTORS, FeatureExtractor, MetricNames
 from genbench.metrics.fid import frechet_distance_from_stats
+
+try:
+    from genbench.metrics.fid import FrechetReference
+except ImportError:  # an older genbench, for before/after figures
+    FrechetReference = None
 from genbench.stats.feature_stats import FeatureStats
 from genbench.stats.io import save_stats
 
@@ -103,7 +112,9 @@ def bench_compute(dim: int, n: int, repeats: int) -> None:
     state = ev.state_dict()
     state.update(n=torch.tensor(gen.n), total=torch.from_numpy(gen.total), outer=torch.from_numpy(gen.outer))
     ev.load_state_dict(state)
-    times_ev, times_fd = [], []
+    prepared = FrechetReference.from_stats(ref) if FrechetReference is not None else None
+    times_ev, times_fd, times_ref = [], [], []
+    ev.compute()  # warm-up (and the Evaluator's one-off preparation of the reference, where it has one)
     for _ in range(repeats):
         t = time.perf_counter()
         value = ev.compute().value("fd_wide")
@@ -111,9 +122,16 @@ def bench_compute(dim: int, n: int, repeats: int) -> None:
         t = time.perf_counter()
         direct = frechet_distance_from_stats(gen, ref)
         times_fd.append(time.perf_counter() - t)
-    print(f"compute() at d={dim} (n={n} random features per side, FD only), median of {repeats}")
+        if prepared is not None:
+            t = time.perf_counter()
+            against = prepared.distance(gen.mean(), gen.cov())
+            times_ref.append(time.perf_counter() - t)
+    print(f"compute() at d={dim} (n={n} random features per side, FD only), median of {repeats} after a warm-up")
     print(f"  Evaluator.compute()                    {statistics.median(times_ev) * 1e3:8.1f} ms  (FD {value:.6g})")
     print(f"  frechet_distance_from_stats alone      {statistics.median(times_fd) * 1e3:8.1f} ms  (FD {direct:.6g})")
+    if times_ref:
+        print(f"  FrechetReference.distance (prepared)   {statistics.median(times_ref) * 1e3:8.1f} ms  "
+              f"(FD {against:.6g}; relative gap to the line above {abs(against - direct) / direct:.1e})")
 
 
 def main() -> None:
@@ -125,11 +143,13 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=5000)
     ap.add_argument("--compute-repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--compute-only", action="store_true", help="skip the update() benchmark")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    bench_update(args.device, args.batch, args.repeats)
+    if not args.compute_only:
+        bench_update(args.device, args.batch, args.repeats)
     bench_compute(args.dim, args.n, args.compute_repeats)
 
 

@@ -72,6 +72,7 @@ def extract(
     cache: bool = True,
     precision: str = "float32",
     allow_unverified_weights: bool = False,
+    weights_sha256: str | None = None,
 ) -> FeatureFile:
     """Per-image features (float32 [N, D]) and logits (float32 [N, K], when the extractor has them)."""
     from .sources.resolve import as_source
@@ -79,7 +80,7 @@ def extract(
     xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision,
                         allow_unverified_weights)
     xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
-    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights)
+    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights, weights_sha256)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=True, keep_logits=True)
     meta = {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info, "n": ev.n}
@@ -100,6 +101,7 @@ def compute_stats(
     cache: bool = True,
     precision: str = "float32",
     allow_unverified_weights: bool = False,
+    weights_sha256: str | None = None,
 ) -> tuple[FeatureStats, dict]:
     """Streaming statistics of a source (features are not kept) and their metadata."""
     from .sources.resolve import as_source
@@ -107,7 +109,7 @@ def compute_stats(
     xo = ExtractOptions(extractor, weights, preprocessing, batch_size, device, workers, data_dir, progress, cache, precision,
                         allow_unverified_weights)
     xo = for_this_rank(xo)  # under torchrun: cuda -> cuda:LOCAL_RANK
-    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights)
+    net = build_extractor(extractor, weights, preprocessing, xo.device, allow_unverified_weights, weights_sha256)
     src = as_source(source, data_dir=data_dir) if isinstance(source, str) else as_source(source)
     ev = extract_source(src, net, xo, role="input", keep_features=False, keep_logits=False)
     return ev.stats, {**net.identity().to_dict(), "precision": xo.precision, "source": ev.info}

@@ -113,7 +113,8 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     xo = _extract_options(kw)
     ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
                      batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                     cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights)
+                     cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights,
+                     weights_sha256=xo.weights_sha256)
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_features(output, ff, overwrite=overwrite)
@@ -137,7 +138,8 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
                              preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
                              workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                             cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights)
+                             cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights,
+                             weights_sha256=xo.weights_sha256)
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_stats(output, st, meta, overwrite=overwrite)
@@ -162,6 +164,11 @@ def list_plugins() -> None:
 
         aliases = ", ".join(f"{a} = {n}" for a, n in PREPROCESSING.aliases().items())
         click.echo("preprocessing: " + ", ".join(PREPROCESSING.names()) + (f" (aliases: {aliases})" if aliases else ""))
+        from .features.vit_preprocess import CLIP_PREPROCESSING, DINOV2_PREPROCESSING
+
+        for label, registry in (("  dinov2-*:", DINOV2_PREPROCESSING), ("  clip-*:", CLIP_PREPROCESSING)):
+            aliases = ", ".join(f"{a} = {n}" for a, n in registry.aliases().items())
+            click.echo(f"{label:<15}" + ", ".join(registry.names()) + f" (aliases: {aliases})")
     except ImportError:
         pass
     click.echo("metrics:       " + ", ".join(METRICS.names()))

@@ -152,10 +152,13 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
 @click.option("--allow-unverified-weights", is_flag=True, help="Accept an Inception weights file with another sha256.")
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append every row (named by its model) to this SQLite results history.")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
+              help="Bootstrap replicates for the seeded 95%% intervals of FD and KID on every row (0 = none).")
 @click.option("--quiet", "-q", is_flag=True)
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
-                allow_unverified_weights: bool, history_file: str | None, quiet: bool, overwrite: bool) -> None:
+                allow_unverified_weights: bool, history_file: str | None, bootstrap: int, quiet: bool,
+                overwrite: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from . import leaderboard as lb
     from .history import open_history
@@ -190,7 +193,8 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         plans.append(extra_plan)
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log, plans=plans,
-                                    reference_n=reference_n)
+                                    progress=not quiet,
+                                    reference_n=reference_n, bootstrap=bootstrap)
     out = Path(out_dir)
     pictures = {}
     if "cgan" in names:
@@ -200,6 +204,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir} --overwrite" + (f" --families {families}" if families else "")
     command += " --no-reference-rows" if no_reference_rows else ""
     command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
+    command += f" --bootstrap {bootstrap}" if bootstrap != 200 else ""
     command += "".join(f" --add {shlex.quote(entry)}" for entry in added)
     if extra_plan is not None:
         command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")

@@ -21,6 +21,14 @@ def seed_option(default: int | None = 0, help: str = "Seed for every random step
     return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=default, help=help)
 
 
+def _batch_help() -> str:
+    from .config import BATCH_SIZES, DEFAULT_BATCH_SIZE
+
+    rule = "; ".join(f"{b} for {name} on {dev}" for (name, dev), b in sorted(BATCH_SIZES.items()))
+    return (f"Images per network batch. Default: per extractor and device type, {rule}; "
+            f"{DEFAULT_BATCH_SIZE} otherwise (measured: reports/bench.md).")
+
+
 def extraction_options(fn: Callable) -> Callable:
     """Options shared by every verb that runs an extractor."""
     decorators = [
@@ -29,9 +37,12 @@ def extraction_options(fn: Callable) -> Callable:
                      help="Local weights file for the extractor (Inception: also $GENBENCH_INCEPTION_WEIGHTS)."),
         click.option("--allow-unverified-weights", is_flag=True,
                      help="Accept a --weights file whose sha256 is not the published one (its own sha256 is recorded)."),
+        click.option("--weights-sha256", default=None,
+                     help="Required sha256 of weights that have no published one (DINOv2; also "
+                          "$GENBENCH_DINOV2_WEIGHTS_SHA256)."),
         click.option("--preprocessing", "--resize", "preprocessing", default=None,
                      help="Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the extractor's)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help=_batch_help()),
         device_option(),
         click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Parallel decoding workers."),
         click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
@@ -54,6 +65,7 @@ def _extract_options(kw: dict):
         extractor=kw.pop("extractor"),
         weights=kw.pop("weights"),
         allow_unverified_weights=kw.pop("allow_unverified_weights"),
+        weights_sha256=kw.pop("weights_sha256"),
         preprocessing=kw.pop("preprocessing"),
         batch_size=kw.pop("batch_size"),
         device=kw.pop("device"),

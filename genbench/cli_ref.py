@@ -97,6 +97,8 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.argument("spec")
 @click.option("--extractor", default="fmnist-cnn", help="Extractor to build the statistics with.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
+@click.option("--weights-sha256", "weights_pin", default=None,
+              help="Required sha256 of weights that have no published one (DINOv2, CLIP).")
 @click.option("--preprocessing", default=None)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
@@ -105,8 +107,8 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
-def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch_size: int, device: str, workers: int,
-              bundled: bool, overwrite: bool, quiet: bool) -> None:
+def ref_build(spec: str, extractor: str, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
+              workers: int, bundled: bool, overwrite: bool, quiet: bool) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
     from . import __version__
     from .api import compute_stats
@@ -117,7 +119,8 @@ def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch
         raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
     dataset, split = spec.split(":", 1)
     stats, meta = compute_stats(spec, extractor=extractor, weights=weights, preprocessing=preprocessing,
-                                batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet)
+                                batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet,
+                                weights_sha256=weights_pin)
     folder = bundled_dir() if bundled else user_dir()
     name = stats_file_name(dataset, split, meta["extractor"], meta["layer"], meta["preprocessing"], stats.n)
     entry_id = f"{dataset}-{split}_{meta['extractor']}"
@@ -146,38 +149,56 @@ def ref_build(spec: str, extractor: str, weights, preprocessing, data_dir, batch
 @click.option("--layer", required=True)
 @click.option("--preprocessing", required=True)
 @click.option("--n", "n", type=click.IntRange(min=2), default=None, help="Sample count, if the file does not say.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "npz", "edm2", "adm"]), default="auto", show_default=True,
+              help="npz: a mu/sigma .npz (pytorch-fid, TTUR, clean-fid); edm2: an EDM2 statistics .pkl (read with a "
+                   "restricted unpickler); adm: an ADM reference batch .npz (mu/sigma only).")
+@click.option("--key", default=None, help="EDM2 .pkl: which statistics (fid or fd_dinov2; default from --extractor).")
 @click.option("--note", default="", help="Where the statistics came from.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str, weights_sha256: str, layer: str,
-               preprocessing: str, n: int | None, note: str, overwrite: bool, quiet: bool) -> None:
-    """Import a mu/sigma .npz from another tool, recording the provenance the user states."""
+               preprocessing: str, n: int | None, fmt: str, key: str | None, note: str, overwrite: bool,
+               quiet: bool) -> None:
+    """Import mu/sigma from another tool (.npz, EDM2 .pkl, ADM .npz), recording the provenance the user states."""
     import warnings
 
     from . import __version__
+    from .features import canonical_preprocessing
     from .refstats import ManifestEntry, check_reference_id, read_manifest, sha256_file, user_dir, write_manifest
+    from .stats.feature_stats import FeatureStats
+    from .stats.foreign import checked_gaussian, detect_format, read_adm_npz, read_edm2_pickle
     from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
 
     check_reference_id(ref_id)
-    from .features.preprocess import PREPROCESSING
-
-    preprocessing = PREPROCESSING.canonical(preprocessing)  # clean-fid's names (clean, ...) are recorded as ours
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownProvenanceWarning)
-        saved = load_stats(file)
-    count = n or (saved.meta or {}).get("n") or saved.stats.n
+    # clean-fid's names (clean, ...) and the short DINOv2/CLIP names are recorded as the extractor's canonical ones
+    preprocessing = canonical_preprocessing(extractor, preprocessing)
+    fmt = detect_format(file) if fmt == "auto" else fmt
+    if key is not None and fmt != "edm2":
+        raise ConfigError(f"--key applies to EDM2 .pkl files only; {file} is read as {fmt}")
+    if fmt == "npz":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnknownProvenanceWarning)
+            saved = load_stats(file)
+        file_n = (saved.meta or {}).get("n") or (saved.stats.n if saved.stats.n > 2 else None)
+        mu, sigma = saved.stats.mean(), saved.stats.cov()
+    else:
+        if fmt == "edm2":
+            key = key or ("fd_dinov2" if extractor.startswith("dinov2-") else "fid")
+            mu, sigma, file_n = read_edm2_pickle(file, key)
+        else:
+            mu, sigma, file_n = read_adm_npz(file)
+        mu, sigma = checked_gaussian(mu, sigma, file)
+    count = n or file_n or 0
     if count < 2:
         raise ConfigError(f"{file}: the file does not record its sample count; pass --n")
     folder = user_dir()
     entries = read_manifest(folder)
     if any(e.id == ref_id for e in entries) and not overwrite:
         raise ConfigError(f"reference {ref_id} already exists in {folder}; pass --overwrite to replace it")
-    from .stats.feature_stats import FeatureStats
-
-    stats = FeatureStats.from_mean_cov(saved.stats.mean(), saved.stats.cov(), count)
+    stats = FeatureStats.from_mean_cov(mu, sigma, count)
     meta = {"extractor": extractor, "layer": layer, "preprocessing": preprocessing, "weights_sha256": weights_sha256,
             "feature_dim": stats.dim, "provenance": "declared by the user at import", "note": note,
-            "imported_from": str(Path(file).resolve())}
+            "imported_from": str(Path(file).resolve()), "imported_format": fmt + (f":{key}" if key else "")}
     # The file is named by its content, never by the user's id: an id can never reach outside the store.
     digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode() + stats.mean().tobytes() + stats.cov().tobytes())
     name = f"imported-{digest.hexdigest()[:20]}.npz"

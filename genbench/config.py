@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .errors import ConfigError
@@ -11,6 +11,19 @@ from .errors import ConfigError
 DEFAULT_EXTRACTOR = "inception-v3"
 DEFAULT_SEED = 0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeded generators accept 0 .. 2**32 - 1
+
+#: --batch-size when none is given, per (extractor, device type), where bench/bench_batch_size.py found a
+#: faster one than DEFAULT_BATCH_SIZE (reports/bench.md, "Default batch size"): fmnist-cnn's 28x28 forward
+#: is so cheap on the CPU that per-batch overhead dominates at 64. Inception-v3 on the CPU is as fast at
+#: batch 8 as at 64 while memory grows with the batch, so it keeps 64; CUDA is not measured yet (64).
+BATCH_SIZES: dict[tuple[str, str], int] = {("fmnist-cnn", "cpu"): 256}
+DEFAULT_BATCH_SIZE = 64
+
+
+def default_batch_size(extractor: str | None, device: str) -> int:
+    """BATCH_SIZES[(extractor, device type)], else DEFAULT_BATCH_SIZE; ``extractor`` None means the one a run
+    falls back to (DEFAULT_EXTRACTOR)."""
+    return BATCH_SIZES.get((extractor or DEFAULT_EXTRACTOR, str(device).split(":")[0]), DEFAULT_BATCH_SIZE)
 
 
 def cache_dir() -> Path:
@@ -26,7 +39,7 @@ class ExtractOptions:
     extractor: str | None = None  # None: follow the reference, else DEFAULT_EXTRACTOR
     weights: str | None = None
     preprocessing: str | None = None  # None: follow the reference, else the extractor's default
-    batch_size: int = 64
+    batch_size: int | None = None  # None: default_batch_size(extractor, device); see for_extractor()
     device: str = "cpu"
     workers: int = 0
     data_dir: str | None = None
@@ -34,14 +47,25 @@ class ExtractOptions:
     cache: bool = True  # read/write the feature cache (genbench.cache); --no-cache turns it off for one run
     precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.engine
     allow_unverified_weights: bool = False  # accept a --weights file whose sha256 is not the published one
+    weights_sha256: str | None = None  # --weights-sha256: pin for weights without a published sha256 (DINOv2)
 
     def __post_init__(self) -> None:
         from .devices import check_device
 
         object.__setattr__(self, "device", check_device(self.device, "device (--device)"))
+        if self.batch_size is None:
+            object.__setattr__(self, "batch_size", default_batch_size(self.extractor, self.device))
+            object.__setattr__(self, "_default_batch", True)  # not a field: dataclasses.replace() drops it
         _at_least(self, {"batch_size": ("--batch-size", 1), "workers": ("--workers", 0)})
         if self.precision not in ("float32", "tf32", "bf16"):
             raise ConfigError(f"precision (--precision) {self.precision!r}: expected float32, tf32 or bf16")
+
+    def for_extractor(self, name: str) -> "ExtractOptions":
+        """These options once the extractor is chosen (e.g. from the reference's metadata): a batch size that
+        was not given becomes ``name``'s default on this device."""
+        if not getattr(self, "_default_batch", False) or self.extractor == name:
+            return self
+        return replace(self, batch_size=default_batch_size(name, self.device))
 
     def to_dict(self) -> dict:
         return asdict(self)

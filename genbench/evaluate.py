@@ -147,6 +147,7 @@ def extract_source(
     """
     from .distributed import extract_features
 
+    warn_repeats(source)
     out = extract_features(source, extractor, options, role, keep_features, keep_logits)
     return Evaluated(
         role,
@@ -159,6 +160,21 @@ def extract_source(
         files=[source.key(i) for i in range(len(source))] if keep_features else None,  # names go with features
         info={**source.info().to_dict(), **out.info},
     )
+
+
+def repeats_message(source: ImageSource) -> str | None:
+    """What to say of a source that repeats images (see ``ImageSource.repeats``), or None."""
+    repeated = source.repeats()
+    if not repeated:
+        return None
+    return (f"{source.location or source.kind}: {repeated} of {len(source)} images repeat earlier ones; repeats "
+            "shrink the measured diversity (recall, coverage) and bias FD and KID: score distinct images only")
+
+
+def warn_repeats(source: ImageSource) -> None:
+    message = repeats_message(source)
+    if message:
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
 
 # ----------------------------------------------------------------------------- compatibility
@@ -201,7 +217,8 @@ def check_loaded(loaded: list[Evaluated], expected: dict, name: str) -> None:
 def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded: list[Evaluated]) -> FeatureExtractor:
     """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
     try:
-        return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
+        return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights,
+                               xo.weights_sha256)
     except ConfigError as exc:
         origin = next((ev.description for ev in loaded if ev.identity and xo.preprocessing is None
                        and ev.identity.get("preprocessing") == preprocessing), None)
@@ -270,7 +287,10 @@ def score(
         gen_source = next(p.source for p in pending if p.role == "generated")
         precision_check = {"precision_check": precision_deviation(gen_source, extractor, xo, ref.stats)}
 
-    values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
+    from .progress import enabled as progress_enabled
+
+    with progress_enabled(xo.progress):  # k-NN, KID and bootstrap phases on stderr unless --quiet
+        values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
     provenance = {
         "genbench_version": __version__,
         **{k: expected.get(k) for k in IDENTITY_FIELDS},
@@ -309,7 +329,9 @@ def _names_for(extractor_name: str) -> MetricNames:
     """Metric names of an extractor without loading its weights where they are known statically."""
     if extractor_name == "inception-v3":
         return INCEPTION_METRIC_NAMES
-    return build_extractor(extractor_name).metric_names
+    from .features import static_metric_names
+
+    return static_metric_names(extractor_name) or build_extractor(extractor_name).metric_names
 
 
 def _check_available(needs: set[str], ref_in, gen_in, plan) -> None:

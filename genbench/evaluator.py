@@ -82,7 +82,8 @@ from .evaluate import (
     extract_source,
     open_input,
 )
-from .history import run_stamp
+from .history import git_commit, utc_now
+from .metrics.fid import FrechetReference
 from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
 from .results import ScoreResult
 from .sources.convert import array_to_rgb_uint8_batch, infer_layout
@@ -113,7 +114,8 @@ class Evaluator:
     becomes ``cuda:LOCAL_RANK``). ``seed``: seed of the reservoir and, unless ``metric_options`` is given,
     of the metrics. ``max_samples``: reservoir rows kept for KID / PRDC / IS. ``batch_size``: the most
     images sent through the network at once (larger ``update()`` batches are cut; also the reference's
-    extraction batch).
+    extraction batch; default: :func:`genbench.config.default_batch_size` of the extractor and device, as
+    ``genbench score``).
     """
 
     def __init__(
@@ -128,7 +130,7 @@ class Evaluator:
         *,
         weights: str | None = None,
         preprocessing: str | None = None,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         workers: int = 0,
         data_dir: str | None = None,
         progress: bool = False,
@@ -143,14 +145,16 @@ class Evaluator:
         if metric_options is not None and not isinstance(metric_options, MetricOptions):
             raise ConfigError("metric_options must be a genbench.config.MetricOptions, got "
                               f"{type(metric_options).__name__}")
-        self.xo = for_this_rank(ExtractOptions(extractor, weights, preprocessing, batch_size, device or "cpu", workers,
-                                               data_dir, progress, cache, precision, allow_unverified_weights))
+        given = ExtractOptions(extractor, weights, preprocessing, batch_size, device or "cpu", workers, data_dir,
+                               progress, cache, precision, allow_unverified_weights)
+        self.xo = for_this_rank(given)
         self.mo = metric_options if metric_options is not None else MetricOptions(seed=seed)
         self.seed, self.max_samples = seed, max_samples
 
         ref_in = open_input(reference, "reference", self.xo.extractor, self.xo.data_dir)
         loaded = [ref_in] if isinstance(ref_in, Evaluated) else []
         name, prep = choose_extractor(self.xo, loaded)
+        self.xo = for_this_rank(given.for_extractor(name))  # an unset batch size: this extractor's default
         self.extractor = _build_for(name, prep, self.xo, loaded).eval()
         self.device = torch.device(self.xo.device)
         if self.device.type == "cuda":
@@ -195,6 +199,8 @@ class Evaluator:
         if ref_in.n < 2:
             raise InputError(f"reference: {ref_in.description} has {ref_in.n} sample(s); statistics need at least 2")
         self.reference: Evaluated = ref_in
+        self._fd_reference: FrechetReference | None = None  # built at the first compute() that needs it
+        self._git_commit = git_commit()  # once: a subprocess per compute() would cost a training loop time
         self.reset()
 
     # ------------------------------------------------------------------------- state
@@ -266,11 +272,33 @@ class Evaluator:
             if (key in state) != (kept is not None):
                 raise ConfigError(f"state: {key} is {'present' if key in state else 'missing'}, but this evaluator's "
                                   f"metrics {'do not ' if kept is None else ''}need it; build it with the same metrics")
+        for key in ("n", "total", "outer", "rng_state") + tuple(k for k in ("reservoir_features", "reservoir_logits",
+                                                                             "pending_images") if k in state):
+            if not isinstance(state.get(key), torch.Tensor):
+                raise ConfigError(f"state: {key} must be a torch.Tensor as Evaluator.state_dict() writes it, got "
+                                  f"{type(state.get(key)).__name__}")
         total, outer = state["total"], state["outer"]
         if tuple(total.shape) != (self.dim,) or tuple(outer.shape) != (self.dim, self.dim):
             raise ConfigError(f"state: total/outer have shapes {tuple(total.shape)}/{tuple(outer.shape)}, "
                               f"expected ({self.dim},)/({self.dim}, {self.dim})")
+        if state["n"].numel() != 1 or state["rng_state"].shape != (6,) or state["rng_state"].dtype != torch.int64:
+            raise ConfigError(f"state: n must be one integer and rng_state int64 [6], got n of shape "
+                              f"{tuple(state['n'].shape)} and rng_state {state['rng_state'].dtype} "
+                              f"{tuple(state['rng_state'].shape)}")
         n = int(state["n"])
+        if n < 0:
+            raise ConfigError(f"state: n={n} is negative")
+        widths = {"reservoir_features": self.dim, "reservoir_logits": self.extractor.logits_dim}
+        for key in ("reservoir_features", "reservoir_logits"):
+            if key in state and tuple(state[key].shape) != (min(n, self.max_samples), widths[key]):
+                raise ConfigError(f"state: {key} has shape {tuple(state[key].shape)}, expected "
+                                  f"({min(n, self.max_samples)}, {widths[key]}) for n={n} and max_samples="
+                                  f"{self.max_samples}")
+        pending = state.get("pending_images")
+        if pending is not None and (pending.dtype != torch.uint8 or pending.ndim != 4 or pending.shape[1] != 3
+                                    or not 0 < pending.shape[0] < self.xo.batch_size):
+            raise ConfigError(f"state: pending_images must be uint8 [p, 3, H, W] with 0 < p < batch_size="
+                              f"{self.xo.batch_size}, got {pending.dtype} {tuple(pending.shape)}")
         words = [int(w) for w in np.asarray(state["rng_state"].cpu().numpy(), dtype=np.int64).view(np.uint64)]
         rng = np.random.default_rng()
         rng.bit_generator.state = {"bit_generator": "PCG64",
@@ -285,11 +313,6 @@ class Evaluator:
         if self._res_logits is not None:
             self._res_logits = state["reservoir_logits"].to(self.device, torch.float32).clone()
         self._rng = rng
-        pending = state.get("pending_images")
-        if pending is not None and (pending.dtype != torch.uint8 or pending.ndim != 4 or pending.shape[1] != 3
-                                    or not 0 < pending.shape[0] < self.xo.batch_size):
-            raise ConfigError(f"state: pending_images must be uint8 [p, 3, H, W] with 0 < p < batch_size="
-                              f"{self.xo.batch_size}, got {pending.dtype} {tuple(pending.shape)}")
         self._pending = None if pending is None else pending.to(self.device).clone()
 
     # ------------------------------------------------------------------------- update
@@ -315,7 +338,17 @@ class Evaluator:
     def _to_uint8(self, images: Any, layout: str | None) -> torch.Tensor:
         name = "images (Evaluator.update)"
         if isinstance(images, torch.Tensor):
-            return _tensor_to_rgb_uint8(images.detach(), name, layout).to(self.device, non_blocking=True)
+            batch = _tensor_to_rgb_uint8(images.detach(), name, layout)
+            try:
+                return batch.to(self.device, non_blocking=True)
+            except torch.OutOfMemoryError:
+                raise
+            except (RuntimeError, NotImplementedError) as exc:
+                raise InputError(
+                    f"{name}: the batch is on {images.device} and cannot be moved to the evaluator's device "
+                    f"{self.device} ({type(exc).__name__}: {str(exc).splitlines()[0]}); pass images on {self.device} "
+                    f"or build the Evaluator with device={str(images.device)!r}"
+                ) from None
         if not isinstance(images, np.ndarray):
             raise InputError(f"{name}: expected a numpy array or a torch tensor, got {type(images).__name__}")
         try:
@@ -407,14 +440,18 @@ class Evaluator:
     def _compute(self, started: float) -> ScoreResult:
         rank, world = _world()
         d = self.dim
-        flat = torch.cat([torch.tensor([float(self._n)], dtype=torch.float64, device=self.device),
-                          self._nonfinite.reshape(1), self._total, self._outer.reshape(-1)])
         if world > 1:
+            flat = torch.cat([torch.tensor([float(self._n)], dtype=torch.float64, device=self.device),
+                              self._nonfinite.reshape(1), self._total, self._outer.reshape(-1)])
             comm = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
             flat = flat.to(comm)
             dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-        values = flat.cpu().numpy()
-        n, nonfinite = int(round(values[0])), values[1]
+            values = flat.cpu().numpy()
+            n, nonfinite = int(round(values[0])), float(values[1])
+            total, outer = values[2:2 + d], values[2 + d:].reshape(d, d)
+        else:  # no copy of the d x d sums on the CPU (compute() reads them and changes nothing)
+            n, nonfinite = self._n, float(self._nonfinite.item())
+            total, outer = self._total.cpu().numpy(), self._outer.cpu().numpy()
         features = None if self._res_features is None else self._res_features.cpu().numpy()
         logits = None if self._res_logits is None else self._res_logits.cpu().numpy()
         if world > 1 and (features is not None or logits is not None):
@@ -428,7 +465,7 @@ class Evaluator:
             raise InputError("compute() before any update(): no generated images; call update(images) first")
         if n < 2:
             raise InputError(f"compute(): {n} generated image(s) so far; statistics need at least 2")
-        stats = FeatureStats(n, values[2:2 + d].copy(), values[2 + d:].reshape(d, d).copy())
+        stats = FeatureStats(n, total, outer)
         held = features if features is not None else logits
         kept = 0 if held is None else len(held)
         info = {"kind": "stream", "location": "Evaluator.update()", "precision": self.xo.precision,
@@ -440,7 +477,8 @@ class Evaluator:
         ref = self.reference
         n_ref = len(ref.features) if ref.features is not None else ref.n
         preflight_metrics(self.plan, kept if held is not None else n, n_ref, self.mo)
-        metrics = {out_name: METRICS.get(kind).compute(gen, ref, self.mo) for out_name, kind in self.plan}
+        metrics = {out_name: self._fd(stats) if kind == "fd" and self.mo.bootstrap == 0
+                   else METRICS.get(kind).compute(gen, ref, self.mo) for out_name, kind in self.plan}
         provenance = {
             "genbench_version": __version__,
             **{k: self.identity.get(k) for k in IDENTITY_FIELDS},
@@ -454,11 +492,19 @@ class Evaluator:
             "python": platform.python_version(),
             "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
             "wall_time_s": round(time.perf_counter() - started, 3),
-            **run_stamp(),
+            "created_at": utc_now(),
+            "git_commit": self._git_commit,
         }
         if world > 1:
             provenance["rank"] = rank
         return ScoreResult(metrics, provenance)
+
+    def _fd(self, stats: FeatureStats) -> dict:
+        """The "fd" metric's entry, as the registry's (without bootstrap), against the reference's mean,
+        covariance and factor prepared once (genbench.metrics.fid.FrechetReference)."""
+        if self._fd_reference is None:
+            self._fd_reference = FrechetReference.from_stats(self.reference.stats)
+        return {"value": self._fd_reference.distance(stats.mean(), stats.cov())}
 
     def _merge_reservoirs(self, parts: list, n_total: int) -> tuple[np.ndarray | None, np.ndarray | None]:
         """One reservoir from the ranks' (count, features, logits), identical on every rank."""
@@ -489,6 +535,10 @@ _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 def _tensor_to_rgb_uint8(t: torch.Tensor, name: str, layout: str | None = None) -> torch.Tensor:
     """The rules of :func:`~genbench.sources.convert.array_to_rgb_uint8_batch` on a tensor, on its own device:
     uint8 [N, 3, H, W] contiguous."""
+    if t.layout != torch.strided:
+        raise InputError(f"{name}: expected a dense tensor, got layout {t.layout}; pass tensor.to_dense()")
+    if t.is_meta:
+        raise InputError(f"{name}: a tensor on the meta device holds no values; pass the images themselves")
     if t.dtype not in (torch.uint8, torch.uint16) + _FLOATS:
         raise InputError(
             f"{name}: images must be uint8, uint16 or float in [0, 1]; got {t.dtype}. "

@@ -8,9 +8,12 @@ bundled ``fmnist-cnn`` network:
 - ``kid_fmnist``, ``precision``, ``recall``, ``density``, ``coverage``: against the features of a
   seeded 10k subset of the training split (the same subset for every row).
 
-CycleGAN translates held-out sneakers into sandals (its classes are in its config): its
-row is scored against the target class of the training split, and reports the cycle
-reconstruction error. The flow row reports bits per dimension on the test split.
+CycleGAN translates held-out sneakers into sandals (its classes are in its config): its row
+holds each held-out source translated once (n = the number of held-out sources, never a repeat),
+is scored against the target class of the held-out split, and reports the cycle reconstruction
+error. The flow row reports bits per dimension on the test split. Every baseline row carries its
+training budget (steps, device, wall time) and, with ``bootstrap`` replicates, the seeded 95%
+interval of each FD and KID. A row whose images repeat (``ImageSource.repeats``) is refused.
 Reference rows show what the metrics can and cannot see: the real test split (the best
 a model can hope for), copies of training images, lightly transformed copies, a
 mode-collapsed generator (the conditional GAN asked for one class) and noise.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import html
 import importlib
 import importlib.util
 import io
@@ -37,10 +39,11 @@ from . import __version__
 from .atomic import write_text_atomic
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
-from .evaluate import Evaluated, extract_source
+from .evaluate import Evaluated, extract_source, repeats_message
 from .features import build_extractor
 from .metrics.registry import METRICS, resolve_metrics
-from .pictures import image_grid, png_data_uri, save_png
+from .progress import enabled as progress_enabled
+from .pictures import image_grid, save_png
 from .refstats import ManifestEntry, lookup_reference
 from .sources.arrays import ArraySource
 from .sources.base import ImageSource, check_uint8_batch
@@ -72,10 +75,12 @@ class RowSpec:
     name: str
     kind: str
     make: Callable[[int, int], ImageSource]  # (n, seed) -> source
-    target_class: int | None = None  # score against this class of the training split only
+    target_class: int | None = None  # score against this class of ``target_split`` only
     extra: dict = field(default_factory=dict)
     #: (n, seed) -> None: cheap checks (image count, a first small sample) run before any row is scored.
     preflight: Callable[[int, int], None] | None = None
+    n: int | None = None  # this row's sample count when fixed by the model (CycleGAN: its held-out sources)
+    target_split: str = "fashion-mnist:train"  # with target_class: the split whose class is the reference
 
 
 # ----------------------------------------------------------------------------- rows
@@ -137,11 +142,24 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
             continue
         model = load_checkpoint(name)
         extra = {k: round(float(v), 4) for k, v in _checkpoint_metrics(name).items()}
-        extra.update({"train_steps": info["steps"], "train_seconds": info["wall_time_s"]})
-        target = getattr(model.options, "domain_b", None) if name == "cyclegan" else None
+        extra.update(_training_budget(name))
+        distinct = model.distinct_samples()  # CycleGAN: one translation per held-out source
+        target = getattr(model.options, "domain_b", None) if distinct is not None else None
         specs.append(RowSpec(name, "baseline", lambda n, seed, m=model: GeneratorSource(m, n, seed=seed),
-                             target_class=target, extra=extra))
+                             target_class=target, extra=extra, n=distinct,
+                             target_split="fashion-mnist:test" if distinct is not None else "fashion-mnist:train"))
     return specs
+
+
+def _training_budget(name: str) -> dict:
+    """Steps, device and wall time of a bundled checkpoint's training run (from the manifest)."""
+    from genbench.baselines.checkpoint import read_manifest
+
+    entry = read_manifest()["checkpoints"].get(name, {})
+    device = str(entry.get("device", "?"))
+    if device == "cpu" and entry.get("threads"):
+        device = f"cpu x{entry['threads']}"
+    return {"train_steps": entry.get("steps"), "train_device": device, "train_seconds": entry.get("wall_time_s")}
 
 
 # ----------------------------------------------------------------------------- the user's own rows
@@ -188,6 +206,9 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
             if len(source) < n:
                 raise InputError(f"--add {name}: {spec} has {len(source)} images, fewer than -n {n}; "
                                  f"pass -n {len(source)} or add images")
+            repeated = repeats_message(source)
+            if repeated:
+                raise InputError(f"--add {name}: {repeated}")
     return RowSpec(name, "added", make, extra={"source": spec}, preflight=preflight)
 
 
@@ -296,15 +317,17 @@ def _bundled_statistics(extractor) -> ManifestEntry | None:
     return entry
 
 
-def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target_class: int | None,
+def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target: tuple[str, int] | None,
                    reference_n: int = REFERENCE_SUBSET) -> Evaluated:
     """Training-split reference: bundled 60k statistics (when built with this extractor) + features of a
-    seeded ``reference_n`` subset (or of one class)."""
-    train = open_dataset("fashion-mnist:train", data_dir)
-    if target_class is None:
+    seeded ``reference_n`` subset; or every image of one class of a split (``target`` = (split, class))."""
+    if target is None:
+        train = open_dataset("fashion-mnist:train", data_dir)
         subset = SubsetSource.seeded(train, min(reference_n, len(train)), seed, "fashion-mnist:train")
     else:
-        subset = SubsetSource(train, np.flatnonzero(train.labels() == target_class), f"class {target_class}")
+        split = open_dataset(target[0], data_dir)
+        subset = SubsetSource(split, np.flatnonzero(split.labels() == target[1]), f"class {target[1]}")
+    target_class = None if target is None else target[1]
     ref = extract_source(subset, extractor, xo, role="reference", keep_features=True, keep_logits=False)
     entry = _bundled_statistics(extractor) if target_class is None else None
     if entry is not None:
@@ -316,11 +339,14 @@ def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | Non
 
 def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
                progress: bool = False, log: Callable[[str], None] = lambda s: None,
-               plans: list[MetricPlan] | None = None, reference_n: int = REFERENCE_SUBSET) -> tuple[list[Row], dict]:
+               plans: list[MetricPlan] | None = None, reference_n: int = REFERENCE_SUBSET,
+               bootstrap: int = 0) -> tuple[list[Row], dict]:
     """Extract and score every row under every plan (default: the fmnist-cnn metrics only).
 
+    ``n``: samples per row (a row whose model fixes its count, ``RowSpec.n``, keeps its own);
     ``reference_n``: size of the seeded training subset whose features serve KID, precision/recall/
-    density/coverage, and FD where no bundled statistics match the extractor.
+    density/coverage, and FD where no bundled statistics match the extractor; ``bootstrap``: replicates
+    for the seeded 95% intervals of FD and KID (0: none). A row whose images repeat is an InputError.
 
     Returns the rows and the sample images kept for pictures.
     """
@@ -328,23 +354,31 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
     extractors = [build_extractor(p.extractor, weights=p.weights, allow_unverified=p.allow_unverified) for p in plans]
     options = [ExtractOptions(extractor=p.extractor, weights=p.weights, allow_unverified_weights=p.allow_unverified,
                               batch_size=batch_size, data_dir=data_dir, progress=progress) for p in plans]
-    references: list[dict[int | None, Evaluated]] = [{} for _ in plans]
+    references: list[dict[tuple[str, int] | None, Evaluated]] = [{} for _ in plans]
     rows, samples = [], {}
     for spec in specs:
         started = time.perf_counter()
-        source = spec.make(n, seed)
+        source = spec.make(spec.n or n, seed)
+        repeated = repeats_message(source)
+        if repeated:
+            raise InputError(f"leaderboard row {spec.name!r}: {repeated}")
+        target = None if spec.target_class is None else (spec.target_split, spec.target_class)
         metrics = {}
         for plan, extractor, xo, refs in zip(plans, extractors, options, references):
-            if spec.target_class not in refs:
-                refs[spec.target_class] = _reference_for(extractor, xo, seed, data_dir, spec.target_class, reference_n)
-            ref = refs[spec.target_class]
+            if target not in refs:
+                refs[target] = _reference_for(extractor, xo, seed, data_dir, target, reference_n)
+            ref = refs[target]
             gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
-            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]))
-            for out_name, kind in resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor):
-                metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
+            # Intervals on the fmnist-cnn metrics (d=128, cheap); at Inception's d=2048 each bootstrap replicate
+            # costs a matrix square root, so the optional fid/is columns go without.
+            replicates = bootstrap if plan.extractor == EXTRACTOR else 0
+            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]), bootstrap=replicates)
+            with progress_enabled(progress):
+                for out_name, kind in resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor):
+                    metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
         extra = dict(spec.extra)
-        if spec.target_class is not None:
-            extra["scored_against"] = f"fashion-mnist:train class {spec.target_class}"
+        if target is not None:
+            extra["scored_against"] = f"{target[0]} class {target[1]} ({refs[target].n} images)"
         rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
         samples[spec.name] = source.read_batch(0, min(64, len(source)))
         shown = "  ".join(f"{k}={_headline(metrics[k]):.3f}" for k in ("fd_fmnist", "fid") if k in metrics)
@@ -352,17 +386,20 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
     provenance = {
         "genbench_version": __version__, "extractor": extractors[0].identity().to_dict(),
         "extractors": [e.identity().to_dict() for e in extractors], "n": n, "seed": seed, "reference_n": reference_n,
-        "references": {f"{p.extractor}/{k}": v.info for p, refs in zip(plans, references) for k, v in refs.items()},
+        "references": {f"{p.extractor}/{_target_name(k)}": v.info for p, refs in zip(plans, references)
+                       for k, v in refs.items()},
     }
     return rows, {"samples": samples, "provenance": provenance}
+
+
+def _target_name(target: tuple[str, int] | None) -> str:
+    return "fashion-mnist:train" if target is None else f"{target[0]} class {target[1]}"
 
 
 # ----------------------------------------------------------------------------- rendering
 
 COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage", "fid", "is")
 WITH_STD = ("is_fmnist", "kid_fmnist", "is")  # columns whose std also goes into the CSV
-PLUS_MINUS = ("is_fmnist", "is")  # shown as value ± std in the Markdown table
-LOWER_IS_BETTER = {"fd_fmnist", "kid_fmnist", "fid"}
 RANKED_KINDS = ("baseline", "added")  # ranked by fd_fmnist; reference rows follow in their own order
 
 
@@ -379,27 +416,20 @@ def table_rows(rows: list[Row]) -> list[dict]:
         flat = {"model": r.name, "kind": r.kind, "n": r.n}
         flat.update({c: _headline(r.metrics[c]) for c in COLUMNS if c in r.metrics})
         flat.update({f"{c}_std": r.metrics[c]["std"] for c in WITH_STD if c in r.metrics})
+        for c in COLUMNS:  # seeded bootstrap 95% intervals, where the row was scored with them
+            if c in r.metrics and "ci95" in r.metrics[c]:
+                flat[f"{c}_ci95_lo"], flat[f"{c}_ci95_hi"] = (float(v) for v in r.metrics[c]["ci95"])
         flat["notes"] = ", ".join(f"{k}={v}" for k, v in r.extra.items())
         flat["seconds"] = round(r.seconds, 1)
         out.append(flat)
     return out
 
 
-def _columns(flat: list[dict]) -> list[str]:
-    return [c for c in COLUMNS if any(c in f for f in flat)]
+def to_markdown(rows: list[dict], provenance: dict, command: str) -> str:
+    """leaderboard.md from the rows of results.json: the ranked table (see :mod:`genbench.pages.leaderboard_page`)."""
+    from .pages.leaderboard_page import columns_of, markdown_table, ordered_rows
 
-
-def _cell(f: dict, column: str) -> str:
-    if column not in f:
-        return ""
-    text = f"{f[column]:.3f}"
-    return f"{text} ± {f[column + '_std']:.3f}" if column in PLUS_MINUS else text
-
-
-def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
-    columns = _columns(flat)
-    arrows = {c: " ↓" if c in LOWER_IS_BETTER else " ↑" if c.startswith("is") else "" for c in columns}
-    head = "| model | kind | " + " | ".join(c + arrows[c] for c in columns) + " | notes |"
+    columns = columns_of(ordered_rows(rows))
     lines = [
         "# Fashion-MNIST leaderboard", "",
         (f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
@@ -413,10 +443,8 @@ def to_markdown(flat: list[dict], provenance: dict, command: str) -> str:
         lines.append(f"fid and is: Inception-v3 (weights sha256 `{inception['weights_sha256'][:12]}…`, "
                      f"{inception['preprocessing']}); fid against the bundled training statistics built with these "
                      "weights when present, else the same image subset.")
-    lines += ["", f"Reproduce: `{command}`", "", head, "|" + "---|" * (len(columns) + 3)]
-    for f in flat:
-        cells = " | ".join(_cell(f, c) for c in columns)
-        lines.append(f"| {f['model']} | {f['kind']} | {cells} | {f['notes']} |")
+    lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows), "",
+              "↓ lower is better, ↑ higher is better; [lo, hi]: seeded 95% bootstrap interval; ± std over IS splits."]
     return "\n".join(lines) + "\n"
 
 
@@ -429,32 +457,11 @@ def to_csv(flat: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def to_html(flat: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
-    cols = ["model", "kind", "n", *_columns(flat), "notes", "seconds"]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = []
-    for f in flat:
-        cells = "".join(
-            f"<td>{f[c]:.4g}</td>" if isinstance(f.get(c), float) else f"<td>{html.escape(str(f.get(c, '')))}</td>"
-            for c in cols
-        )
-        body.append(f"<tr class='{f['kind']}'>{cells}</tr>")
-    figures = "".join(
-        f"<figure><img src='{png_data_uri(p)}' alt='{html.escape(name)}'><figcaption>{html.escape(name)}</figcaption></figure>"
-        for name, p in pictures.items()
-    )
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>genbench: Fashion-MNIST leaderboard</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1200px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}
-tr.reference{{background:#f4f4f4}}figure{{display:inline-block;margin:8px;vertical-align:top}}
-img{{image-rendering:pixelated}}</style></head><body>
-<h1>Fashion-MNIST leaderboard</h1>
-<p>Extractor {EXTRACTOR}, n = {provenance['n']} per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}.
-Reproduce with <code>{html.escape(command)}</code>. Grey rows are reference rows.</p>
-<table><tr>{head}</tr>{''.join(body)}</table>
-<h2>Samples</h2>{figures}
-</body></html>
-"""
+def to_html(rows: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
+    """index.html from the rows of results.json (see :mod:`genbench.pages.leaderboard_page`)."""
+    from .pages.leaderboard_page import render_page
+
+    return render_page(rows, provenance, pictures, command)
 
 
 def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_pictures: dict[str, Path]) -> dict[str, Path]:
@@ -467,13 +474,13 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
     pictures.update(extra_pictures)
     flat = table_rows(rows)
     provenance = artifacts["provenance"]
-    write_text_atomic(out_dir / "leaderboard.md", to_markdown(flat, provenance, command))
-    write_text_atomic(out_dir / "leaderboard.csv", to_csv(flat))
-    write_text_atomic(out_dir / "index.html", to_html(flat, pictures, provenance, command))
     doc = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
                      "seconds": r.seconds} for r in rows],
            "provenance": {**provenance, "command": command},
            "artifacts": {k: str(v.relative_to(out_dir)) for k, v in pictures.items()}}
+    write_text_atomic(out_dir / "leaderboard.md", to_markdown(doc["rows"], provenance, command))
+    write_text_atomic(out_dir / "leaderboard.csv", to_csv(flat))
+    write_text_atomic(out_dir / "index.html", to_html(doc["rows"], pictures, doc["provenance"], command))
     write_text_atomic(out_dir / "results.json", json.dumps(doc, indent=2) + "\n")
     return pictures
 

@@ -1,16 +1,16 @@
-"""Reports for one result: a self-contained HTML page and a Markdown summary (standard library + PIL only).
+"""Reports for one result document: a self-contained HTML page and a Markdown summary (standard library + PIL).
 
-The HTML page shows the metrics with their spread and 95% intervals, an SVG plot of the 1/N fit
-for ``*_infinity`` metrics, every picture listed in the result's ``artifacts`` dict (PNG files,
-embedded as base64, so the page is one file), and the full provenance. The Markdown summary has
-the same table and key provenance, and links the PNGs, which are copied beside it.
+Every document genbench writes is accepted: ``score`` (and ``results show``), the probes' reports
+(``probe memorization|sensitivity|modes|conditional --json``), a leaderboard's ``results.json``, ``demo
+--json`` and ``check --json``; what each page shows is in :mod:`genbench.pages.report_page`. Pictures are
+PNG data URIs, so the page is one file. The Markdown summary has the main table and key provenance, and
+links the PNGs of a score's ``artifacts``, which are copied beside it.
 
 ``artifacts`` maps a name (``sample_grid``, ``memorization_gallery``, ``sensitivity``, ...) to a
 PNG path, relative to the result file's folder or absolute, or to ``{"path": ..., "caption": ...}``.
 """
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
@@ -28,8 +28,13 @@ HTML_NAME, MARKDOWN_NAME = "report.html", "summary.md"
 # ----------------------------------------------------------------------------- inputs
 
 
-def load_result_document(path: str | os.PathLike) -> dict:
-    """Read a result JSON (``genbench score --json``, ``results show``); InputError naming the file."""
+def load_result_document(path: str | os.PathLike) -> dict | list:
+    """Read a result JSON of any kind genbench writes (see the module docstring); InputError naming the file.
+
+    Callers that need a score document check it further (``genbench check``: :func:`genbench.gate.validate_result_document`).
+    """
+    from .pages.report_page import document_kind
+
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: result file not found")
@@ -37,8 +42,9 @@ def load_result_document(path: str | os.PathLike) -> dict:
         doc = json.loads(path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: not a JSON result file ({exc})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("metrics"), dict):
-        raise InputError(f"{path}: expected a result document with a 'metrics' object (from genbench score --json)")
+    if document_kind(doc) is None:
+        raise InputError(f"{path}: not a genbench result document; expected the JSON written by score, probe, "
+                         "leaderboard (results.json), demo or check (--json)")
     return doc
 
 
@@ -109,7 +115,7 @@ def metric_rows(doc: dict) -> list[dict]:
 
 def key_facts(doc: dict) -> list[tuple[str, str]]:
     """The provenance lines worth a glance: name, time, commit, extractor, reference, n, seed, device."""
-    p = doc.get("provenance") or {}
+    p = (doc.get("provenance") or {}) if isinstance(doc, dict) else {}
     inputs = p.get("inputs") or {}
     gen, ref = inputs.get("generated") or {}, inputs.get("reference") or {}
     facts = [
@@ -168,78 +174,12 @@ def fit_plot_svg(entry: dict, width: int = 360, height: int = 220) -> str | None
 # ----------------------------------------------------------------------------- HTML
 
 
-_CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1000px; color: #222; padding: 0 1em; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-code { font-size: 0.9em; word-break: break-all; }
-figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
-img { max-width: 100%; image-rendering: pixelated; border: 1px solid #ddd; }
-.prov td:first-child { white-space: nowrap; font-weight: 600; }
-"""
+def render_html(doc, base_dir: str | os.PathLike = ".", title: str | None = None, board="bundled") -> str:
+    """The report page as one HTML string (:func:`genbench.pages.report_page.render_report`); artifact PNGs
+    are read from ``base_dir`` and embedded; ``board``: the leaderboard a score is placed among."""
+    from .pages.report_page import render_report
 
-
-def _value_html(value) -> str:
-    if isinstance(value, dict):
-        if not value:
-            return "<em>{}</em>"
-        rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_value_html(v)}</td></tr>" for k, v in value.items())
-        return f'<table class="prov">{rows}</table>'
-    if isinstance(value, list):
-        return "<code>" + html.escape(json.dumps(value)) + "</code>"
-    if value is None:
-        return "<em>null</em>"
-    return "<code>" + html.escape(str(value)) + "</code>"
-
-
-def render_html(doc: dict, base_dir: str | os.PathLike = ".", title: str | None = None) -> str:
-    """The report page as one HTML string; artifact PNGs are read from ``base_dir`` and embedded."""
-    base_dir = Path(base_dir)
-    prov = doc.get("provenance") or {}
-    title = title or prov.get("name") or "genbench result"
-    out = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1>",
-        '<table class="prov">' + "".join(
-            f"<tr><td>{html.escape(k)}</td><td><code>{html.escape(v)}</code></td></tr>" for k, v in key_facts(doc)
-        ) + "</table>",
-        "<h2>Metrics</h2>",
-        "<table><tr><th>metric</th><th>value</th><th>± std</th><th>95% interval</th><th>notes</th></tr>",
-    ]
-    for row in metric_rows(doc):
-        out.append(
-            f"<tr><td>{html.escape(row['metric'])}</td><td class=num>{html.escape(row['value'])}</td>"
-            f"<td class=num>{html.escape(row['std'])}</td><td class=num>{html.escape(row['ci95'])}</td>"
-            f"<td>{html.escape(row['notes'])}</td></tr>"
-        )
-    out.append("</table>")
-    out.append("<p><small>± std: spread over IS splits or KID subsets; 95% interval: bootstrap over the generated "
-               "samples (reference fixed), where asked with --bootstrap.</small></p>")
-    for name, entry in doc["metrics"].items():
-        svg = fit_plot_svg(entry) if isinstance(entry, dict) else None
-        if svg:
-            out.append(f"<figure>{svg}<figcaption>{html.escape(name)}: metric on N samples against 1/N</figcaption></figure>")
-    artifacts = _artifact_list(doc)
-    if artifacts:
-        out.append("<h2>Pictures</h2>")
-        for name, rel, caption in artifacts:
-            data, (w, h) = read_png(_resolve(base_dir, rel), name)
-            encoded = base64.b64encode(data).decode("ascii")
-            out.append(
-                f'<figure><img src="data:image/png;base64,{encoded}" width="{w}" height="{h}" alt="{html.escape(name)}">'
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-    out.append("<h2>Provenance</h2>")
-    out.append(_value_html(prov))
-    extra = {k: v for k, v in doc.items() if k not in ("metrics", "provenance", "artifacts", "schema_version")}
-    if extra:
-        out.append("<h2>Other fields</h2>" + _value_html(extra))
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    return render_report(doc, base_dir, title, board)
 
 
 def _resolve(base_dir: Path, rel: str) -> Path:
@@ -254,8 +194,13 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(doc: dict, title: str | None = None, image_links: dict[str, str] | None = None) -> str:
+def render_markdown(doc, title: str | None = None, image_links: dict[str, str] | None = None) -> str:
     """The Markdown summary; ``image_links`` maps artifact names to the paths the summary links."""
+    from .pages.report_page import document_kind, unwrap
+
+    kind = document_kind(doc)
+    if kind != "score":
+        return _other_markdown(unwrap(doc), kind, title)
     prov = doc.get("provenance") or {}
     title = title or prov.get("name") or "genbench result"
     lines = [f"# {title}", "", "| metric | value | ± std | 95% interval | notes |", "|---|---:|---:|---:|---|"]
@@ -265,6 +210,34 @@ def render_markdown(doc: dict, title: str | None = None, image_links: dict[str, 
     lines += [f"- **{k}**: `{_md_cell(v)}`" for k, v in key_facts(doc)]
     for name, link in (image_links or {}).items():
         lines += ["", f"![{name}]({link})"]
+    return "\n".join(lines) + "\n"
+
+
+def _other_markdown(doc, kind: str | None, title: str | None) -> str:
+    """The summary of a probe, leaderboard, demo or check document: its main numbers as a short list or table."""
+    prov = (doc.get("provenance") or {}) if isinstance(doc, dict) else {}
+    lines = [f"# {title or prov.get('name') or f'genbench {kind}'}", ""]
+    if kind == "leaderboard":
+        from .pages.leaderboard_page import markdown_table
+
+        lines += markdown_table(doc.get("rows") or [])
+    elif kind == "demo":
+        for row in doc:
+            shown = ", ".join(f"{k} {_num(v.get('value', v.get('mean')))}" for k, v in row["metrics"].items())
+            lines.append(f"- **{_md_cell(str(row['name']))}**: {shown}")
+    elif kind == "check":
+        lines.append(f"**{'PASSED' if doc.get('passed') else 'REGRESSED'}**")
+        lines += ["", "| metric | rule | baseline | new | status |", "|---|---|---:|---:|---|"]
+        lines += [f"| {v.get('metric')} | {_md_cell(str(v.get('rule')))} | {_num(v.get('old'))} | {_num(v.get('new'))} | "
+                  f"{v.get('status')} |" for v in doc.get("verdicts") or []]
+    else:
+        keys = ("verdict", "ct", "memorized_fraction", "authenticity", "train_test_gap", "modes_covered",
+                "kl_to_uniform", "accuracy")
+        lines += [f"- **{k}**: `{_num(doc[k])}`" for k in keys if k in doc]
+        for t, per in (doc.get("direction") or {}).items():
+            lines += [f"- **{t}**, {m}: {d}" for m, d in per.items()]
+    lines.append("")
+    lines += [f"- **{k}**: `{_md_cell(v)}`" for k, v in key_facts(doc)] if isinstance(doc, dict) else []
     return "\n".join(lines) + "\n"
 
 
@@ -295,7 +268,7 @@ def write_report(
     page = render_html(doc, base_dir, title)  # validates every artifact first
     links: dict[str, str] = {}
     copies: list[tuple[Path, bytes]] = []
-    for name, rel, _ in _artifact_list(doc):
+    for name, rel, _ in (_artifact_list(doc) if isinstance(doc, dict) and "rows" not in doc else []):
         data, _size = read_png(_resolve(Path(base_dir), rel), name)
         file_name = f"artifact-{_safe_name(name)}.png"
         links[name] = file_name

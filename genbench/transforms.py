@@ -165,3 +165,6 @@ class TransformedSource(ImageSource):
     def fingerprint(self) -> str:
         inner = self.base.fingerprint()
         return f"{inner}|{self.location}|seed={self.seed}" if inner else ""
+
+    def repeats(self) -> int:
+        return self.base.repeats()  # a transformed repeat is still a near-copy of its first occurrence

@@ -245,6 +245,9 @@ class GeneratorSource(ImageSource):
     def has_labels(self) -> bool:
         return self._labels is not None
 
+    def repeats(self) -> int:
+        return self.family.repeated_samples(self._latents)
+
     def label(self, index: int) -> int | None:
         return None if self._labels is None else int(self._labels[index])
 
@@ -252,11 +255,16 @@ class GeneratorSource(ImageSource):
         return None if self._labels is None else self._labels.copy()
 
     def fingerprint(self) -> str:
-        """Hash of (checkpoint sha256, n, seed, labels); "" for a model not loaded from a file."""
-        digest = getattr(self.family, "checkpoint_sha256", None)
-        if digest is None:
-            return ""
-        h = hashlib.sha256(f"genbench-generator|{digest}|{self.n}|{self.seed}|".encode())
-        if self._labels is not None:
-            h.update(self._labels.tobytes())
+        """Hash of what the images are made of: the weights and extra state as they are in memory now (not
+        the file they came from, so a model changed after loading never hits a stale cache entry), the
+        options and every drawn latent (which covers n, seed and labels)."""
+        h = hashlib.sha256(f"genbench-generator-v2|{type(self.family).__name__}|{self.family.options!r}|".encode())
+        state = self.family.state()
+        tensors = [(f"nets.{net}.{key}", value) for net, sd in sorted(state["nets"].items()) for key, value in sd.items()]
+        tensors += [(f"extra.{key}", value) for key, value in sorted(state["extra"].items())]
+        tensors += [(f"latent.{key}", value) for key, value in sorted(self._latents.items())]
+        for name, value in tensors:
+            if isinstance(value, torch.Tensor):
+                h.update(name.encode())
+                h.update(value.detach().cpu().contiguous().numpy().tobytes())
         return h.hexdigest()

@@ -146,11 +146,15 @@ def record_bundled(name: str, path: str | Path, command: str) -> dict[str, Any]:
         "device": ckpt["device"],
         "threads": ckpt.get("threads"),
         "metrics": ckpt.get("metrics", {}),
+        # the generator weights sampled from: "ema" (the average, train.ema_decay > 0) or "raw"
+        "sampled_weights": ckpt.get("sampled_weights", "ema" if ckpt["config"]["train"].get("ema_decay") else "raw"),
+        "weight_choice": ckpt.get("weight_choice", {}),
         "config": ckpt["config"],
         "command": command,
         # The config's time_limit_s may stop a run before train.steps; --steps repeats it exactly.
         "stopped_early": steps < int(ckpt["config"]["train"]["steps"]),
-        "reproduce": f"python -m genbench.baselines {name} --bundle --steps {steps}",
+        "reproduce": f"python -m genbench.baselines {name} --bundle --threads {ckpt.get('threads') or 1}"
+                     + (f" --stop-after {steps}" if steps < int(ckpt["config"]["train"]["steps"]) else ""),
         "genbench_version": ckpt["genbench_version"],
         "torch_version": ckpt["torch_version"],
         "created": ckpt["created"],

@@ -52,9 +52,19 @@ class TrainOptions:
     dry_run_batch_size: int = 16
     amp: str = "auto"  # auto: bfloat16 autocast on CUDA when the family allows it; "off"; "bf16"
     time_limit_s: float = 0.0  # stop early after this much wall time (0 = no limit)
+    stop_after: int = 0  # stop after this many steps, schedules unchanged (0 = run all ``steps``; repeats a timed-out run)
+    # Exponential moving average of the family's ``ema_net`` (the generator), sampled from instead of the
+    # raw weights (Karras et al. 2018; Yazici et al. 2019): 0 = off, else the decay per step, e.g. 0.999.
+    ema_decay: float = 0.0
+    ema_start: int = 0  # steps before averaging starts (the EMA copies the raw weights until then)
+    # Learning rate of every optimiser: "constant", or "linear": constant until lr_decay_start (a fraction
+    # of ``steps``), then linearly to 0 at ``steps`` (the WGAN-GP and CycleGAN reference schedules).
+    lr_schedule: str = "constant"
+    lr_decay_start: float = 0.5
 
 
 AMP_MODES = ("auto", "off", "bf16")
+LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclass(frozen=True)
@@ -160,9 +170,19 @@ def resolve(raw: Mapping[str, Any], family: str, options_cls: type, where: str) 
     model = options_from_mapping(options_cls, raw.get("model", {}), where, "model")
     if train.amp not in AMP_MODES:
         raise ConfigError(f"{where}: train.amp = {train.amp!r}; expected one of: {', '.join(AMP_MODES)}")
-    for name in ("steps", "batch_size", "dry_run_steps", "dry_run_batch_size"):
+    for name in ("steps", "batch_size", "dry_run_steps", "dry_run_batch_size", "log_every"):
         if getattr(train, name) < 1:
             raise ConfigError(f"{where}: train.{name} must be >= 1, got {getattr(train, name)}")
+    for name in ("checkpoint_every", "ema_start", "time_limit_s", "stop_after"):
+        if getattr(train, name) < 0:
+            raise ConfigError(f"{where}: train.{name} must be >= 0, got {getattr(train, name)}")
+    if not 0.0 <= train.ema_decay < 1.0:
+        raise ConfigError(f"{where}: train.ema_decay must be in [0, 1) (0 = no EMA), got {train.ema_decay}")
+    if train.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"{where}: train.lr_schedule = {train.lr_schedule!r}; expected one of: {', '.join(LR_SCHEDULES)}")
+    if not 0.0 <= train.lr_decay_start <= 1.0:
+        raise ConfigError(f"{where}: train.lr_decay_start must be a fraction of train.steps in [0, 1], "
+                          f"got {train.lr_decay_start}")
     check = getattr(model, "validate", None)
     if check is not None:
         check(where)

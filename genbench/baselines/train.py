@@ -35,6 +35,7 @@ from genbench.errors import ConfigError
 from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
 from .config import CONFIG_DIR, RunConfig, default_config_path, load_config, read_toml
 from .data import Arrays, BatchSampler, load_arrays
+from .ema import WeightAverage, has_batch_norm, recompute_batch_norm
 from .families import FAMILIES
 from .families.base import Family
 
@@ -105,6 +106,9 @@ def load_run_config(
     family_name = family_of(name)
     family = FAMILIES.get(family_name)
     run = load_config(default_config_path(name) if config is None else config, family_name, family.options_cls)
+    if run.train.ema_decay > 0 and family.ema_net is None:
+        raise ConfigError(f"{run.source}: train.ema_decay = {run.train.ema_decay}, but the {family_name} family has "
+                          "no network to average; set train.ema_decay = 0")
     if seed is not None:
         run = RunConfig(run.family, int(seed), run.data, run.train, run.model, run.source)
     if steps is not None:
@@ -125,6 +129,8 @@ def train(
     threads: int | None = None,
     log: Callable[[str], None] = _stderr,
     overwrite: bool = False,
+    stop_after: int | None = None,
+    time_limit: float | None = None,
 ) -> Path | None:
     """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
@@ -132,10 +138,20 @@ def train(
     path (default out/baselines/NAME.pt; a dry run writes no checkpoint unless ``out`` is given, and
     returns None then); an existing ``out`` is replaced only with ``overwrite``; steps/seed override the config;
     dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
-    device: None picks CUDA when available; threads: torch CPU threads (None: torch's default).
+    device: None picks CUDA when available; threads: torch CPU threads (None: torch's default);
+    time_limit: override train.time_limit_s; stop_after: stop after that many steps with the schedules still
+    planned for train.steps and no time limit (repeats a run a time limit stopped).
     Raises ConfigError for bad options, InputError for unusable data.
     """
     run = load_run_config(name, config, seed=seed, steps=steps)
+    if time_limit is not None:
+        if time_limit < 0:
+            raise ConfigError(f"time_limit (--time-limit) must be >= 0 seconds, got {time_limit}")
+        run = run.replace_train(time_limit_s=float(time_limit))
+    if stop_after is not None:
+        if not 1 <= stop_after <= run.train.steps:
+            raise ConfigError(f"--stop-after {stop_after}: expected 1..{run.train.steps} (train.steps)")
+        run = run.replace_train(stop_after=int(stop_after), time_limit_s=0.0)
     if dry_run:
         run = run.replace_train(
             steps=run.train.dry_run_steps, batch_size=run.train.dry_run_batch_size, log_every=1, checkpoint_every=0
@@ -190,7 +206,8 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
         f"{n_params / 1e6:.2f}M parameters, streams " + ", ".join(f"{k}={len(v)}" for k, v in sorted(streams.items()))
     )
 
-    def checkpoint(steps_done: int, wall: float, metrics: dict[str, float], eval_s: float) -> None:
+    def checkpoint(steps_done: int, wall: float, metrics: dict[str, float], eval_s: float,
+                   raw: dict[str, torch.Tensor] | None = None) -> None:
         document = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -200,6 +217,8 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
             "config_source": run.source,
             "dataset": run.data.dataset,
             "state": family.state(),
+            # with train.ema_decay: the last raw (not averaged) weights of the averaged net, for comparison
+            "raw_weights": {str(family.ema_net): raw} if raw is not None else {},
             "steps": steps_done,
             "wall_time_s": wall,
             "eval_time_s": eval_s,
@@ -218,6 +237,20 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
         else:
             torch.save(document, io.BytesIO())  # a dry run without --out: check it serialises, write nothing
 
+    ema = make_average(family, opts.ema_decay, opts.ema_start)
+    schedules = make_schedules(family, opts.lr_schedule, opts.lr_decay_start, opts.steps)
+
+    def sampled_weights() -> dict[str, torch.Tensor] | None:
+        """Put the averaged weights (with matching batch-norm statistics) into the EMA net; return the raw ones."""
+        if ema is None:
+            return None
+        net = family.nets[str(family.ema_net)]
+        raw = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        net.load_state_dict(ema.state_dict())
+        if has_batch_norm(net):
+            recompute_batch_norm(net, lambda i: standing_pass(family, opts.batch_size, run.seed, i))
+        return raw
+
     history: list[dict[str, float]] = []
     sums: dict[str, torch.Tensor] = {}
     count = 0
@@ -227,11 +260,15 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
     for step in range(1, opts.steps + 1):
         batches = {name: sampler.next(opts.batch_size * family.batches_per_step) for name, sampler in samplers.items()}
         losses = family.train_step(batches, step)
+        if ema is not None:
+            ema.update(step)
+        for scheduler in schedules:
+            scheduler.step()
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + value.float()
         count += 1
         elapsed = time.perf_counter() - start
-        out_of_time = opts.time_limit_s > 0 and elapsed >= opts.time_limit_s
+        out_of_time = (opts.time_limit_s > 0 and elapsed >= opts.time_limit_s) or step == opts.stop_after
         if step % opts.log_every == 0 or step == opts.steps or out_of_time:
             means = {key: float(total) / count for key, total in sums.items()}
             bad = [key for key, value in means.items() if not math.isfinite(value)]
@@ -248,22 +285,27 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
             sums, count, last_log = {}, 0, now
         if opts.checkpoint_every and step % opts.checkpoint_every == 0 and step < opts.steps:
             family.train_mode(False)
+            raw = sampled_weights()
             family.finalize(streams)
-            checkpoint(step, time.perf_counter() - start, {}, 0.0)
+            checkpoint(step, time.perf_counter() - start, {}, 0.0, raw)
+            if raw is not None:
+                family.nets[str(family.ema_net)].load_state_dict(raw)
             family.train_mode(True)
         if out_of_time:
-            log(f"[{label}] time limit {opts.time_limit_s}s reached after {step} steps")
+            log(f"[{label}] stopped after {step} of {opts.steps} steps "
+                + ("(--stop-after)" if step == opts.stop_after else f"(time limit {opts.time_limit_s}s)"))
             break
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     wall = time.perf_counter() - start
     family.train_mode(False)
     eval_start = time.perf_counter()
+    raw = sampled_weights()  # the checkpoint keeps the weights that are sampled from
     family.finalize(streams)
     with torch.no_grad():
         metrics = family.evaluate(eval_arrays)
     eval_s = time.perf_counter() - eval_start
-    checkpoint(step, wall, metrics, eval_s)
+    checkpoint(step, wall, metrics, eval_s, raw)
     log(
         f"[{label}] done: {step} steps in {wall:.1f}s ({step / max(wall, 1e-9):.2f} steps/s)"
         + "".join(f", {k}={v:.4f}" for k, v in metrics.items())
@@ -272,12 +314,48 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
     return out
 
 
+def make_average(family: Family, decay: float, start: int) -> WeightAverage | None:
+    """The EMA of ``family.ema_net`` for ``train.ema_decay`` > 0; ConfigError for a family without one."""
+    if decay <= 0:
+        return None
+    if family.ema_net is None:
+        raise ConfigError(f"train.ema_decay = {decay}: the {family.name} family has no network to average; "
+                          "set train.ema_decay = 0")
+    return WeightAverage(family.nets[family.ema_net], decay, start)
+
+
+def make_schedules(family: Family, schedule: str, decay_start: float, steps: int) -> list[torch.optim.lr_scheduler.LambdaLR]:
+    """One LambdaLR per optimiser: "constant" (none), or "linear" decay to 0 from ``decay_start * steps``."""
+    if schedule == "constant":
+        return []
+    first = int(round(decay_start * steps))
+
+    def factor(step: int) -> float:  # step = optimiser steps taken so far
+        if step <= first:
+            return 1.0
+        return max(0.0, (steps - step) / max(steps - first, 1))
+
+    return [torch.optim.lr_scheduler.LambdaLR(opt, factor) for opt in family.optimizers.values()]
+
+
+def standing_pass(family: Family, batch_size: int, seed: int, index: int) -> None:
+    """One forward pass of fresh seeded latents through the family's decoder (batch-norm statistics)."""
+    generator = torch.Generator().manual_seed(seed * 7919 + index)
+    latents = {k: v.to(family.device) for k, v in family.draw(max(batch_size, 64), generator).items()}
+    family.decode(latents)
+
+
 @click.command(cls=GenbenchCommand, context_settings={"show_default": True})
 @click.argument("name")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="TOML config (default: genbench/baselines/configs/NAME.toml).")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
 @click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--time-limit", "time_limit", type=click.FloatRange(min=0), default=None,
+              help="Override train.time_limit_s: stop after this many seconds of training (0 = no limit).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="Stop after this many steps, the schedules still planned for train.steps, with no time limit "
+                   "(repeats a run that a time limit stopped).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
@@ -286,7 +364,8 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
 @click.option("--bundle", is_flag=True,
               help="Replace genbench/baselines/checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
-def main(name: str, config_path: str | None, out: str | None, steps: int | None, seed: int | None,
+def main(name: str, config_path: str | None, out: str | None, steps: int | None, time_limit: float | None,
+         stop_after: int | None, seed: int | None,
          device: str | None, threads: int | None, dry_run: bool, bundle: bool, overwrite: bool) -> None:
     """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
     if bundle:
@@ -294,7 +373,7 @@ def main(name: str, config_path: str | None, out: str | None, steps: int | None,
             raise ConfigError("--bundle writes genbench/baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
         out = str(CHECKPOINT_DIR / f"{name}.pt")
     path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
-                 threads=threads, overwrite=overwrite or bundle)
+                 threads=threads, overwrite=overwrite or bundle, stop_after=stop_after, time_limit=time_limit)
     if bundle and path is not None:
         command = "python -m genbench.baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         entry = record_bundled(name, path, command)

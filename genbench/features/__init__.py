@@ -14,7 +14,8 @@ from functools import lru_cache
 from ..errors import ConfigError
 from .base import EXTRACTORS, ExtractorIdentity, FeatureExtractor, MetricNames
 
-_BUNDLED_MODULES = ("genbench.features.inception", "genbench.features.fmnist_cnn")
+_BUNDLED_MODULES = ("genbench.features.inception", "genbench.features.fmnist_cnn", "genbench.features.dinov2",
+                    "genbench.features.clip")
 
 #: Environment variable naming plug-in modules to import (comma-separated).
 PLUGINS_ENV = "GENBENCH_PLUGINS"
@@ -40,11 +41,12 @@ def _register_bundled() -> None:
 
 @lru_cache(maxsize=8)
 def build_extractor(name: str, weights: str | None = None, preprocessing: str | None = None, device: str = "cpu",
-                    allow_unverified: bool = False) -> FeatureExtractor:
+                    allow_unverified: bool = False, weights_sha256: str | None = None) -> FeatureExtractor:
     """Build (and cache per process) the extractor ``name``; an unknown name lists the valid ones.
 
     ``allow_unverified`` accepts a weights file whose sha256 differs from the published one
     (its actual sha256 is what gets recorded); extractors without a pinned download refuse it.
+    ``weights_sha256`` pins the sha256 of weights that have no published one (DINOv2).
     """
     _register_bundled()
     factory = EXTRACTORS.get(name)
@@ -53,8 +55,34 @@ def build_extractor(name: str, weights: str | None = None, preprocessing: str | 
         if "allow_unverified" not in inspect.signature(factory).parameters:
             raise ConfigError(f"--allow-unverified-weights does not apply to extractor {name!r}")
         options["allow_unverified"] = True
+    if weights_sha256 is not None:
+        if "weights_sha256" not in inspect.signature(factory).parameters:
+            raise ConfigError(f"--weights-sha256 does not apply to extractor {name!r}")
+        options["weights_sha256"] = weights_sha256
     extractor = factory(weights=weights, preprocessing=preprocessing, device=device, **options)
     return extractor.eval()
+
+
+def static_metric_names(name: str) -> MetricNames | None:
+    """The metric names of extractor ``name`` when its factory declares them (no weights loaded), else None."""
+    _register_bundled()
+    return getattr(EXTRACTORS.get(name), "metric_names", None)
+
+
+def canonical_preprocessing(extractor: str, preprocessing: str) -> str:
+    """The name recorded for ``preprocessing`` under ``extractor`` (an alias becomes its canonical name).
+
+    Extractors with their own policy family (DINOv2, CLIP) declare it on their factory; the others use the
+    Inception registry. ConfigError for a name the extractor's family does not know.
+    """
+    _register_bundled()
+    registry = getattr(EXTRACTORS.get(extractor), "preprocessing", None) if extractor in EXTRACTORS else None
+    if registry is None:
+        from .preprocess import PREPROCESSING
+
+        return PREPROCESSING.canonical(preprocessing)
+    registry.get(preprocessing)  # ConfigError listing the valid names
+    return registry.canonical(preprocessing)
 
 
 def extractor_names() -> list[str]:
@@ -62,4 +90,5 @@ def extractor_names() -> list[str]:
     return EXTRACTORS.names()
 
 
-__all__ = ["EXTRACTORS", "ExtractorIdentity", "FeatureExtractor", "MetricNames", "build_extractor", "extractor_names"]
+__all__ = ["EXTRACTORS", "ExtractorIdentity", "FeatureExtractor", "MetricNames", "build_extractor",
+           "canonical_preprocessing", "extractor_names", "static_metric_names"]

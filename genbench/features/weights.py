@@ -12,6 +12,11 @@ Every file is hashed (sha256) on every resolution. A file whose hash differs fro
 the published one is refused unless the caller passes ``allow_unverified=True``;
 then its actual sha256 is what gets recorded. Loading uses
 ``torch.load(weights_only=True)``: no pickled code runs.
+
+Some files have no published sha256 (``WeightsSpec.sha256 is None``: the DINOv2
+checkpoints). Such a file is accepted as it is and its actual sha256 recorded,
+``verified=False``; a user may pin one (``pin=`` / ``--weights-sha256`` or the
+spec's ``pin_env_var``), which is then checked like a published hash.
 """
 from __future__ import annotations
 
@@ -38,10 +43,12 @@ class WeightsSpec:
 
     name: str
     url: str
-    sha256: str
+    sha256: str | None  # None: nobody publishes one (the actual sha256 is recorded, unverified)
     filename: str
     env_var: str
     flag: str = "--weights"
+    #: Environment variable holding a user's sha256 pin for a spec without a published one.
+    pin_env_var: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,30 +88,62 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def how_to_provide(spec: WeightsSpec) -> str:
     """The sentence every 'weights unavailable' error ends with."""
+    digest = f"sha256 {spec.sha256}" if spec.sha256 else "no sha256 is published for it"
     return (
-        f"Download {spec.url} (sha256 {spec.sha256}) on a machine with internet access, then pass it with "
+        f"Download {spec.url} ({digest}) on a machine with internet access, then pass it with "
         f"weights=PATH ({spec.flag} PATH), set {spec.env_var}=PATH, or copy it to "
         f"{cache_root() / 'weights' / spec.filename}."
     )
 
 
-def _check(path: Path, spec: WeightsSpec, origin: str, allow_unverified: bool) -> ResolvedWeights:
+def expected_sha256(spec: WeightsSpec, pin: str | None = None) -> tuple[str | None, str]:
+    """The sha256 a file must have (None: any) and where that requirement comes from.
+
+    A user's pin (``pin`` argument, else ``$<spec.pin_env_var>``) applies to specs without a published hash;
+    ConfigError unless a pin is 64 hex digits, or when it contradicts a published hash.
+    """
+    where = "--weights-sha256"
+    if pin is None and spec.pin_env_var and os.environ.get(spec.pin_env_var):
+        pin, where = os.environ[spec.pin_env_var], spec.pin_env_var
+    if pin is not None:
+        from ..errors import ConfigError
+
+        pin = pin.strip().lower()
+        if len(pin) != 64 or any(c not in "0123456789abcdef" for c in pin):
+            raise ConfigError(f"weights sha256 pin ({where}) {pin!r}: expected 64 hexadecimal digits")
+        if spec.sha256 is not None and pin != spec.sha256:
+            raise ConfigError(f"weights sha256 pin ({where}) {pin}: {spec.name} has a published sha256 "
+                              f"({spec.sha256}); a pin is for weights without one (use --allow-unverified-weights "
+                              "for another file)")
+        return pin, f"pinned by {where}"
+    return spec.sha256, "published"
+
+
+def _check(path: Path, spec: WeightsSpec, origin: str, allow_unverified: bool,
+           pin: str | None = None) -> ResolvedWeights:
     if not path.is_file():
         raise WeightsError(f"{spec.name} weights: {path} ({origin}) is not a file. {how_to_provide(spec)}")
+    expected, source = expected_sha256(spec, pin)
     actual = sha256_file(path)
-    if actual == spec.sha256:
+    if expected is None:  # nothing to check against: accept, record the actual hash, never claim verified
+        return ResolvedWeights(path, actual, False, origin)
+    if actual == expected:
         return ResolvedWeights(path, actual, True, origin)
     if allow_unverified:
         return ResolvedWeights(path, actual, False, origin)
     raise WeightsError(
-        f"{spec.name} weights: {path} ({origin}) has sha256 {actual}, expected {spec.sha256}. "
-        "Use the published file, or pass allow_unverified=True (--allow-unverified-weights) to use it anyway; "
+        f"{spec.name} weights: {path} ({origin}) has sha256 {actual}, expected {expected} ({source}). "
+        "Use that file, or pass allow_unverified=True (--allow-unverified-weights) to use it anyway; "
         "its actual sha256 is then recorded with every result."
     )
 
 
-def download(spec: WeightsSpec, target: Path, timeout: float = 60.0) -> Path:
-    """Stream ``spec.url`` to ``target`` (atomic), refusing it unless its sha256 matches. Raises WeightsError."""
+def download(spec: WeightsSpec, target: Path, timeout: float = 60.0, pin: str | None = None) -> Path:
+    """Stream ``spec.url`` to ``target`` (atomic), refusing it unless its sha256 matches. Raises WeightsError.
+
+    With no published sha256 and no pin the file is kept as downloaded (its hash is recorded by the caller).
+    """
+    expected, _ = expected_sha256(spec, pin)
     digest = hashlib.sha256()
     try:
         with atomic_path(target) as tmp:
@@ -112,10 +151,10 @@ def download(spec: WeightsSpec, target: Path, timeout: float = 60.0) -> Path:
                 for chunk in iter(lambda: response.read(_CHUNK), b""):
                     digest.update(chunk)
                     out.write(chunk)
-            if digest.hexdigest() != spec.sha256:
+            if expected is not None and digest.hexdigest() != expected:
                 raise WeightsError(
                     f"{spec.name} weights downloaded from {spec.url} have sha256 {digest.hexdigest()}, "
-                    f"expected {spec.sha256}; nothing was cached. {how_to_provide(spec)}"
+                    f"expected {expected}; nothing was cached. {how_to_provide(spec)}"
                 )
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise WeightsError(
@@ -131,30 +170,35 @@ def resolve_weights(
     *,
     allow_unverified: bool = False,
     allow_download: bool = True,
+    pin: str | None = None,
 ) -> ResolvedWeights:
     """Find (or fetch) the weights file for ``spec`` and check its sha256.
 
+    ``pin``: a sha256 the file must have (CLI ``--weights-sha256``), for specs without a published one.
     Raises WeightsError when no file can be had (the message says how to provide one)
     or when the file's hash differs and ``allow_unverified`` is False.
     """
     if weights is not None:
-        return _check(Path(weights).expanduser(), spec, "argument", allow_unverified)
+        return _check(Path(weights).expanduser(), spec, "argument", allow_unverified, pin)
     env = os.environ.get(spec.env_var)
     if env:
-        return _check(Path(env).expanduser(), spec, f"environment {spec.env_var}", allow_unverified)
+        return _check(Path(env).expanduser(), spec, f"environment {spec.env_var}", allow_unverified, pin)
     cached = cache_root() / "weights" / spec.filename
+    expected, _ = expected_sha256(spec, pin)
     if cached.is_file():
-        resolved = _check(cached, spec, "cache", allow_unverified=True)
-        if resolved.verified:
+        resolved = _check(cached, spec, "cache", allow_unverified=True, pin=pin)
+        if resolved.verified or expected is None:
             return resolved
         raise WeightsError(
-            f"{spec.name} weights: cached file {cached} has sha256 {resolved.sha256}, expected {spec.sha256}; "
+            f"{spec.name} weights: cached file {cached} has sha256 {resolved.sha256}, expected {expected}; "
             f"delete it to download again. {how_to_provide(spec)}"
         )
     if not allow_download:
         raise WeightsError(f"{spec.name} weights are not in the cache and downloads are off. {how_to_provide(spec)}")
-    download(spec, cached)
-    return ResolvedWeights(cached, spec.sha256, True, "download")
+    download(spec, cached, pin=pin)
+    if expected is None:
+        return ResolvedWeights(cached, sha256_file(cached), False, "download")
+    return ResolvedWeights(cached, expected, True, "download")
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:

@@ -1,6 +1,8 @@
 """Seeded bootstrap 95% intervals for Frechet distance and KID."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..stats.feature_stats import FeatureStats
@@ -8,7 +10,8 @@ from .fid import frechet_distance
 
 
 def bootstrap_frechet_interval(
-    generated: np.ndarray, reference: FeatureStats, replicates: int, seed: int
+    generated: np.ndarray, reference: FeatureStats, replicates: int, seed: int,
+    on_replicate: Callable[[int], None] | None = None,
 ) -> tuple[float, float]:
     """95% interval of FD when the generated features [N, d] are resampled with replacement.
 
@@ -18,7 +21,7 @@ def bootstrap_frechet_interval(
     duplicates, which inflates its covariance error and so its FD: the bootstrap
     distribution sits above the point estimate. The interval therefore takes the
     spread of the bootstrap percentiles around their median, centred on the FD of
-    the actual samples.
+    the actual samples. ``on_replicate(1)`` (optional) is called after each replicate.
     """
     x = np.asarray(generated, np.float64)
     n = len(x)
@@ -31,6 +34,8 @@ def bootstrap_frechet_interval(
         centered = x - mu
         sigma = (centered * counts[:, None]).T @ centered / (n - 1)
         values[b] = frechet_distance(mu, sigma, mu_r, sigma_r)
+        if on_replicate is not None:
+            on_replicate(1)
     point = frechet_distance(x.mean(0), np.cov(x, rowvar=False), mu_r, sigma_r)
     lo, median, hi = np.percentile(values, [2.5, 50.0, 97.5])
     return float(point + lo - median), float(point + hi - median)

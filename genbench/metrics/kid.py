@@ -7,6 +7,8 @@ KID is the mean over seeded random subsets drawn without replacement; std is ove
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..errors import ConfigError, InputError
@@ -34,10 +36,12 @@ def kernel_inception_distance(
     subsets: int = 100,
     subset_size: int = 1000,
     seed: int = 0,
+    on_subset: Callable[[int], None] | None = None,
 ) -> tuple[ScoreSpread, np.ndarray]:
     """KID mean and std over ``subsets`` seeded subsets; also returns the per-subset values [subsets].
 
-    Raises ConfigError when either set has fewer than ``subset_size`` samples.
+    Raises ConfigError when either set has fewer than ``subset_size`` samples. ``on_subset(1)``
+    (optional) is called after each subset.
     """
     generated = np.asarray(generated)
     reference = np.asarray(reference)
@@ -57,4 +61,6 @@ def kernel_inception_distance(
         gi = rng.choice(len(generated), subset_size, replace=False)
         ri = rng.choice(len(reference), subset_size, replace=False)
         values[s] = polynomial_mmd2(generated[gi], reference[ri])
+        if on_subset is not None:
+            on_subset(1)
     return ScoreSpread(float(values.mean()), float(values.std())), values

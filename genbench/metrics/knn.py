@@ -28,7 +28,7 @@ and 0.55 s with ``argpartition``. Inputs are converted to float64 once
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -310,6 +310,7 @@ def nearest_neighbours(
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     query_name: str = "query",
     base_name: str = "base",
+    on_rows: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest base points of each query point.
 
@@ -318,7 +319,8 @@ def nearest_neighbours(
     -1 excludes nothing). Returns ``(distances [N, k] float64, indices [N, k] int64)``: the exact
     k nearest by :func:`exact_squared_distances` (distance = its square root), sorted, ties broken
     by the lower base index, identical on every machine and for every ``chunk_size``. Raises
-    ConfigError when the base has fewer than k eligible points.
+    ConfigError when the base has fewer than k eligible points. ``on_rows(count)`` (optional) is
+    called after each block of query rows, e.g. a progress bar's ``advance``.
     """
     q = as_features(query, query_name)
     b = as_features(base, base_name)
@@ -353,6 +355,8 @@ def nearest_neighbours(
         sq, chosen = _first_k_per_row(cand_r, cand_c, exact, stop - start, k)
         dist[start:stop] = np.sqrt(sq)
         idx[start:stop] = chosen
+        if on_rows is not None:
+            on_rows(stop - start)
     return dist, idx
 
 
@@ -363,12 +367,14 @@ def kth_neighbour_distances(
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
     name: str = "features",
+    on_rows: Callable[[int], None] | None = None,
 ) -> np.ndarray:
     """Distance from each point to its k-th nearest *other* point of the same set (the k-NN ball radius).
 
     features [N, D]; ``k`` an int gives [N], a sequence of ints gives [N, len(k)]. Equal to the
     (k+1)-th smallest entry of each row of the full distance matrix with a zero diagonal (the
-    prdc package's convention). Raises ConfigError when N < k + 1.
+    prdc package's convention). Raises ConfigError when N < k + 1. ``on_rows``: as in
+    :func:`nearest_neighbours` (rows of ``features`` done).
     """
     ks = [k] if isinstance(k, (int, np.integer)) else list(k)
     if not ks or min(ks) < 1:
@@ -378,7 +384,7 @@ def kth_neighbour_distances(
         raise ConfigError(f"the k={max(ks)}-th nearest neighbour needs at least {max(ks) + 1} points in {name}; got {len(x)}")
     dist, _ = nearest_neighbours(
         x, x, max(ks), exclude=np.arange(len(x)), chunk_size=chunk_size, max_memory_bytes=max_memory_bytes,
-        query_name=name, base_name=name,
+        query_name=name, base_name=name, on_rows=on_rows,
     )
     radii = dist[:, [kk - 1 for kk in ks]]
     return radii[:, 0] if isinstance(k, (int, np.integer)) else radii

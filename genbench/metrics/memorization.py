@@ -36,6 +36,7 @@ statistic come out the same on any CPU and for any ``chunk_size`` (no BLAS round
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -44,6 +45,7 @@ from scipy import sparse
 from scipy.stats import rankdata
 
 from ..errors import ConfigError
+from ..progress import SILENT, Reporter
 from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
@@ -74,6 +76,7 @@ def kmeans(
     tol: float = 1e-4,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    on_iteration: Callable[[int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd's k-means with k-means++ seeding; returns ``(centers [K, D], labels [N])``.
 
@@ -83,6 +86,7 @@ def kmeans(
     ``labels`` is the nearest-centre assignment for the returned centres. Deterministic
     for a given seed and identical on every machine: seeding and assignment use exact
     distances (no BLAS rounding in any decision). Raises ConfigError when N < n_clusters.
+    ``on_iteration(1)`` (optional) is called after each Lloyd round.
     """
     x = as_features(features, "train_features")
     n = len(x)
@@ -112,6 +116,8 @@ def kmeans(
     labels = np.full(n, -1, dtype=np.int64)
     for _ in range(max_iter):
         new_labels, dist = _nearest_center(x, centers, rows, max_memory_bytes)
+        if on_iteration is not None:
+            on_iteration(1)
         if np.array_equal(new_labels, labels):
             break
         labels = new_labels
@@ -272,14 +278,17 @@ def data_copying_ct(
     min_cell_generated: int = MIN_CELL_GENERATED,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: Reporter | None = None,
 ) -> CTResult:
     """The C_T three-sample data-copying test with ``n_cells`` seeded k-means cells fitted on the training set.
 
     train [l, D], test [n, D], generated [m, D]. Negative = copying, positive = underfitting.
-    Raises ConfigError as :func:`ct_from_cells` does, or when l < n_cells.
+    Raises ConfigError as :func:`ct_from_cells` does, or when l < n_cells. ``progress``: a
+    :class:`genbench.progress.Reporter` for the k-means phase (default silent).
     """
-    centers, train_cells = kmeans(train_features, n_cells, seed=seed, chunk_size=chunk_size,
-                                  max_memory_bytes=max_memory_bytes)
+    with (progress or SILENT).phase(f"k-means ({n_cells} cells) on the training set", None, "iterations") as bar:
+        centers, train_cells = kmeans(train_features, n_cells, seed=seed, chunk_size=chunk_size,
+                                      max_memory_bytes=max_memory_bytes, on_iteration=bar.advance)
     opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
     test_cells = assign_cells(test_features, centers, name="test_features", **opts)
     gen_cells = assign_cells(generated_features, centers, name="generated_features", **opts)
@@ -388,13 +397,16 @@ def memorization_statistics(
     ratio_threshold: float = RATIO_THRESHOLD,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: Reporter | None = None,
 ) -> MemorizationStats:
     """Compute C_T, the NN distance ratio, authenticity and the train-vs-test gap in one pass.
 
     train [l, D] (l >= max(2, n_cells)), test [n, D] (n >= 2), generated [m, D]; ``seed``
     drives the k-means cells of C_T. Raises InputError for malformed features and
-    ConfigError for too few samples (see :func:`ct_from_cells`).
+    ConfigError for too few samples (see :func:`ct_from_cells`). ``progress``: a
+    :class:`genbench.progress.Reporter` for the k-means and k-NN phases (default silent).
     """
+    progress = progress or SILENT
     train = as_features(train_features, "train_features")
     test = as_features(test_features, "test_features")
     gen = as_features(generated_features, "generated_features")
@@ -406,20 +418,27 @@ def memorization_statistics(
         raise ConfigError(f"ratio_threshold must be in (0, 1], got {ratio_threshold}")
     opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
 
-    ct = data_copying_ct(train, test, gen, seed=seed, n_cells=n_cells, min_cell_generated=min_cell_generated, **opts)
+    ct = data_copying_ct(train, test, gen, seed=seed, n_cells=n_cells, min_cell_generated=min_cell_generated,
+                         progress=progress, **opts)
 
-    gen_d, gen_i = nearest_neighbours(gen, train, 2, query_name="generated_features", base_name="train_features", **opts)
-    test_d, test_i = nearest_neighbours(test, train, 2, query_name="test_features", base_name="train_features", **opts)
+    with progress.phase("k-NN: generated and test samples to the training set", len(gen) + len(test), "rows") as bar:
+        gen_d, gen_i = nearest_neighbours(gen, train, 2, query_name="generated_features", base_name="train_features",
+                                          on_rows=bar.advance, **opts)
+        test_d, test_i = nearest_neighbours(test, train, 2, query_name="test_features", base_name="train_features",
+                                            on_rows=bar.advance, **opts)
     needed = np.unique(np.concatenate([gen_i[:, 0], test_i[:, 0]]))
-    needed_d, _ = nearest_neighbours(train[needed], train, 1, exclude=needed, query_name="train_features",
-                                     base_name="train_features", **opts)
+    with progress.phase("k-NN: nearest training samples to their own neighbours", len(needed), "rows") as bar:
+        needed_d, _ = nearest_neighbours(train[needed], train, 1, exclude=needed, query_name="train_features",
+                                         base_name="train_features", on_rows=bar.advance, **opts)
     train_nn = np.full(len(train), np.nan)
     train_nn[needed] = needed_d[:, 0]
     gen_authentic = _authentic(gen_d[:, 0], gen_i[:, 0], train_nn)
     test_authentic = _authentic(test_d[:, 0], test_i[:, 0], train_nn)
 
-    gen_to_test, _ = nearest_neighbours(gen, test, 1, query_name="generated_features", base_name="test_features", **opts)
-    test_loo = kth_neighbour_distances(test, 1, name="test_features", **opts)
+    with progress.phase("k-NN: generated and test samples to the test set", len(gen) + len(test), "rows") as bar:
+        gen_to_test, _ = nearest_neighbours(gen, test, 1, query_name="generated_features", base_name="test_features",
+                                            on_rows=bar.advance, **opts)
+        test_loo = kth_neighbour_distances(test, 1, name="test_features", on_rows=bar.advance, **opts)
 
     return MemorizationStats(
         n_train=len(train), n_test=len(test), n_generated=len(gen), seed=int(seed), ct=ct,

@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import ConfigError
+from ..progress import SILENT, Reporter
 from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
@@ -123,7 +124,9 @@ def _prdc(
     dc_k: int | None,
     chunk_size: int | None,
     max_memory_bytes: int,
+    progress: Reporter | None = None,
 ) -> dict:
+    progress = progress or SILENT
     real = as_features(real_features, "real_features")
     fake = as_features(fake_features, "fake_features")
     check_same_width(real_features=real, fake_features=fake)
@@ -135,23 +138,30 @@ def _prdc(
     opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
 
     real_ks = sorted({k for k in (pr_k, dc_k) if k is not None})
-    radii = kth_neighbour_distances(real, real_ks, name="real_features", **opts)
+    shown_ks = ",".join(map(str, real_ks))
+    with progress.phase(f"k-NN radii of the reference (k={shown_ks})", n_real, "rows") as bar:
+        radii = kth_neighbour_distances(real, real_ks, name="real_features", on_rows=bar.advance, **opts)
     real_radius = {k: radii[:, i] for i, k in enumerate(real_ks)}
-    fake_radius = kth_neighbour_distances(fake, pr_k, name="fake_features", **opts) if pr_k is not None else None
+    fake_radius = None
+    if pr_k is not None:
+        with progress.phase(f"k-NN radii of the generated samples (k={pr_k})", n_fake, "rows") as bar:
+            fake_radius = kth_neighbour_distances(fake, pr_k, name="fake_features", on_rows=bar.advance, **opts)
 
     # One sweep over blocks of real rows against all fake samples.
     fake_in_real = {k: np.zeros(n_fake, dtype=np.int64) for k in real_ks}  # real balls containing fake_j
     covered = np.zeros(n_real, dtype=bool)  # real_i's ball (dc_k) contains a fake sample
     recalled = np.zeros(n_real, dtype=bool)  # real_i inside some fake ball (pr_k)
-    for block in iter_ball_blocks(real, fake, **opts):
-        start, stop = block.start, block.stop
-        for k in real_ks:
-            inside = block.within(real_radius[k][start:stop, None])
-            fake_in_real[k] += inside.sum(axis=0)
-            if k == dc_k:
-                covered[start:stop] = inside.any(axis=1)
-        if fake_radius is not None:
-            recalled[start:stop] = block.within(fake_radius[None, :]).any(axis=1)
+    with progress.phase("k-NN balls: reference rows against the generated samples", n_real, "rows") as bar:
+        for block in iter_ball_blocks(real, fake, **opts):
+            start, stop = block.start, block.stop
+            for k in real_ks:
+                inside = block.within(real_radius[k][start:stop, None])
+                fake_in_real[k] += inside.sum(axis=0)
+                if k == dc_k:
+                    covered[start:stop] = inside.any(axis=1)
+            if fake_radius is not None:
+                recalled[start:stop] = block.within(fake_radius[None, :]).any(axis=1)
+            bar.advance(stop - start)
 
     out: dict = {"n_real": n_real, "n_fake": n_fake}
     if pr_k is not None:
@@ -170,13 +180,14 @@ def precision_recall(
     k: int = PRECISION_RECALL_K,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: Reporter | None = None,
 ) -> PrecisionRecall:
     """Improved precision (fake inside real manifold) and recall (real inside fake manifold).
 
     real_features [N, D], fake_features [M, D]. Raises ConfigError when N or M < k + 1,
     InputError for malformed features.
     """
-    out = _prdc(real_features, fake_features, k, None, chunk_size, max_memory_bytes)
+    out = _prdc(real_features, fake_features, k, None, chunk_size, max_memory_bytes, progress)
     return PrecisionRecall(out["precision"], out["recall"], int(k), out["n_real"], out["n_fake"])
 
 
@@ -187,12 +198,13 @@ def density_coverage(
     k: int = DENSITY_COVERAGE_K,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: Reporter | None = None,
 ) -> DensityCoverage:
     """Density and coverage (only real-sample k-NN balls are used).
 
     real_features [N, D], fake_features [M, D]. Raises ConfigError when N < k + 1.
     """
-    out = _prdc(real_features, fake_features, None, k, chunk_size, max_memory_bytes)
+    out = _prdc(real_features, fake_features, None, k, chunk_size, max_memory_bytes, progress)
     return DensityCoverage(out["density"], out["coverage"], int(k), out["n_real"], out["n_fake"])
 
 
@@ -204,14 +216,17 @@ def prdc(
     density_coverage_k: int = DENSITY_COVERAGE_K,
     chunk_size: int | None = None,
     max_memory_bytes: int = DEFAULT_MAX_MEMORY_BYTES,
+    progress: Reporter | None = None,
 ) -> PRDC:
     """Precision, recall, density and coverage sharing one sweep of real-vs-fake distances.
 
     With ``precision_recall_k == density_coverage_k == k`` this equals the prdc package's
     ``compute_prdc(real_features, fake_features, nearest_k=k)`` wherever no distance ties a radius
     to within rounding; on exact ties (copies of reference points) only this result is exact.
+    ``progress`` (a :class:`genbench.progress.Reporter`, default silent) shows the three k-NN sweeps.
     """
-    out = _prdc(real_features, fake_features, precision_recall_k, density_coverage_k, chunk_size, max_memory_bytes)
+    out = _prdc(real_features, fake_features, precision_recall_k, density_coverage_k, chunk_size, max_memory_bytes,
+                progress)
     return PRDC(
         out["precision"], out["recall"], out["density"], out["coverage"],
         int(precision_recall_k), int(density_coverage_k), out["n_real"], out["n_fake"],

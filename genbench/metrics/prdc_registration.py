@@ -31,7 +31,10 @@ def _shared_prdc(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> PRDC
     global _last
     ks = (opt.prdc_k_precision_recall, opt.prdc_k_density_coverage)
     if _last is None or _last[0] is not gen.features or _last[1] is not ref.features or _last[2] != ks:
-        value = prdc(ref.features, gen.features, precision_recall_k=ks[0], density_coverage_k=ks[1])
+        from ..progress import current
+
+        value = prdc(ref.features, gen.features, precision_recall_k=ks[0], density_coverage_k=ks[1],
+                     progress=current())
         _last = (gen.features, ref.features, ks, value)
     return _last[3]
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..config import MetricOptions
 from ..errors import ConfigError
+from ..progress import current as current_progress
 from ..registry import Registry, did_you_mean
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
 from .fid import frechet_distance_from_stats
@@ -76,7 +77,9 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 def _fd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
     out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
     if opt.bootstrap and gen.features is not None:
-        out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed))
+        with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
+            out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed,
+                                                          on_replicate=bar.advance))
     return out
 
 
@@ -89,9 +92,12 @@ def _is(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
 @register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)",
                  preflight=_kid_sizes)
 def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
-    spread, values = kernel_inception_distance(
-        gen.features, ref.features, subsets=opt.kid_subsets, subset_size=opt.kid_subset_size, seed=opt.seed
-    )
+    label = f"KID over {opt.kid_subsets} subsets of {opt.kid_subset_size}"
+    with current_progress().phase(label, opt.kid_subsets, "subsets") as bar:
+        spread, values = kernel_inception_distance(
+            gen.features, ref.features, subsets=opt.kid_subsets, subset_size=opt.kid_subset_size, seed=opt.seed,
+            on_subset=bar.advance,
+        )
     out: dict = {"mean": spread.mean, "std": spread.std, "subsets": opt.kid_subsets, "subset_size": opt.kid_subset_size}
     if opt.bootstrap:
         out["ci95"] = list(bootstrap_mean_interval(values, opt.bootstrap, opt.seed))
@@ -110,6 +116,29 @@ def _is_infinity(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict
     from .infinity import is_infinity
 
     return is_infinity(gen.logits, seed=opt.seed).to_dict()
+
+
+#: The one space CMMD is defined in: CLIP ViT-L/14@336 embeddings under the reference's preprocessing.
+CMMD_SPACE = {"extractor": "clip-vit-l14-336", "preprocessing": "clip-cmmd"}
+
+
+@register_metric("cmmd", {GEN_FEATURES, REF_FEATURES},
+                 "CMMD: RBF-kernel MMD (sigma 10, x1000) of L2-normalised CLIP ViT-L/14@336 embeddings")
+def _cmmd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    from .cmmd import SCALE, SIGMA, cmmd
+
+    for ev in (gen, ref):
+        identity = ev.identity or {}
+        wrong = {k: identity.get(k) for k, v in CMMD_SPACE.items() if identity.get(k) != v}
+        if wrong:
+            raise ConfigError(
+                f"metric cmmd (--metrics) is defined on {CMMD_SPACE['extractor']} embeddings with preprocessing "
+                f"{CMMD_SPACE['preprocessing']}, but the {ev.role} input {ev.description} has "
+                + ", ".join(f"{k}={v!r}" for k, v in wrong.items())
+                + f"; pass --extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
+            )
+    return {"value": cmmd(gen.features, ref.features), "sigma": SIGMA, "scale": SCALE,
+            "estimator": "biased (V-statistic) MMD^2 of L2-normalised embeddings"}
 
 
 def output_name(kind: str, names: "MetricNames | None") -> str:

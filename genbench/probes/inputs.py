@@ -14,6 +14,7 @@ was built with; else the data set's own network when an input names a data set i
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from ..config import DEFAULT_EXTRACTOR, ExtractOptions
 from ..errors import ConfigError, InputError, ReferenceStatsError
 from ..evaluate import IDENTITY_FIELDS, Evaluated, extract_source
 from ..features.base import FeatureExtractor
+from ..progress import Steps
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
 
@@ -253,11 +255,16 @@ def extract_pending(
     options: ExtractOptions,
     keep_features: bool = True,
     keep_logits: bool = False,
+    steps: Steps | None = None,
 ) -> None:
-    """Extract every input that is still an image source (in place): ``item.evaluated`` is set."""
+    """Extract every input that is still an image source (in place): ``item.evaluated`` is set.
+
+    ``steps``: each extraction is the next step of this job ("step k of N" in its progress line).
+    """
     for item in inputs:
         if item.evaluated is None:
-            item.evaluated = extract_source(item.source, extractor, options, item.role, keep_features, keep_logits)
+            with steps.step() if steps is not None else contextlib.nullcontext():
+                item.evaluated = extract_source(item.source, extractor, options, item.role, keep_features, keep_logits)
             item.info = dict(item.evaluated.info)
         elif keep_features and item.evaluated.features is None:
             raise ConfigError(f"{item.description} ({item.flag}) has no per-sample features, which this probe needs")

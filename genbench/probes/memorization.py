@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, progress
 from ..config import ExtractOptions
 from ..errors import ConfigError
 from ..features import build_extractor
@@ -234,9 +234,16 @@ def run_memorization_probe(
     PNG gallery of the most suspicious samples beside their nearest training images when ``gallery``
     is a path (images needed for both). Raises ConfigError for too few samples or a chunk that cannot
     fit, ReferenceStatsError when inputs were built with different extractors or preprocessing.
+    Progress (``extract_options.progress``): every extraction and the statistics are numbered steps.
     """
-    started = time.perf_counter()
     xo = extract_options or ExtractOptions()
+    with progress.enabled(xo.progress):
+        return _run_memorization_probe(samples, train, test, options, xo, thresholds, gallery)
+
+
+def _run_memorization_probe(samples: Any, train: Any, test: Any, options: MemorizationOptions, xo: ExtractOptions,
+                            thresholds: MemorizationThresholds | None, gallery: str | Path | None) -> MemorizationReport:
+    started = time.perf_counter()
     thresholds = thresholds or MemorizationThresholds()
     # Open everything (cheap) and validate before any extraction.
     gen_in = open_probe_input(samples, "generated", "SAMPLES", data_dir=xo.data_dir, max_n=options.max_samples,
@@ -265,14 +272,16 @@ def run_memorization_probe(
         asked = {"extractor": xo.extractor, **({"preprocessing": xo.preprocessing} if xo.preprocessing else {})}
         described.append(("this run (--extractor/--preprocessing)", asked))
     check_identities(described)
-    extract_pending(inputs, extractor, xo, keep_features=True, keep_logits=False)
+    steps = progress.Steps(len(pending) + 1)  # each extraction, then the statistics
+    extract_pending(inputs, extractor, xo, keep_features=True, keep_logits=False, steps=steps)
 
-    stats = memorization_statistics(
-        train_in.evaluated.features, test_in.evaluated.features, gen_in.evaluated.features,
-        seed=options.seed, n_cells=options.n_cells, min_cell_generated=options.min_cell_generated,
-        ratio_threshold=options.ratio_threshold, chunk_size=options.chunk_size,
-        max_memory_bytes=options.max_memory_bytes,
-    )
+    with steps.step():
+        stats = memorization_statistics(
+            train_in.evaluated.features, test_in.evaluated.features, gen_in.evaluated.features,
+            seed=options.seed, n_cells=options.n_cells, min_cell_generated=options.min_cell_generated,
+            ratio_threshold=options.ratio_threshold, chunk_size=options.chunk_size,
+            max_memory_bytes=options.max_memory_bytes, progress=progress.current(),
+        )
     verdict = memorization_verdict(stats, thresholds)
     signals = copying_signals(stats, thresholds)
     picks = most_suspicious(stats, options.gallery_count)

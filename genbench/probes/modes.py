@@ -25,13 +25,14 @@ of that class.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .. import __version__, progress
 from ..config import ExtractOptions
 from ..errors import ConfigError, InputError
 from ..evaluate import extract_source
@@ -203,15 +204,18 @@ class ModesReport:
         return "\n".join(lines)
 
 
-def _channel_predictions(item: ProbeInput, extractor, xo: ExtractOptions, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """(classes int [N, C], confidence float [N, C]) of each channel of an image input."""
+def _channel_predictions(item: ProbeInput, extractor, xo: ExtractOptions, channels: int,
+                         steps: progress.Steps | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(classes int [N, C], confidence float [N, C]) of each channel of an image input; each channel's
+    extraction is the next of ``steps`` when given."""
     if item.source is None:
         raise ConfigError(f"{item.flag} {item.description}: mode counting classifies images, not feature files")
     classes, confidence = [], []
     sources = [item.source] if channels == 1 else [ChannelSource(item.source, c) for c in range(channels)]
     for c, src in enumerate(sources):
-        ev = extract_source(src, extractor, xo, f"{item.role}[channel {c}]" if channels > 1 else item.role,
-                            keep_features=False, keep_logits=True)
+        with steps.step() if steps is not None else contextlib.nullcontext():
+            ev = extract_source(src, extractor, xo, f"{item.role}[channel {c}]" if channels > 1 else item.role,
+                                keep_features=False, keep_logits=True)
         if ev.logits is None:
             raise ConfigError(f"extractor {extractor.name} has no classifier head (logits); mode counting needs one, "
                               "e.g. --extractor fmnist-cnn")
@@ -256,9 +260,10 @@ def run_modes_probe(
     specs = [samples, reference, "fashion-mnist:test"]  # the classifier is the Fashion-MNIST one by default
     name, preprocessing = choose_extractor(xo, inputs, specs)
     extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
+    steps = progress.Steps(len(inputs) * channels)  # one extraction per channel of each input
 
     def stats_of(item: ProbeInput, with_truth: bool) -> ModeStats:
-        classes, conf = _channel_predictions(item, extractor, xo, channels)
+        classes, conf = _channel_predictions(item, extractor, xo, channels, steps)
         confident = (conf >= min_confidence).all(axis=1)
         truth = None
         if with_truth and item.source.has_labels:
@@ -338,9 +343,11 @@ def conditional_scores(
     extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights) if pending else None
     check_identities([(f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo)),
                       (f"samples {gen_in.description}", input_identity(gen_in, extractor, xo))])
+    steps = progress.Steps(len(pending))
     for item, logits in ((gen_in, True), (ref_in, False)):
         if item.evaluated is None:
-            item.evaluated = extract_source(item.source, extractor, xo, item.role, True, logits)
+            with steps.step():
+                item.evaluated = extract_source(item.source, extractor, xo, item.role, True, logits)
             item.info = dict(item.evaluated.info)
     gen, ref = gen_in.evaluated, ref_in.evaluated
     if intended_labels is None:

@@ -29,6 +29,7 @@ distance to the reference extracted under that same policy.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from .. import __version__
+from .. import __version__, progress
 from ..atomic import write_text_atomic
 from ..config import ExtractOptions, MetricOptions
 from ..errors import ConfigError
@@ -208,13 +209,15 @@ class SensitivityReport:
         }
 
     def to_csv(self) -> str:
-        """Long format: transform, level, strength, unit, metric, value, std (empty when none)."""
+        """Long format: transform, level, strength, unit, metric, value, std, ci95_lo, ci95_hi (empty when none)."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["transform", "level", "strength", "unit", "metric", "value", "std"])
+        writer.writerow(["transform", "level", "strength", "unit", "metric", "value", "std", "ci95_lo", "ci95_hi"])
         for p in self.points:
+            ci = p.get("ci95") or ("", "")
             writer.writerow([p["transform"], p["level"], f"{p['strength']:g}", p["unit"], p["metric"],
-                             repr(p["value"]), "" if p.get("std") is None else repr(p["std"])])
+                             repr(p["value"]), "" if p.get("std") is None else repr(p["std"]),
+                             *(repr(float(v)) if v != "" else "" for v in ci)])
         return buf.getvalue()
 
     def preprocessing_csv(self) -> str:
@@ -228,22 +231,18 @@ class SensitivityReport:
         return buf.getvalue()
 
     def write_outputs(self, folder: str | Path) -> list[Path]:
-        """``sensitivity.csv``, one ``sensitivity_<metric>.png`` per metric, and ``preprocessing.csv`` when compared."""
-        from .plots import line_plot
+        """``sensitivity.csv``, one ``sensitivity_<metric>.png`` per metric (:func:`render_sensitivity_figure`),
+        and ``preprocessing.csv`` when compared."""
+        from .plots import _save
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         written = [folder / "sensitivity.csv"]
         write_text_atomic(written[0], self.to_csv())
-        levels = max((len(ladder) for ladder in self.ladders.values()), default=0)
+        doc = self.to_dict()
         for metric in self.metrics:
-            series = {t: [(float(i), v) for i, v in enumerate(self.values(t, metric))] for t in self.ladders}
-            written.append(line_plot(
-                series, folder / f"sensitivity_{metric}.png",
-                title=f"{metric} of degraded held-out images vs the reference",
-                xlabel="transform level (0 = identity; strengths in sensitivity.csv)", ylabel=metric,
-                xtick_labels={float(i): str(i) for i in range(levels)},
-            ))
+            image = render_sensitivity_figure(doc["points"], doc["transforms"], metric)
+            written.append(_save(image, folder / f"sensitivity_{metric}.png"))
         if self.preprocessing:
             path = folder / "preprocessing.csv"
             write_text_atomic(path, self.preprocessing_csv())
@@ -269,6 +268,44 @@ class SensitivityReport:
         return "\n".join(lines)
 
 
+def render_sensitivity_figure(points: list[dict], transforms: dict[str, dict], metric: str):
+    """One panel per transform: ``metric`` against the transform's real strength (its unit on the x axis),
+    with the point's 95% interval as error bars (``ci95``, from bootstrap replicates), else ± its std (KID
+    over subsets, IS over splits). ``points`` and ``transforms`` as in :meth:`SensitivityReport.to_dict`
+    (so a saved JSON report can be drawn again). Returns a PIL image."""
+    from ..pages.metrics import axis_label
+    from .plots import Panel, render_panels, strength_axis
+
+    panels, shown = [], set()
+    for transform, info in transforms.items():
+        pts = sorted((p for p in points if p["transform"] == transform and p["metric"] == metric),
+                     key=lambda p: p["level"])
+        if not pts:
+            continue
+        xs, labels, reverse = strength_axis([p["strength"] for p in pts])
+        labels = labels or {x: f"{x:g}" for x in xs}
+        intervals = []
+        for p in pts:
+            ci, std, value = p.get("ci95"), p.get("std"), p.get("value")
+            if ci is not None and len(ci) == 2 and None not in ci:
+                intervals.append((float(ci[0]), float(ci[1])))
+                shown.add("ci")
+            elif std is not None and value is not None and math.isfinite(std):
+                intervals.append((value - std, value + std))
+                shown.add("std")
+            else:
+                intervals.append(None)
+        panels.append(Panel(transform, f"strength: {info.get('unit', '')}", xs,
+                            [math.nan if p.get("value") is None else p["value"] for p in pts], intervals, labels,
+                            reverse))
+    bars = {"ci": "error bars: seeded 95% bootstrap interval over the degraded samples (reference fixed)",
+            "std": "error bars: +/- 1 std over KID subsets or IS splits (the spread of the estimates)"}
+    note = "; ".join(bars[k] for k in sorted(shown)) if shown else "no error bars: score with bootstrap replicates for 95% intervals"
+    note += ". x: each transform's own strength at the measured points, weakest at the left (0 or none = untransformed)."
+    return render_panels(panels, title=f"{metric} of degraded held-out images against the reference",
+                         subtitle=axis_label(metric), ylabel=metric, note=note)
+
+
 # ----------------------------------------------------------------------------- the probe
 
 
@@ -284,11 +321,18 @@ def run_sensitivity_probe(
     ``samples`` must be images (a folder, array, data set, ...); ``reference`` may also be a feature
     file, or a statistics file when every metric needs statistics only. Raises ConfigError for
     unknown transforms or metrics and for inputs lacking what a metric needs, ReferenceStatsError
-    for a reference built with another extractor.
+    for a reference built with another extractor. ``metric_options.bootstrap`` > 0 adds seeded 95%
+    intervals of FD and KID at every point (the plots' error bars). Progress
+    (``extract_options.progress``): each extraction, with the metrics of its point, is a numbered step.
     """
-    started = time.perf_counter()
     xo = extract_options or ExtractOptions()
-    mo = metric_options or MetricOptions(seed=options.seed)
+    with progress.enabled(xo.progress):
+        return _run_sensitivity_probe(samples, reference, options, xo, metric_options or MetricOptions(seed=options.seed))
+
+
+def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOptions, xo: ExtractOptions,
+                           mo: MetricOptions) -> SensitivityReport:
+    started = time.perf_counter()
     ladders = options.ladders()
     if not ladders and not options.compare_preprocessing:
         raise ConfigError("nothing to do: no transforms (--transforms none) and no --compare-preprocessing")
@@ -313,41 +357,51 @@ def run_sensitivity_probe(
         raise ConfigError("--compare-preprocessing re-extracts the reference under each policy, so --ref must be "
                           f"images, not {ref_in.description}")
 
-    keep_feat, keep_logits = GEN_FEATURES in needs, GEN_LOGITS in needs
-    if ref_in.evaluated is None and (plan or not options.compare_preprocessing):
-        ref_in.evaluated = extract_source(ref_in.source, extractor, xo, "reference", REF_FEATURES in needs, False)
+    # FD's bootstrap resamples the generated features, so they are kept when intervals are asked for.
+    keep_feat, keep_logits = GEN_FEATURES in needs or (mo.bootstrap > 0 and bool(plan)), GEN_LOGITS in needs
+    extract_ref = ref_in.evaluated is None and (bool(plan) or not options.compare_preprocessing)
+    n_points = sum(1 for ladder in ladders.values() for s in ladder if s != 0) if plan else 0
+    own = extractor.preprocessing  # its samples and reference statistics are reused by the comparison
+    n_compare = sum(int(not (p == own and plan)) + int(not (p == own and extract_ref))
+                    for p in options.compare_preprocessing)
+    steps = progress.Steps(int(extract_ref) + int(bool(plan)) + n_points + n_compare)
+    if extract_ref:
+        with steps.step():
+            ref_in.evaluated = extract_source(ref_in.source, extractor, xo, "reference", REF_FEATURES in needs, False)
         ref_in.info = dict(ref_in.evaluated.info)
     base: Evaluated | None = None
+    base_outputs: dict[str, dict] = {}
     if plan:
-        base = extract_source(samples_in.source, extractor, xo, "samples", keep_feat, keep_logits)
+        with steps.step():  # the untransformed samples and their metrics: once for every transform's strength 0
+            base = extract_source(samples_in.source, extractor, xo, "samples", keep_feat, keep_logits)
+            if any(0 in ladder for ladder in ladders.values()):
+                base_outputs = {out_name: METRICS.get(kind).compute(base, ref_in.evaluated, mo) for out_name, kind in plan}
         samples_in.info = dict(base.info)
 
     points: list[dict] = []
-    base_outputs: dict[str, dict] = {}
     for transform, ladder in ladders.items():
         unit = TRANSFORMS.get(transform).unit
         for level, strength in enumerate(ladder):
+            if not plan:
+                break
             if strength == 0:
-                ev = base
+                outputs = base_outputs
             else:
-                src = TransformedSource(samples_in.source, [(transform, strength)], seed=options.seed)
-                ev = extract_source(src, extractor, xo, f"{transform}={strength:g}", keep_feat, keep_logits)
-            for out_name, kind in plan:
-                if strength == 0:  # the untransformed samples: computed once for all transforms
-                    if out_name not in base_outputs:
-                        base_outputs[out_name] = METRICS.get(kind).compute(ev, ref_in.evaluated, mo)
-                    entry = base_outputs[out_name]
-                else:
-                    entry = METRICS.get(kind).compute(ev, ref_in.evaluated, mo)
+                with steps.step():
+                    src = TransformedSource(samples_in.source, [(transform, strength)], seed=options.seed)
+                    ev = extract_source(src, extractor, xo, f"{transform}={strength:g}", keep_feat, keep_logits)
+                    outputs = {out_name: METRICS.get(kind).compute(ev, ref_in.evaluated, mo) for out_name, kind in plan}
+            for out_name, _ in plan:
+                entry = outputs[out_name]
                 points.append({"transform": transform, "level": level, "strength": strength, "unit": unit,
                                "metric": out_name, "value": scalar(entry), "std": entry.get("std"),
-                               "output": entry})
+                               "ci95": entry.get("ci95"), "output": entry})
 
     comparison = None
     if options.compare_preprocessing:
         ref_stats = ref_in.evaluated.stats if ref_in.evaluated is not None else None  # extracted above from images
         reuse = {extractor.preprocessing: (base.stats if base is not None else None, ref_stats)}
-        comparison = compare_preprocessing(samples_in, ref_in, name, options.compare_preprocessing, xo, reuse)
+        comparison = compare_preprocessing(samples_in, ref_in, name, options.compare_preprocessing, xo, reuse, steps)
 
     provenance = {
         "genbench_version": __version__,
@@ -376,10 +430,11 @@ def compare_preprocessing(
     policies: tuple[str, ...],
     xo: ExtractOptions,
     reuse: dict | None = None,
+    steps: progress.Steps | None = None,
 ) -> list[dict]:
     """One row per policy: FD of the samples under it to the samples under the first policy, and FD to
     the reference extracted under the same policy. ``reuse``: policy -> (samples stats, reference stats)
-    already extracted with that policy (either may be None)."""
+    already extracted with that policy (either may be None). ``steps``: each extraction is its next step."""
     if len(policies) < 2:
         raise ConfigError(f"--compare-preprocessing needs at least two policies, got {list(policies)}")
     if len(set(policies)) != len(policies):
@@ -389,8 +444,13 @@ def compare_preprocessing(
     for policy in policies:
         net = build_extractor(extractor_name, xo.weights, policy, xo.device)  # ConfigError for an unknown policy
         have_s, have_r = reuse.get(policy, (None, None))
-        s = have_s or extract_source(samples_in.source, net, xo, f"samples[{policy}]", False, False).stats
-        r = have_r or extract_source(ref_in.source, net, xo, f"reference[{policy}]", False, False).stats
+        s, r = have_s, have_r
+        if s is None:
+            with steps.step() if steps is not None else contextlib.nullcontext():
+                s = extract_source(samples_in.source, net, xo, f"samples[{policy}]", False, False).stats
+        if r is None:
+            with steps.step() if steps is not None else contextlib.nullcontext():
+                r = extract_source(ref_in.source, net, xo, f"reference[{policy}]", False, False).stats
         extracted[policy] = (s, r, net.metric_names.fd)
     first = policies[0]
     fd_name = extracted[first][2]

@@ -59,6 +59,9 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members; an empty zip
 
 
+REPEAT_CHECK_BYTES = 2**30  # arrays up to 1 GiB are checked for repeated images (one hash per image)
+
+
 class ArraySource(ImageSource):
     """Images from an array or tensor ``images`` (N images), with optional integer ``labels`` [N].
 
@@ -92,6 +95,7 @@ class ArraySource(ImageSource):
         if self.shape[0] == 0:
             raise InputError(f"{name}: holds no images (shape {self.shape})")
         self._labels = None if labels is None else _check_labels(labels, self.shape[0], name)
+        self._repeats: int | None = None
 
     @classmethod
     def from_file(
@@ -159,6 +163,17 @@ class ArraySource(ImageSource):
 
     def labels(self) -> np.ndarray | None:
         return None if self._labels is None else self._labels.copy()
+
+    def repeats(self) -> int:
+        """Images whose bytes equal an earlier image's; counted for arrays up to REPEAT_CHECK_BYTES (else 0)."""
+        if self._repeats is None:
+            array = self._array()
+            if array.nbytes > REPEAT_CHECK_BYTES:
+                self._repeats = 0
+            else:
+                seen = {hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest() for image in array}
+                self._repeats = len(array) - len(seen)
+        return self._repeats
 
     def fingerprint(self) -> str:
         """For a file: sha256 of its :func:`~genbench.sources.hashing.file_fingerprint` (its content; for a

@@ -71,6 +71,14 @@ class ImageSource(ABC):
         """A cheap content fingerprint for caching; empty string means "do not cache"."""
         return ""
 
+    def repeats(self) -> int:
+        """How many images repeat an earlier one, as far as the source can tell without reading them all.
+
+        0 means none known. Subsets count repeated indices, generators repeated inputs (a translation
+        model asked for more images than it has sources), in-memory arrays compare content.
+        """
+        return 0
+
     def info(self) -> SourceInfo:
         return SourceInfo(self.kind, self.location, len(self))
 

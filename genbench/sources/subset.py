@@ -45,6 +45,10 @@ class SubsetSource(ImageSource):
     def label(self, index: int) -> int | None:
         return self.base.label(int(self.indices[index]))
 
+    def repeats(self) -> int:
+        own = len(self.indices) - len(np.unique(self.indices))
+        return own + min(self.base.repeats(), len(self.indices))
+
     def fingerprint(self) -> str:
         inner = self.base.fingerprint()
         if not inner:

@@ -229,7 +229,7 @@ def test_report_embeds_artifacts_and_escapes_text(data, tmp_path):
     assert res.exit_code == 0, res.output
     page = (out / "report.html").read_text()
     assert base64.b64encode(grid.read_bytes()).decode() in page and "nearest copies" in page
-    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     fd = doc["metrics"]["fd_tiny"]
     assert "fd_tiny" in page and f"{fd['value']:.6g}" in page and f"{fd['ci95'][0]:.6g}" in page
     assert "weights_sha256" in page and doc["provenance"]["weights_sha256"] in page

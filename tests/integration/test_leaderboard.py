@@ -163,3 +163,25 @@ def test_a_module_callable_is_found_in_the_working_folder(stores, tmp_path, monk
     import sys
 
     assert str(tmp_path) not in sys.path  # the working folder is on the path only while importing
+
+
+def test_a_row_of_repeated_images_is_refused(stores, tmp_path):  # noqa: F811
+    import numpy as np
+
+    x = np.random.default_rng(0).integers(0, 256, (10, 28, 28), dtype=np.uint8)
+    x[5:] = x[:5]
+    np.savez(tmp_path / "dup.npz", images=x)
+    res = run("leaderboard", "-n", 10, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",
+              "--add", f"dup={tmp_path / 'dup.npz'}")
+    assert res.exit_code == 2 and "--add dup" in res.stderr and "5 of 10 images repeat" in res.stderr, res.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_cyclegan_row_translates_each_held_out_source_once():
+    from genbench.leaderboard import baseline_row_specs
+
+    (spec,) = baseline_row_specs(["cyclegan"])
+    source = spec.make(spec.n or 10_000, 0)
+    assert spec.n == len(source) and spec.n >= 100 and source.repeats() == 0
+    assert (spec.target_split, spec.target_class) == ("fashion-mnist:test", 5)
+    assert {"train_steps", "train_device", "train_seconds"} <= set(spec.extra)

@@ -95,6 +95,7 @@ def test_equal_to_score(data):
     got = ev.compute()
     want = genbench.score(gen, ref, extractor="test-tiny", cache=False, kid_subset_size=40, kid_subsets=20, is_splits=5)
     assert set(got.metrics) == set(want.metrics) == {"fd_tiny", "is_tiny", "kid_tiny"}
+    assert got.metrics["fd_tiny"].keys() == want.metrics["fd_tiny"].keys()  # its own FD path, the registry's entry
     assert _rel(got.value("fd_tiny"), want.value("fd_tiny")) < 1e-9
     for name in ("is_tiny", "kid_tiny"):
         assert got[name]["mean"] == pytest.approx(want[name]["mean"], rel=1e-9)
@@ -243,6 +244,67 @@ def test_bad_inputs(data):
         _ev(ref, max_samples=1)
     with pytest.raises(ConfigError, match="metrics"):
         _ev(ref, metrics=["fid"])  # another extractor's name
+
+
+def test_bad_tensors_and_devices(data, monkeypatch):
+    import genbench.evaluator as module
+
+    ref, gen = data
+    ev = _ev(ref, metrics=["fd"])
+    with pytest.raises(InputError, match="images.*meta device"):
+        ev.update(torch.zeros((2, 3, 8, 8), dtype=torch.uint8, device="meta"))
+    with pytest.raises(InputError, match="images.*dense tensor.*to_dense"):
+        ev.update(torch.zeros((2, 3, 8, 8)).to_sparse())
+
+    class Unmovable:
+        """What the conversion returns for a batch on a device that cannot reach the evaluator's."""
+
+        def to(self, *args, **kwargs):
+            raise RuntimeError("no path between these devices\nsecond line")
+
+    monkeypatch.setattr(module, "_tensor_to_rgb_uint8", lambda t, name, layout=None: Unmovable())
+    with pytest.raises(InputError, match=r"images.*cannot be moved to the evaluator's device cpu.*no path between"):
+        ev.update(torch.zeros((2, 3, 8, 8), dtype=torch.uint8))
+    assert ev.num_samples == 0
+
+
+def test_load_state_dict_rejects_malformed_states(data):
+    ref, gen = data
+    ev = _ev(ref, metrics=["fd", "kid"], max_samples=50)
+    ev.update(gen[:70])
+    good = ev.state_dict()
+    target = _ev(ref, metrics=["fd", "kid"], max_samples=50)
+    target.update(gen[:3])
+    cases = [
+        ({"n": None}, "n must be a torch.Tensor"),
+        ({"outer": np.zeros((16, 16))}, "outer must be a torch.Tensor"),
+        ({"total": torch.zeros(15, dtype=torch.float64)}, r"total/outer have shapes \(15,\)"),
+        ({"rng_state": torch.zeros(5, dtype=torch.int64)}, r"rng_state int64 \[6\]"),
+        ({"n": torch.tensor(-1)}, "n=-1 is negative"),
+        ({"reservoir_features": good["reservoir_features"][:10]}, r"reservoir_features has shape \(10, 16\)"),
+        ({"pending_images": torch.zeros((2, 8, 8), dtype=torch.uint8)}, "pending_images must be uint8"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            target.load_state_dict({**good, **change})
+        assert target.num_samples == 3  # a rejected state changes nothing
+    bad_key = dict(good)
+    del bad_key["rng_state"]
+    with pytest.raises(ConfigError, match="rng_state must be a torch.Tensor"):
+        target.load_state_dict(bad_key)
+    target.load_state_dict(good)
+    assert target.num_samples == 70
+
+
+def test_default_batch_size_per_extractor_and_device(data):
+    from genbench.config import default_batch_size
+
+    ref, _ = data
+    assert _ev(ref, metrics=["fd"]).xo.batch_size == default_batch_size("test-tiny", "cpu") == 64
+    assert _ev(ref, metrics=["fd"], batch_size=7).xo.batch_size == 7
+    # The extractor comes from the bundled statistics' metadata, and with it that extractor's default.
+    fmnist = Evaluator("fashion-mnist:train", metrics=["fd_fmnist"])
+    assert fmnist.xo.extractor is None and fmnist.xo.batch_size == default_batch_size("fmnist-cnn", "cpu") == 256
 
 
 def test_reference_of_another_extractor(tmp_path):

@@ -43,8 +43,14 @@ class Options:
 
     def validate(self, where: str) -> None:
         for name, value in vars(self).items():
-            if name.endswith(("_dim", "_ch")) and isinstance(value, int) and not isinstance(value, bool) and value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if name.endswith(("_dim", "_ch")) and value < 1:
                 raise ConfigError(f"{where}: model.{name} must be >= 1, got {value}")
+            if (name == "lr" or name.startswith("lr_")) and not value > 0:
+                raise ConfigError(f"{where}: model.{name} (a learning rate) must be > 0, got {value}")
+            if name.startswith("beta") and not 0.0 <= value < 1.0:
+                raise ConfigError(f"{where}: model.{name} (an Adam beta) must be in [0, 1), got {value}")
 
 
 class Family(ABC):
@@ -56,6 +62,7 @@ class Family(ABC):
     conditional: ClassVar[bool] = False  # sample() takes class labels
     amp_safe: ClassVar[bool] = True  # may train under bfloat16 autocast
     output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)  # range of decode()'s float images
+    ema_net: ClassVar[str | None] = None  # the net that train.ema_decay averages (None: the family has no EMA)
 
     def __init__(self, options: Options, seed: int, device: torch.device) -> None:
         self.options = options
@@ -132,6 +139,14 @@ class Family(ABC):
     @abstractmethod
     def decode(self, latents: Latents) -> torch.Tensor:
         """Images float [B, C, 28, 28] (C = ``channels``) in ``output_range`` for a slice of ``draw``'s latents."""
+
+    def distinct_samples(self) -> int | None:
+        """The most distinct images the model can make (a translation model: its source images), None: no limit."""
+        return None
+
+    def repeated_samples(self, latents: Latents) -> int:
+        """How many of the drawn samples repeat an earlier one (same input, so the same image)."""
+        return 0
 
     def sample_labels(self, latents: Latents) -> torch.Tensor | None:
         """Class label of each drawn sample (conditional and translation models), else None."""

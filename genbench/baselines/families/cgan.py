@@ -36,6 +36,7 @@ class CGAN(Family):
     options_cls = CGANOptions
     paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
     conditional = True
+    ema_net = "generator"
 
     options: CGANOptions
 

@@ -216,7 +216,15 @@ class CycleGAN(Family):
         self.sources = images
         self.source_index = extra.get("source_index", torch.arange(len(images)))
 
+    def distinct_samples(self) -> int | None:
+        return len(self.sources)
+
+    def repeated_samples(self, latents: Latents) -> int:
+        rows = latents["source"]
+        return int(len(rows) - len(torch.unique(rows)))
+
     def draw(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> Latents:
+        """Translate a seeded order of the held-out sources; beyond ``len(sources)`` images they repeat."""
         m = len(self.sources)
         if m == 0:
             raise InputError("cyclegan has no held-out source images to translate (train it or load a checkpoint first)")

@@ -43,6 +43,7 @@ class DCGAN(Family):
     name = "dcgan"
     options_cls = DCGANOptions
     paper = "Radford et al. 2016, Unsupervised Representation Learning with Deep Convolutional GANs"
+    ema_net = "generator"
 
     options: DCGANOptions
 

@@ -46,6 +46,7 @@ class WGANGP(Family):
     options_cls = WGANGPOptions
     paper = "Gulrajani et al. 2017, Improved Training of Wasserstein GANs"
     amp_safe = False
+    ema_net = "generator"
 
     options: WGANGPOptions
 

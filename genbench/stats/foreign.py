@@ -1,0 +1,157 @@
+"""Reading other tools' reference statistics safely: EDM2 ``.pkl`` files and ADM ``.npz`` reference batches.
+
+EDM2 (``calculate_metrics.py ref``) pickles ``{"num_images": N, "fid": {"mu", "sigma"}, "fd_dinov2": {"mu",
+"sigma"}}``. A pickle can run code, so it is read with a restricted unpickler that admits only what such a
+file needs: numpy arrays (``numpy.core.multiarray._reconstruct`` / ``numpy._core...``, ``numpy.ndarray``,
+``numpy.dtype``, numpy scalars) and plain containers, numbers and strings; any other global is refused with an
+error naming the file. Arrays must be numeric (no object arrays).
+
+ADM (openai/guided-diffusion ``evaluations/``) reference batches are ``.npz`` files with ``arr_0`` (the images),
+``mu``/``sigma`` (Inception ``pool_3``) and ``mu_s``/``sigma_s`` (the spatial features of sFID). Only ``mu``
+and ``sigma`` are read (bounded, ``allow_pickle=False``); the sample count is taken from ``arr_0``'s header
+without reading the images.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ReferenceStatsError
+
+#: The globals an EDM2 statistics pickle may name (module, name).
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
+}
+#: Largest EDM2 pickle read (its mu/sigma for two feature spaces are about 42 MB).
+MAX_PICKLE_BYTES = 1 << 30
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes, path: Path) -> None:
+        super().__init__(io.BytesIO(data))
+        self._path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise ReferenceStatsError(
+                f"{self._path}: the pickle names {module}.{name}, which genbench refuses to load; a statistics "
+                "pickle may hold only numpy arrays, numbers, strings, lists and dicts"
+            )
+        return super().find_class(module, name)
+
+    def persistent_load(self, pid):  # pragma: no cover - EDM2 files have no persistent ids
+        raise ReferenceStatsError(f"{self._path}: the pickle uses persistent ids; not a statistics file")
+
+
+def _plain(obj: object, path: Path, where: str) -> None:
+    """ReferenceStatsError unless ``obj`` is built only of numeric arrays, numbers, strings, lists and dicts."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if not isinstance(key, (str, int)):
+                raise ReferenceStatsError(f"{path}: {where} has a key of type {type(key).__name__}")
+            _plain(value, path, f"{where}[{key!r}]")
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            _plain(value, path, f"{where}[{i}]")
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype.kind not in "biuf":
+            raise ReferenceStatsError(f"{path}: {where} is a {obj.dtype} array; expected numbers")
+    elif not isinstance(obj, (str, int, float, bool, np.generic, type(None))):
+        raise ReferenceStatsError(f"{path}: {where} is a {type(obj).__name__}")
+
+
+def read_edm2_pickle(path: str | Path, key: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(mu [d], sigma [d, d], num_images or None) of feature space ``key`` ('fid', 'fd_dinov2') in an EDM2 pickle.
+
+    ReferenceStatsError naming the file for anything but a plain statistics pickle.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_PICKLE_BYTES:
+        raise ReferenceStatsError(f"{path}: {size} bytes, more than the {MAX_PICKLE_BYTES} a statistics pickle "
+                                  "may have")
+    try:
+        doc = _RestrictedUnpickler(path.read_bytes(), path).load()
+    except ReferenceStatsError:
+        raise
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            MemoryError) as exc:
+        raise ReferenceStatsError(f"{path}: not a readable statistics pickle ({type(exc).__name__}: {exc})") from None
+    _plain(doc, path, "the pickle")
+    if not isinstance(doc, dict):
+        raise ReferenceStatsError(f"{path}: expected a dict of statistics, got {type(doc).__name__}")
+    spaces = sorted(k for k, v in doc.items() if isinstance(v, dict) and "mu" in v and "sigma" in v)
+    if key not in spaces:
+        raise ReferenceStatsError(f"{path}: no statistics {key!r} (--key); the file has: {', '.join(spaces) or 'none'}")
+    n = doc.get("num_images")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2):
+        raise ReferenceStatsError(f"{path}: num_images must be a whole number >= 2, got {n!r}")
+    return np.asarray(doc[key]["mu"]), np.asarray(doc[key]["sigma"]), None if n is None else int(n)
+
+
+def read_adm_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(mu, sigma, number of images in ``arr_0`` or None) of an ADM reference batch; nothing else is read."""
+    from ..errors import InputError
+    from ..sources.arrays import _npz_members, _open_zip, read_npy_header, read_npz_array
+    from ..sources.limits import max_array_bytes
+
+    path = Path(path)
+    try:
+        with _open_zip(path) as zf:
+            members = _npz_members(zf)
+            missing = [k for k in ("mu", "sigma") if k not in members]
+            if missing:
+                raise ReferenceStatsError(f"{path}: an ADM reference batch has arrays 'mu' and 'sigma'; missing "
+                                          f"{missing}, found {sorted(members)}")
+            limit = max_array_bytes()
+            mu = read_npz_array(zf, members["mu"], path, limit)
+            sigma = read_npz_array(zf, members["sigma"], path, limit)
+            n = None
+            if "arr_0" in members:
+                with zf.open(members["arr_0"]) as fh:
+                    shape = read_npy_header(fh, f"{path}:arr_0")[0]
+                n = int(shape[0]) if shape else None
+    except (InputError, zipfile.BadZipFile, OSError) as exc:
+        raise ReferenceStatsError(f"{path}: not a readable ADM reference batch ({exc})") from None
+    return mu, sigma, n
+
+
+def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (mu, sigma) after the checks genbench applies to its own statistics files."""
+    from .io import covariance_problem
+
+    mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
+    problem = covariance_problem(sigma)
+    if problem:
+        raise ReferenceStatsError(f"{path}: {problem}; these are not the statistics of any set of features")
+    return mu, sigma
+
+
+def detect_format(path: str | Path) -> str:
+    """'edm2' for a pickle, 'adm' for an .npz with ``arr_0`` and ``mu_s`` (an ADM reference batch), else 'npz'."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head[:1] == b"\x80":  # pickle protocol >= 2
+        return "edm2"
+    if path.suffix == ".npz":
+        from ..sources.arrays import npz_keys
+
+        keys = set(npz_keys(path))
+        if "arr_0" in keys and "mu" in keys and "meta" not in keys:
+            return "adm"
+    return "npz"
