@@ -196,7 +196,7 @@ def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out
     started = time.perf_counter()
     if not quiet:
         click.echo(f"scoring {samples} and degraded copies against {reference} ...", err=True)
-    rows = run_demo(reference, samples, seed=seed, data_dir=data_dir)
+    rows = run_demo(reference, samples, seed=seed, data_dir=data_dir, progress=not quiet)
     show_result(format_rows(rows), json_out, quiet)
     if not quiet:
         click.echo(f"total {time.perf_counter() - started:.1f} s", err=True)

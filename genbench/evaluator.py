@@ -32,6 +32,13 @@ is unchanged. Float32 network outputs can depend on the batch they were computed
 they do not depend on how the stream was cut into ``update()`` calls, and FD, KID and IS match
 ``genbench.score`` on the same images (with the same ``batch_size``) up to float64 rounding.
 
+FD in :meth:`Evaluator.compute`: against the reference's mean, covariance and Cholesky factor, prepared at
+the first call (:class:`genbench.metrics.fid.FrechetReference`); each call then costs the generated
+covariance, one congruence L^T S L (two triangular products) and one symmetric eigenvalue solve, all float64
+on the CPU. It equals the FD of :func:`genbench.score` (which factors the generated side) up to float64
+rounding (about 1e-13 relative). ``batch_size`` defaults as in ``genbench score``:
+:func:`genbench.config.default_batch_size` of the extractor (named, or the reference's) and device.
+
 Reservoir sampling (Algorithm R, Vitter 1985): the first ``max_samples`` samples fill the reservoir in
 stream order; sample ``i`` (0-based, ``i >= max_samples``) draws ``u = rng.random()`` and, when
 ``j = floor(u * (i + 1)) < max_samples``, replaces row ``j`` (within one batch a later sample wins a slot).

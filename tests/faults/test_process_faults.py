@@ -68,7 +68,8 @@ def _fill(disk: Path) -> None:
 
 
 def test_ctrl_c_during_extraction_exits_130_and_a_rerun_resumes(sandbox):
-    np.save(sandbox.path("big.npy"), _gray(6000, seed=0))
+    # Enough images that the run is still going when the first shard lands (~700 images/s here).
+    np.save(sandbox.path("big.npy"), _gray(30000, seed=0))
     proc = _start(sandbox, "extract", "big.npy", "-o", "f.npz", *FMNIST, "--batch-size", "64")
     partial = sandbox.cache / "features" / "partial"
     deadline = time.monotonic() + 120
@@ -84,7 +85,7 @@ def test_ctrl_c_during_extraction_exits_130_and_a_rerun_resumes(sandbox):
     assert not [p for p in sandbox.work.iterdir() if p.name.startswith(".")], "a temporary file was left behind"
     sandbox.proc("extract", "big.npy", "-o", "f.npz", *FMNIST, code=0, outputs=("f.npz",))
     with np.load(sandbox.path("f.npz"), allow_pickle=False) as data:
-        assert data["features"].shape[0] == 6000
+        assert data["features"].shape[0] == 30000
 
 
 # ----------------------------------------------------------------------------- SIGKILL mid-write
