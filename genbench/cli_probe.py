@@ -176,6 +176,8 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
               help="Comma-separated resize policies to compare, e.g. tf1-bilinear,torch-bilinear,pil-bicubic.")
 @click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Bootstrap replicates for seeded 95%% intervals of FD and KID, drawn as error bars (0 = none).")
 @click.option("--out", "out_dir", default=None, help="Folder for sensitivity.csv and one PNG plot per metric.")
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
@@ -183,8 +185,8 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 @history_options
 def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[str, ...], metrics: str,
                 max_samples: int, max_reference: int | None, seed: int, compare_preprocessing: str | None,
-                kid_subsets: int, kid_subset_size: int, out_dir: str | None, json_out: str | None, overwrite: bool,
-                **kw) -> None:
+                kid_subsets: int, kid_subset_size: int, bootstrap: int, out_dir: str | None, json_out: str | None,
+                overwrite: bool, **kw) -> None:
     """Degrade held-out images step by step; is each metric monotone in each transform's strength?"""
     from .config import MetricOptions
     from .probes.sensitivity import SensitivityOptions, parse_strengths, run_sensitivity_probe
@@ -206,7 +208,8 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
     options = SensitivityOptions(transforms=chosen, strengths=parse_strengths(strengths), metrics=wanted,
                                  max_samples=max_samples, max_reference=max_reference, seed=seed,
                                  compare_preprocessing=policies)
-    mo = MetricOptions(seed=seed, kid_subsets=kid_subsets, kid_subset_size=min(kid_subset_size, max_samples))
+    mo = MetricOptions(seed=seed, kid_subsets=kid_subsets, kid_subset_size=min(kid_subset_size, max_samples),
+                       bootstrap=bootstrap)
     report = run_sensitivity_probe(samples, reference, options, xo, mo)
     if out_dir:
         written = report.write_outputs(out_dir)

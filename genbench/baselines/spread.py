@@ -70,6 +70,9 @@ def to_markdown(rows: list[dict], seeds: list[int], command: str) -> str:
     for r in rows:
         lines.append(f"| {r['name']} | {r['checkpoint']} | {r['n']} | " + " | ".join(f"{v:.2f}" for v in r["values"])
                      + f" | {r['mean']:.2f} | {r['std']:.2f} | {r['range']:.2f} |")
+    if any(r["range"] == 0 for r in rows):
+        lines += ["", "A spread of 0 means the samples do not depend on the seed: cyclegan translates every held-out "
+                  "source once, only their order is seeded."]
     lines += ["", f"Made by `{command}`.", ""]
     return "\n".join(lines)
 

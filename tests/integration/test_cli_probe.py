@@ -189,3 +189,21 @@ def test_probe_reports_are_recorded_in_the_history(arrays, tmp_path):
 def test_a_bad_history_path_is_refused_before_the_probe_runs(arrays, tmp_path):
     res = memorization(arrays, "copies", "--history", tmp_path)  # a folder, not a database file
     assert res.exit_code == 2 and "--history" in res.stderr
+
+
+def test_sensitivity_bootstrap_gives_intervals_for_the_error_bars():
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from genbench.cli import main as _main
+
+    res = CliRunner().invoke(_main, ["probe", "sensitivity", "--max-samples", "60", "--max-reference", "120",
+                                     "--transforms", "gaussian-blur", "--strengths", "gaussian-blur=0,1",
+                                     "--metrics", "fd", "--bootstrap", "10", "--json", "-", "-q"])
+    assert res.exit_code == 0, res.stderr
+    points = _json.loads(res.stdout)["points"]
+    assert len(points) == 2
+    for point in points:
+        lo, hi = point["ci95"]
+        assert lo <= point["value"] <= hi and lo < hi
