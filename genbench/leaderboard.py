@@ -42,8 +42,8 @@ from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, extract_source, repeats_message
 from .features import build_extractor
 from .metrics.registry import METRICS, resolve_metrics
-from .progress import enabled as progress_enabled
 from .pictures import image_grid, save_png
+from .progress import enabled as progress_enabled
 from .refstats import ManifestEntry, lookup_reference
 from .sources.arrays import ArraySource
 from .sources.base import ImageSource, check_uint8_batch
