@@ -111,7 +111,9 @@ def assert_clean(seen: dict, log: str) -> None:
 
 
 def number(text: str) -> float:
-    return float(text.split()[0]) if text and text not in ("–", "n/a") else float("nan")
+    """The leading number of a cell's text (an interval or a ± std may follow it without a space)."""
+    found = re.match(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)", text or "")
+    return float(found.group(1)) if found else float("nan")
 
 
 # ----------------------------------------------------------------------------- pages under test
