@@ -92,8 +92,8 @@ def main() -> None:
             for extractor, batch, n, w in plan:
                 runs.append(_spawn(extractor, batch, n, w, env))
                 r = runs[-1]
-                print(f"  {extractor:<13} batch {batch:5d}: {r['images_per_s']:8.1f} img/s  peak {r['peak_rss_mib']:7.0f} MiB",
-                      file=sys.stderr, flush=True)
+                print(f"  {extractor:<13} batch {batch:5d}: {r['images_per_s']:8.1f} img/s  "
+                      f"peak {r['peak_rss_mib']:7.0f} MiB", file=sys.stderr, flush=True)
 
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1))

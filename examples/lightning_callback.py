@@ -7,10 +7,11 @@
 ``GenbenchFD`` is the part to copy: it builds one Evaluator (reference loaded, network built) when
 training starts, on the LightningModule's device, and every ``every_n_batches`` batches resets it, feeds
 ``n_samples`` images from ``pl_module.sample(k)`` (float [k, C, H, W] in [0, 1], on the module's device)
-and logs the metric to the trainer's loggers and ``trainer.callback_metrics``. Under DDP each rank generates its share and
-``Evaluator.compute()`` merges the float64 sums across ranks, so every rank logs the same number, equal
-to one process scoring all the samples. The model here is the DCGAN of genbench's bundled baselines
-(``genbench.baselines.families.nets``) trained with Lightning's manual optimisation.
+and logs the metric to the trainer's loggers and ``trainer.callback_metrics``. Under DDP each rank
+generates its share and ``Evaluator.compute()`` merges the float64 sums across ranks, so every rank logs
+the same number, equal to one process scoring all the samples. The model here is the DCGAN of
+genbench's bundled baselines (``genbench.baselines.families.nets``) trained with Lightning's manual
+optimisation.
 """
 from __future__ import annotations
 

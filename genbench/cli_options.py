@@ -25,7 +25,7 @@ def _batch_help() -> str:
     from .config import BATCH_SIZES, DEFAULT_BATCH_SIZE
 
     rule = "; ".join(f"{b} for {name} on {dev}" for (name, dev), b in sorted(BATCH_SIZES.items()))
-    return (f"Images per network batch. Default: per extractor and device type, {rule}; "
+    return (f"Images per network batch. Default: by --extractor and device type: {rule}; "
             f"{DEFAULT_BATCH_SIZE} otherwise (measured: reports/bench.md).")
 
 

@@ -12,18 +12,21 @@ DEFAULT_EXTRACTOR = "inception-v3"
 DEFAULT_SEED = 0
 MAX_SEED = 2**32 - 1  # numpy's and torch's seeded generators accept 0 .. 2**32 - 1
 
-#: --batch-size when none is given, per (extractor, device type), where bench/bench_batch_size.py found a
-#: faster one than DEFAULT_BATCH_SIZE (reports/bench.md, "Default batch size"): fmnist-cnn's 28x28 forward
-#: is so cheap on the CPU that per-batch overhead dominates at 64. Inception-v3 on the CPU is as fast at
-#: batch 8 as at 64 while memory grows with the batch, so it keeps 64; CUDA is not measured yet (64).
-BATCH_SIZES: dict[tuple[str, str], int] = {("fmnist-cnn", "cpu"): 256}
+#: --batch-size when none is given, per (extractor, device type), where bench/bench_batch_size.py measured a
+#: better one than DEFAULT_BATCH_SIZE (reports/bench.md, "Default batch size"): on the CPU fmnist-cnn's 28x28
+#: forward is so cheap that per-batch overhead dominates at 64 (256: about 2x the images/s), and Inception-v3
+#: is no slower at 32 than at 64 (faster in the quieter runs) with a third less peak memory. CUDA is not
+#: measured yet: 64.
+BATCH_SIZES: dict[tuple[str, str], int] = {("fmnist-cnn", "cpu"): 256, ("inception-v3", "cpu"): 32}
 DEFAULT_BATCH_SIZE = 64
 
 
 def default_batch_size(extractor: str | None, device: str) -> int:
-    """BATCH_SIZES[(extractor, device type)], else DEFAULT_BATCH_SIZE; ``extractor`` None means the one a run
-    falls back to (DEFAULT_EXTRACTOR)."""
-    return BATCH_SIZES.get((extractor or DEFAULT_EXTRACTOR, str(device).split(":")[0]), DEFAULT_BATCH_SIZE)
+    """BATCH_SIZES[(extractor, device type)], else DEFAULT_BATCH_SIZE (also while the extractor is not known
+    yet, None: it may come from the reference; ExtractOptions.for_extractor() settles it then)."""
+    if extractor is None:
+        return DEFAULT_BATCH_SIZE
+    return BATCH_SIZES.get((extractor, str(device).split(":")[0]), DEFAULT_BATCH_SIZE)
 
 
 def cache_dir() -> Path:
@@ -60,7 +63,7 @@ class ExtractOptions:
         if self.precision not in ("float32", "tf32", "bf16"):
             raise ConfigError(f"precision (--precision) {self.precision!r}: expected float32, tf32 or bf16")
 
-    def for_extractor(self, name: str) -> "ExtractOptions":
+    def for_extractor(self, name: str) -> ExtractOptions:
         """These options once the extractor is chosen (e.g. from the reference's metadata): a batch size that
         was not given becomes ``name``'s default on this device."""
         if not getattr(self, "_default_batch", False) or self.extractor == name:

@@ -23,7 +23,6 @@ from scipy.linalg import blas
 from ..errors import InputError
 from ..stats.feature_stats import FeatureStats
 
-
 #: A distance below ``-NEGATIVE_RTOL * (tr sigma1 + tr sigma2 + |mu1 - mu2|^2)`` is not rounding but an error.
 NEGATIVE_RTOL = 1e-6
 
@@ -77,7 +76,8 @@ def _checked(mu: np.ndarray, sigma: np.ndarray, d: int | None = None) -> tuple[n
     mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
     d = mu.shape[0] if d is None and mu.ndim == 1 else d
     if mu.shape != (d,) or sigma.shape != (d, d):
-        raise InputError(f"statistics shapes disagree: mu {mu.shape}, sigma {sigma.shape}, expected ({d},) and ({d}, {d})")
+        raise InputError(f"statistics shapes disagree: mu {mu.shape}, sigma {sigma.shape}, "
+                         f"expected ({d},) and ({d}, {d})")
     for name, arr in (("mu", mu), ("sigma", sigma)):
         if not np.isfinite(arr).all():
             raise InputError(f"statistics contain NaN or Inf in {name}")
@@ -128,7 +128,7 @@ class FrechetReference:
         self.factor, self.lower = _psd_factor(self.sigma)
 
     @classmethod
-    def from_stats(cls, stats: FeatureStats) -> "FrechetReference":
+    def from_stats(cls, stats: FeatureStats) -> FrechetReference:
         return cls(stats.mean(), stats.cov())
 
     def distance(self, mu: np.ndarray, sigma: np.ndarray) -> float:

@@ -151,7 +151,8 @@ def test_fd_exact_in_the_span_of_the_features(runs):
     from genbench.metrics.fid import frechet_distance_from_stats
 
     assert _rel(frechet_distance_from_stats(a, b), exact) < 1e-9
-    tm_formula = float(runs["tm_fid"]._compute_fid(*(torch.from_numpy(x) for x in (a.mean(), a.cov(), b.mean(), b.cov()))))
+    moments = (a.mean(), a.cov(), b.mean(), b.cov())
+    tm_formula = float(runs["tm_fid"]._compute_fid(*(torch.from_numpy(x) for x in moments)))
     assert _rel(tm_formula, exact) < 2e-5
 
 

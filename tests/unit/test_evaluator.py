@@ -249,7 +249,7 @@ def test_bad_inputs(data):
 def test_bad_tensors_and_devices(data, monkeypatch):
     import genbench.evaluator as module
 
-    ref, gen = data
+    ref, _ = data
     ev = _ev(ref, metrics=["fd"])
     with pytest.raises(InputError, match="images.*meta device"):
         ev.update(torch.zeros((2, 3, 8, 8), dtype=torch.uint8, device="meta"))
