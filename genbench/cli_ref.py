@@ -166,7 +166,8 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     from .features import canonical_preprocessing
     from .refstats import ManifestEntry, check_reference_id, read_manifest, sha256_file, user_dir, write_manifest
     from .stats.feature_stats import FeatureStats
-    from .stats.foreign import checked_gaussian, detect_format, read_adm_npz, read_edm2_pickle
+    from .stats.foreign import detect_format, read_adm_npz, read_edm2_pickle
+    from .stats.io import checked_gaussian
     from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
 
     check_reference_id(ref_id)

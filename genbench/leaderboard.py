@@ -133,29 +133,37 @@ def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
 
 
 def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
-    from genbench.baselines.api import GeneratorSource, list_families, load_checkpoint
+    from genbench.baselines.api import list_families, load_checkpoint
+    from genbench.baselines.checkpoint import read_manifest
 
+    manifest = read_manifest()["checkpoints"]
     specs = []
     for info in list_families(dataset="fashion-mnist:train"):  # not dcgan-stacked (colour)
         name = info["name"]
         if (families and name not in families) or info["checkpoint"] is None:
             continue
         model = load_checkpoint(name)
-        extra = {k: round(float(v), 4) for k, v in _checkpoint_metrics(name).items()}
-        extra.update(_training_budget(name))
-        distinct = model.distinct_samples()  # CycleGAN: one translation per held-out source
-        target = getattr(model.options, "domain_b", None) if distinct is not None else None
-        specs.append(RowSpec(name, "baseline", lambda n, seed, m=model: GeneratorSource(m, n, seed=seed),
-                             target_class=target, extra=extra, n=distinct,
-                             target_split="fashion-mnist:test" if distinct is not None else "fashion-mnist:train"))
+        entry = manifest.get(name, {})
+        extra = {k: round(float(v), 4) for k, v in entry.get("metrics", {}).items()}
+        extra.update(_training_budget(entry))
+        specs.append(generator_row_spec(name, model, extra))
     return specs
 
 
-def _training_budget(name: str) -> dict:
-    """Steps, device and wall time of a bundled checkpoint's training run (from the manifest)."""
-    from genbench.baselines.checkpoint import read_manifest
+def generator_row_spec(name: str, model, extra: dict | None = None) -> RowSpec:
+    """A baseline row for a loaded model: n and the reference follow the model (a translation model: each of
+    its held-out sources once, against the held-out target class)."""
+    from genbench.baselines.api import GeneratorSource
 
-    entry = read_manifest()["checkpoints"].get(name, {})
+    distinct = model.distinct_samples()
+    target = getattr(model.options, "domain_b", None) if distinct is not None else None
+    return RowSpec(name, "baseline", lambda n, seed: GeneratorSource(model, n, seed=seed), target_class=target,
+                   extra=dict(extra or {}), n=distinct,
+                   target_split="fashion-mnist:test" if distinct is not None else "fashion-mnist:train")
+
+
+def _training_budget(entry: dict) -> dict:
+    """Steps, device and wall time of a bundled checkpoint's training run (its manifest ``entry``)."""
     device = str(entry.get("device", "?"))
     if device == "cpu" and entry.get("threads"):
         device = f"cpu x{entry['threads']}"
@@ -264,12 +272,6 @@ def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
         return source
 
     return make
-
-
-def _checkpoint_metrics(name: str) -> dict:
-    from genbench.baselines.checkpoint import read_manifest
-
-    return dict(read_manifest()["checkpoints"].get(name, {}).get("metrics", {}))
 
 
 # ----------------------------------------------------------------------------- scoring

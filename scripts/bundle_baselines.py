@@ -36,13 +36,9 @@ def finished(source: Path) -> bool:
 
 def fd_fmnist(path: Path, n: int, seed: int = 0) -> float:
     from genbench import leaderboard as lb
-    from genbench.baselines.api import GeneratorSource, load_checkpoint
+    from genbench.baselines.api import load_checkpoint
 
-    model = load_checkpoint(path)
-    distinct = model.distinct_samples()  # CycleGAN: scored like its leaderboard row (held-out target class)
-    spec = lb.RowSpec(str(path), "baseline", lambda k, s: GeneratorSource(model, k, seed=s), n=distinct,
-                      target_class=getattr(model.options, "domain_b", None) if distinct is not None else None,
-                      target_split="fashion-mnist:test")
+    spec = lb.generator_row_spec(str(path), load_checkpoint(path))  # scored like its leaderboard row
     rows, _ = lb.score_rows([spec], n, seed, plans=[lb.MetricPlan(lb.EXTRACTOR, ("fd",))])
     return float(rows[0].metrics["fd_fmnist"]["value"])
 

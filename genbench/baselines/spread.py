@@ -26,7 +26,7 @@ def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[s
     """One dict per (baseline, checkpoint): its fd_fmnist per sampling seed, mean, sample std and range."""
     from genbench import leaderboard as lb
 
-    from .api import GeneratorSource, load_checkpoint
+    from .api import load_checkpoint
 
     plan = lb.MetricPlan(lb.EXTRACTOR, ("fd",))
     base_specs = lb.baseline_row_specs(names)
@@ -39,10 +39,7 @@ def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[s
             model = load_checkpoint(path)
             if model.name != by_name[name].name and model.run_name != name:
                 raise ConfigError(f"--train-seed {name}={path}: that checkpoint is a {model.run_name}, not a {name}")
-            spec = by_name[name]
-            specs.append((name, f"{path} (training seed {model.seed})", lb.RowSpec(
-                f"{name} ({path})", "baseline", lambda k, s, m=model: GeneratorSource(m, k, seed=s),
-                target_class=spec.target_class, n=spec.n, target_split=spec.target_split)))
+            specs.append((name, f"{path} (training seed {model.seed})", lb.generator_row_spec(f"{name} ({path})", model)))
     out = []
     for name, what, spec in specs:
         values = []

@@ -126,21 +126,6 @@ def read_adm_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:
     return mu, sigma, n
 
 
-def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """float64 (mu, sigma) after the checks genbench applies to its own statistics files."""
-    from .io import covariance_problem
-
-    mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
-    problem = covariance_problem(sigma)
-    if problem:
-        raise ReferenceStatsError(f"{path}: {problem}; these are not the statistics of any set of features")
-    return mu, sigma
-
-
 def detect_format(path: str | Path) -> str:
     """'edm2' for a pickle, 'adm' for an .npz with ``arr_0`` and ``mu_s`` (an ADM reference batch), else 'npz'."""
     path = Path(path)

@@ -119,6 +119,19 @@ def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: boo
             np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)))
 
 
+def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """float64 (mu, sigma) after the checks every statistics file gets: shapes, finite values, a valid covariance."""
+    mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
+        raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
+    problem = covariance_problem(sigma)
+    if problem:
+        raise ReferenceStatsError(f"{path}: {problem}; these are not the statistics of any set of features")
+    return mu, sigma
+
+
 def load_stats(path: str | Path) -> SavedStats:
     """Read a statistics file written by genbench, pytorch-fid or TTUR (mu/sigma .npz)."""
     path = Path(path)
@@ -128,14 +141,7 @@ def load_stats(path: str | Path) -> SavedStats:
         raise ReferenceStatsError(
             f"{path}: expected arrays 'mu' and 'sigma' in a statistics file; missing {missing}, found {sorted(data)}"
         )
-    mu, sigma = np.asarray(data["mu"], np.float64), np.asarray(data["sigma"], np.float64)
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ReferenceStatsError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not describe one Gaussian")
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ReferenceStatsError(f"{path}: mu or sigma contains NaN or Inf")
-    problem = covariance_problem(sigma)
-    if problem:
-        raise ReferenceStatsError(f"{path}: {problem}; these are not the statistics of any set of features")
+    mu, sigma = checked_gaussian(data["mu"], data["sigma"], path)
     meta = _meta_from(data, path, ReferenceStatsError)
     if "n" in data:
         n = _count_from(data["n"], path, "the array 'n'")
