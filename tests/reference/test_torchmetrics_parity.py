@@ -139,7 +139,8 @@ def test_fd_equals_torchmetrics(runs):
 
 def test_fd_exact_in_the_span_of_the_features(runs):
     """With n < d both covariances live in the span of the 2N features: FD there (scipy sqrtm, 16 x 16) is
-    the exact value. genbench's float64 FD on torchmetrics' own features equals it to 1e-9; torchmetrics'
+    the exact value. genbench's float64 FD on torchmetrics' own features equals it to 1e-7 (5e-9 seen on a fresh machine,
+    3e-14 on another: BLAS rounding); torchmetrics'
     non-symmetric eigenvalue route on the same float64 covariances is near it only to ~1e-6."""
     real, fake = runs["tm_real"], runs["tm_fake"]
     basis, _ = np.linalg.qr(np.concatenate([real, fake]).T)  # [2048, 16] orthonormal
@@ -150,7 +151,7 @@ def test_fd_exact_in_the_span_of_the_features(runs):
     a, b = FeatureStats.from_features(real), FeatureStats.from_features(fake)
     from genbench.metrics.fid import frechet_distance_from_stats
 
-    assert _rel(frechet_distance_from_stats(a, b), exact) < 1e-9
+    assert _rel(frechet_distance_from_stats(a, b), exact) < 1e-7
     moments = (a.mean(), a.cov(), b.mean(), b.cov())
     tm_formula = float(runs["tm_fid"]._compute_fid(*(torch.from_numpy(x) for x in moments)))
     assert _rel(tm_formula, exact) < 2e-5
