@@ -75,8 +75,8 @@ def main(n: int) -> None:
         extractor = Dinov2Extractor(ARCHS["dinov2-vit-s14"], state, "0" * 64, policy)
         row = {}
         for label, pair in sets.items():
-            mine = [batched(lambda x: extractor(x)["features"], x) for x in pair]
-            theirs = [batched(lambda x: T.anchor_features(anchor, x, official, tf_extractor), x) for x in pair]
+            mine = [batched(lambda x, e=extractor: e(x)["features"], x) for x in pair]
+            theirs = [batched(lambda x, a=anchor: T.anchor_features(a, x, official, tf_extractor), x) for x in pair]
             ours_feats[policy, label] = mine
             f_ours, f_theirs = fd(*mine), fd(*theirs)
             row[label] = {"feat_max_rel_err": max(T.rel_err(m, t) for m, t in zip(mine, theirs)),

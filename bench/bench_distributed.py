@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from genbench import __version__  # noqa: E402
-from genbench.atomic import write_text_atomic  # noqa: E402
+from genbench.util.atomic import write_text_atomic  # noqa: E402
 
 
 def make_folder(root: Path, n: int, size: int, seed: int) -> Path:

@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, object] = {
         "cpu_count": os.cpu_count(), "image_size": args.size, "batch_size": args.batch_size,
         "python": sys.executable, "load_avg_start": os.getloadavg(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": command, "cwd": os.getcwd(), "environment": environment(), "repeats": args.repeats,
         "steady_n": args.steady_n, "weights_sha256": hashlib.sha256(weights.read_bytes()).hexdigest(),
         "tools": list(tools), "tools_skipped": [t for t in TOOLS if t not in tools], "loader_workers": workers}

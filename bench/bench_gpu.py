@@ -10,7 +10,7 @@ on folders of seeded 32x32 PNGs: GEN (default 50,000 images) and REF (default 10
    its users get. Wall time, images/s, and the FID/IS values of both tools.
 2. **Feature cache**: the same genbench score twice in fresh processes on an empty cache: miss (extract and
    write the entries), then hit (no extraction).
-3. **Precision**: what ``--precision tf32`` / ``bf16`` change: :func:`genbench.engine.precision_deviation` on
+3. **Precision**: what ``--precision tf32`` / ``bf16`` change: :func:`genbench.extraction.engine.precision_deviation` on
    the first 4,096 GEN images against REF's float32 statistics, and the line ``genbench score --precision
    bf16`` prints with its result.
 4. **Steady state**: images/s of the extractor alone on uint8 batches already on the device (float32, tf32,
@@ -247,7 +247,7 @@ def precision(a, gen: Path, ref: Path, weights: Path, work: Path) -> dict:
 
     from genbench.api import compute_stats
     from genbench.config import ExtractOptions
-    from genbench.engine import precision_deviation
+    from genbench.extraction.engine import precision_deviation
     from genbench.features import build_extractor
     from genbench.sources.folder import FolderSource
 
@@ -287,7 +287,7 @@ def precision(a, gen: Path, ref: Path, weights: Path, work: Path) -> dict:
 def steady_state(a, weights: Path) -> dict:
     import torch
 
-    from genbench.engine import precision_mode, prepare_extractor
+    from genbench.extraction.engine import precision_mode, prepare_extractor
     from genbench.features import build_extractor
 
     print("\n[4] steady state", flush=True)

@@ -29,10 +29,10 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from genbench import __version__  # noqa: E402
 from genbench.baselines.config import CONFIG_DIR  # noqa: E402
 from genbench.baselines.train import train  # noqa: E402
-from genbench import __version__  # noqa: E402
-from genbench.atomic import write_text_atomic  # noqa: E402
+from genbench.util.atomic import write_text_atomic  # noqa: E402
 
 FAMILIES = ("dcgan", "wgan-gp", "vae", "glo", "flow", "cgan", "cyclegan")
 

@@ -45,9 +45,9 @@ from genbench.metrics.memorization import MemorizationThresholds
 from genbench.metrics.prdc import prdc
 from genbench.probes.inputs import SubsetSource
 from genbench.probes.memorization import MemorizationOptions, run_memorization_probe
-from genbench.probes.plots import bar_chart
+from genbench.results.plots import bar_chart
 from genbench.sources.datasets import open_dataset
-from genbench.transforms import TransformedSource
+from genbench.sources.transforms import TransformedSource
 
 COPY = (213, 94, 0)
 HONEST = (0, 114, 178)
@@ -208,7 +208,7 @@ def write_figures(rows: list[dict], out: Path) -> dict[str, str]:
                   colours=[colours[i] for i in keep], size=(900, 520))
         figs[key] = path.name
     path = out / "precision_recall.png"
-    from genbench.probes.plots import line_plot
+    from genbench.results.plots import line_plot
 
     series = {r["set"]: [(r["recall"], r["precision"])] for r in rows}
     line_plot(series, path, title="precision vs recall (vs 10k training images)", xlabel="recall", ylabel="precision",

@@ -201,7 +201,7 @@ def detection(args, net, train_images, train_f, test_images, test_f) -> dict:
         baselines.append((a, b, scorer.score(pool_f[a], None, seed=2 * r)))
     for sigma in args.noise:
         rows = []
-        for r, (a, b, base) in enumerate(baselines):
+        for r, (_, b, base) in enumerate(baselines):
             if sigma == 0:
                 features = pool_f[b]
             else:

@@ -3,6 +3,10 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from . import _compat  # noqa: E402  (old module names of moved modules, for one release)
+
+_compat.install()
+
 __all__ = ["__version__", "score", "extract", "compute_stats", "Evaluator"]
 
 

@@ -1,4 +1,4 @@
 """``python -m genbench`` is the CLI (also under torchrun)."""
-from .cli import run
+from .cli.app import run
 
 run()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
-from .distributed import for_this_rank
-from .evaluate import extract_source, score as _score
+from .evaluate import extract_source
+from .evaluate import score as _score
+from .extraction.distributed import for_this_rank
 from .features import build_extractor
-from .results import ScoreResult
+from .results.records import ScoreResult
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile
 
@@ -48,7 +48,7 @@ def score(
     """Score ``generated`` against ``reference``. Returns a ScoreResult whose ``to_dict()`` equals
     the CLI's ``--json`` document. Raises a GenbenchError subclass on bad input.
 
-    ``cache=False`` skips the feature cache (:mod:`genbench.cache`) for this call; ``precision`` is
+    ``cache=False`` skips the feature cache (:mod:`genbench.extraction.cache`) for this call; ``precision`` is
     float32 (default), tf32 (CUDA) or bf16, and a non-default one also records its deviation from
     float32 on a subset in ``provenance["precision_check"]``. Under torchrun, ranks other than 0
     return a ScoreResult without metrics."""

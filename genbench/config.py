@@ -47,13 +47,13 @@ class ExtractOptions:
     workers: int = 0
     data_dir: str | None = None
     progress: bool = True
-    cache: bool = True  # read/write the feature cache (genbench.cache); --no-cache turns it off for one run
-    precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.engine
+    cache: bool = True  # read/write the feature cache (genbench.extraction.cache); --no-cache turns it off for one run
+    precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.extraction.engine
     allow_unverified_weights: bool = False  # accept a --weights file whose sha256 is not the published one
     weights_sha256: str | None = None  # --weights-sha256: pin for weights without a published sha256 (DINOv2)
 
     def __post_init__(self) -> None:
-        from .devices import check_device
+        from .extraction.devices import check_device
 
         object.__setattr__(self, "device", check_device(self.device, "device (--device)"))
         if self.batch_size is None:

@@ -23,19 +23,19 @@ import torch
 
 from . import __version__
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
-from .distributed import for_this_rank, is_main_process
-from .engine import precision_deviation
 from .errors import ConfigError, InputError, ReferenceStatsError
-from .sources.arrays import npz_keys
+from .extraction.distributed import for_this_rank, is_main_process
+from .extraction.engine import precision_deviation
 from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
-from .history import run_stamp
 from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
-from .refstats import sha256_file
-from .results import ScoreResult
+from .results.history import run_stamp
+from .results.records import ScoreResult
+from .sources.arrays import npz_keys
 from .sources.base import ImageSource
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, load_features, load_stats
+from .stats.reference import sha256_file
 
 IDENTITY_FIELDS = ("extractor", "layer", "preprocessing", "weights_sha256", "feature_dim")
 
@@ -85,7 +85,7 @@ def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | 
         spec = str(obj)
         path = Path(spec)
         if role == "reference" and not path.exists():
-            from .refstats import lookup_reference
+            from .stats.reference import lookup_reference
 
             entry = lookup_reference(spec, extractor_name)
             if entry is not None:
@@ -140,12 +140,12 @@ def extract_source(
 ) -> Evaluated:
     """Stream ``source`` through ``extractor`` once; statistics always, features/logits when asked.
 
-    Goes through the feature cache (:mod:`genbench.cache`; ``options.cache``) and, under torchrun, splits the
-    work across ranks (:mod:`genbench.distributed`), where ranks other than 0 get no features or logits.
+    Goes through the feature cache (:mod:`genbench.extraction.cache`; ``options.cache``) and, under torchrun, splits the
+    work across ranks (:mod:`genbench.extraction.distributed`), where ranks other than 0 get no features or logits.
     ``info["cache"]`` records "hit", "miss", "partial" (resumed) or "off". Per-image ``files`` (names)
     are kept with the features only, so memory stays flat when only statistics are asked for.
     """
-    from .distributed import extract_features
+    from .extraction.distributed import extract_features
 
     warn_repeats(source)
     out = extract_features(source, extractor, options, role, keep_features, keep_logits)
@@ -287,7 +287,7 @@ def score(
         gen_source = next(p.source for p in pending if p.role == "generated")
         precision_check = {"precision_check": precision_deviation(gen_source, extractor, xo, ref.stats)}
 
-    from .progress import enabled as progress_enabled
+    from .util.progress import enabled as progress_enabled
 
     with progress_enabled(xo.progress):  # k-NN, KID and bootstrap phases on stderr unless --quiet
         values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
@@ -302,7 +302,7 @@ def score(
         "device": xo.device,
         "batch_size": xo.batch_size,
         "precision": xo.precision,
-        **precision_check,  # what tf32/bf16 changed on a subset, when not float32 (genbench.engine)
+        **precision_check,  # what tf32/bf16 changed on a subset, when not float32 (genbench.extraction.engine)
         "torch_version": torch.__version__,
         "python": platform.python_version(),
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
@@ -312,14 +312,14 @@ def score(
     return ScoreResult(values, provenance)
 
 
-def _count(obj: "Evaluated | Pending") -> int:
+def _count(obj: Evaluated | Pending) -> int:
     """Samples an input has (or will have once extracted)."""
     if isinstance(obj, Pending):
         return len(obj.source)
     return len(obj.features) if obj.features is not None else obj.n
 
 
-def _description(obj: "Evaluated | Pending") -> str:
+def _description(obj: Evaluated | Pending) -> str:
     if isinstance(obj, Pending):
         return obj.source.location or obj.source.kind
     return obj.description

@@ -76,7 +76,6 @@ import torch.distributed as dist
 
 from . import __version__
 from .config import ExtractOptions, MetricOptions
-from .distributed import for_this_rank
 from .errors import ConfigError, InputError, ReferenceStatsError
 from .evaluate import (
     IDENTITY_FIELDS,
@@ -89,10 +88,11 @@ from .evaluate import (
     extract_source,
     open_input,
 )
-from .history import git_commit, utc_now
+from .extraction.distributed import for_this_rank
 from .metrics.fid import FrechetReference
 from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
-from .results import ScoreResult
+from .results.history import git_commit, utc_now
+from .results.records import ScoreResult
 from .sources.convert import array_to_rgb_uint8_batch, infer_layout
 from .stats.feature_stats import FeatureStats
 
@@ -165,7 +165,7 @@ class Evaluator:
         self.extractor = _build_for(name, prep, self.xo, loaded).eval()
         self.device = torch.device(self.xo.device)
         if self.device.type == "cuda":
-            self.extractor.to(memory_format=torch.channels_last)  # as genbench.engine.prepare_extractor
+            self.extractor.to(memory_format=torch.channels_last)  # as genbench.extraction.engine.prepare_extractor
         self.identity = self.extractor.identity().to_dict()
         self.dim = int(self.extractor.feature_dim)
         try:

@@ -1,6 +1,6 @@
 """The CI quality gate: compare a new result against a baseline with per-metric rules (pure logic, no I/O).
 
-Results are the JSON documents of :class:`~genbench.results.ScoreResult` (``{"metrics": ..., "provenance": ...}``).
+Results are the JSON documents of :class:`~genbench.results.records.ScoreResult` (``{"metrics": ..., "provenance": ...}``).
 A metric's headline number is its ``value`` (or ``mean``); ``ci95`` is its bootstrap 95% interval.
 
 Rules (CLI flags of ``genbench check``):

@@ -36,21 +36,21 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import write_text_atomic
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, extract_source, repeats_message
 from .features import build_extractor
 from .metrics.registry import METRICS, resolve_metrics
-from .pictures import image_grid, save_png
-from .progress import enabled as progress_enabled
-from .refstats import ManifestEntry, lookup_reference
+from .results.pictures import image_grid, save_png
 from .sources.arrays import ArraySource
 from .sources.base import ImageSource, check_uint8_batch
 from .sources.datasets import open_dataset
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
-from .transforms import TransformedSource
+from .sources.transforms import TransformedSource
+from .stats.reference import ManifestEntry, lookup_reference
+from .util.atomic import write_text_atomic
+from .util.progress import enabled as progress_enabled
 
 EXTRACTOR = "fmnist-cnn"
 METRIC_KINDS = ("fd", "is", "kid", "precision", "recall", "density", "coverage")
@@ -205,10 +205,12 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
         from genbench.baselines.api import GeneratorSource, load_checkpoint
 
         model = load_checkpoint(spec)
-        make = lambda n, seed: GeneratorSource(model, n, seed=seed)
+        def make(n: int, seed: int) -> ImageSource:
+            return GeneratorSource(model, n, seed=seed)
     else:
         source = open_source(spec, data_dir=data_dir)
-        make = lambda n, seed: _take(source, n, seed, f"--add {name} ({spec})")
+        def make(n: int, seed: int) -> ImageSource:
+            return _take(source, n, seed, f"--add {name} ({spec})")
 
         def preflight(n: int, seed: int) -> None:
             if len(source) < n:
@@ -428,8 +430,8 @@ def table_rows(rows: list[Row]) -> list[dict]:
 
 
 def to_markdown(rows: list[dict], provenance: dict, command: str) -> str:
-    """leaderboard.md from the rows of results.json: the ranked table (see :mod:`genbench.pages.leaderboard_page`)."""
-    from .pages.leaderboard_page import columns_of, markdown_table, ordered_rows
+    """leaderboard.md from the rows of results.json: the ranked table (see :mod:`genbench.results.pages.leaderboard_page`)."""
+    from .results.pages.leaderboard_page import columns_of, markdown_table, ordered_rows
 
     columns = columns_of(ordered_rows(rows))
     lines = [
@@ -460,8 +462,8 @@ def to_csv(flat: list[dict]) -> str:
 
 
 def to_html(rows: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
-    """index.html from the rows of results.json (see :mod:`genbench.pages.leaderboard_page`)."""
-    from .pages.leaderboard_page import render_page
+    """index.html from the rows of results.json (see :mod:`genbench.results.pages.leaderboard_page`)."""
+    from .results.pages.leaderboard_page import render_page
 
     return render_page(rows, provenance, pictures, command)
 
@@ -489,7 +491,7 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
 
 def row_documents(rows: list[Row], provenance: dict, command: str) -> list[dict]:
     """One result document per row (for a results history): its metrics and the board's provenance."""
-    from .history import run_stamp
+    from .results.history import run_stamp
 
     stamp = run_stamp()
     return [{"metrics": r.metrics,
@@ -517,6 +519,7 @@ def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Pa
     import torch
 
     from genbench.baselines.api import load_checkpoint, quantize
+
     from .sources.datasets import load_dataset_arrays
 
     glo = load_checkpoint("glo")

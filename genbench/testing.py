@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .gate import Rule, evaluate, metric_kind
-from .results import ScoreResult
+from .results.records import ScoreResult
 
 
 def assert_quality(

@@ -23,7 +23,13 @@ from pathlib import Path
 
 import torch
 
-from genbench.baselines.checkpoint import CHECKPOINT_DIR, read_checkpoint, read_manifest, record_bundled, save_checkpoint
+from genbench.baselines.checkpoint import (
+    CHECKPOINT_DIR,
+    read_checkpoint,
+    read_manifest,
+    record_bundled,
+    save_checkpoint,
+)
 
 
 def finished(source: Path) -> bool:

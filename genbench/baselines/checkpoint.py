@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
-from genbench.atomic import atomic_path, write_text_atomic
 from genbench.errors import InputError, WeightsError
+from genbench.util.atomic import atomic_path, write_text_atomic
 
 FORMAT = "genbench-baseline"
 FORMAT_VERSION = 1

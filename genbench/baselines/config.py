@@ -15,12 +15,11 @@ config saved in a checkpoint lists every option. Unknown keys and wrong types ra
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
-
-import tomllib
 
 from genbench.errors import ConfigError
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from genbench.atomic import write_text_atomic
-from genbench.cli_boundary import GenbenchCommand
+from genbench.cli.boundary import GenbenchCommand
 from genbench.errors import ConfigError
+from genbench.util.atomic import write_text_atomic
 
 
 def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[str, list[str]],
@@ -84,7 +84,7 @@ def to_markdown(rows: list[dict], seeds: list[int], command: str) -> str:
               help="Also score a checkpoint of baseline NAME trained from another seed.")
 def main(out: str, overwrite: bool, families: str | None, seeds: str, n: int, train_seed: tuple[str, ...]) -> None:
     """Write the spread of fd_fmnist across sampling (and training) seeds."""
-    from genbench.outputs import check_output_file
+    from genbench.results.outputs import check_output_file
 
     check_output_file(out, "--out", overwrite)
     try:

@@ -22,14 +22,14 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import torch
 
-from genbench.cli_boundary import GenbenchCommand
+from genbench.cli.boundary import GenbenchCommand
 from genbench.errors import ConfigError
 
 from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
@@ -50,7 +50,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """None: CUDA when available, else CPU. ConfigError for a CUDA request without CUDA."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    from genbench.devices import check_device
+    from genbench.extraction.devices import check_device
 
     return torch.device(check_device(str(device), "--device"))
 
@@ -160,7 +160,7 @@ def train(
     if out is None and not dry_run:
         out = DEFAULT_OUT_DIR / f"{name}.pt"
     if out is not None:
-        from genbench.outputs import check_output_file
+        from genbench.results.outputs import check_output_file
 
         check_output_file(out, "--out", overwrite)
     if threads is not None:
@@ -230,7 +230,7 @@ def run_training(run: RunConfig, out: Path | None, device: torch.device, dry_run
             "dry_run": dry_run,
             "genbench_version": genbench_version(),
             "torch_version": str(torch.__version__),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if out is not None:
             save_checkpoint(document, out)

@@ -7,8 +7,8 @@ where the network has a classifier head (used for IS-style scores).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..atomic import atomic_path
 from ..errors import ConfigError
+from ..util.atomic import atomic_path
 from .weights import cache_root
 
 BACKENDS = ("auto", "torch", "onnxruntime")

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_path, write_text_atomic
 from ..sources.datasets import load_dataset_arrays
+from ..util.atomic import atomic_path, write_text_atomic
 from .fmnist_cnn import PREPROCESSING, WEIGHTS_PATH, FmnistNet, file_sha256, normalise_gray
 
 

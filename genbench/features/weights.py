@@ -30,9 +30,9 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
 from ..config import cache_dir
 from ..errors import WeightsError
+from ..util.atomic import atomic_path
 
 _CHUNK = 1 << 20
 

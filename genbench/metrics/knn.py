@@ -191,7 +191,7 @@ def iter_distance_blocks(
 
 
 def _blocked(x: np.ndarray, y: np.ndarray, chunk_size: int | None,
-             max_memory_bytes: int) -> tuple[np.ndarray, "_Base", int]:
+             max_memory_bytes: int) -> tuple[np.ndarray, _Base, int]:
     """Checked x [N, D], the base built on y [M, D], and the rows per block that fit the memory budget."""
     x = as_features(x, "x")
     y = as_features(y, "y")

@@ -45,7 +45,7 @@ from scipy import sparse
 from scipy.stats import rankdata
 
 from ..errors import ConfigError
-from ..progress import SILENT, Reporter
+from ..util.progress import SILENT, Reporter
 from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
@@ -284,7 +284,7 @@ def data_copying_ct(
 
     train [l, D], test [n, D], generated [m, D]. Negative = copying, positive = underfitting.
     Raises ConfigError as :func:`ct_from_cells` does, or when l < n_cells. ``progress``: a
-    :class:`genbench.progress.Reporter` for the k-means phase (default silent).
+    :class:`genbench.util.progress.Reporter` for the k-means phase (default silent).
     """
     with (progress or SILENT).phase(f"k-means ({n_cells} cells) on the training set", None, "iterations") as bar:
         centers, train_cells = kmeans(train_features, n_cells, seed=seed, chunk_size=chunk_size,
@@ -404,7 +404,7 @@ def memorization_statistics(
     train [l, D] (l >= max(2, n_cells)), test [n, D] (n >= 2), generated [m, D]; ``seed``
     drives the k-means cells of C_T. Raises InputError for malformed features and
     ConfigError for too few samples (see :func:`ct_from_cells`). ``progress``: a
-    :class:`genbench.progress.Reporter` for the k-means and k-NN phases (default silent).
+    :class:`genbench.util.progress.Reporter` for the k-means and k-NN phases (default silent).
     """
     progress = progress or SILENT
     train = as_features(train_features, "train_features")

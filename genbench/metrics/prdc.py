@@ -41,7 +41,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from ..progress import SILENT, Reporter
+from ..util.progress import SILENT, Reporter
 from .knn import (
     DEFAULT_MAX_MEMORY_BYTES,
     as_features,
@@ -223,7 +223,7 @@ def prdc(
     With ``precision_recall_k == density_coverage_k == k`` this equals the prdc package's
     ``compute_prdc(real_features, fake_features, nearest_k=k)`` wherever no distance ties a radius
     to within rounding; on exact ties (copies of reference points) only this result is exact.
-    ``progress`` (a :class:`genbench.progress.Reporter`, default silent) shows the three k-NN sweeps.
+    ``progress`` (a :class:`genbench.util.progress.Reporter`, default silent) shows the three k-NN sweeps.
     """
     out = _prdc(real_features, fake_features, precision_recall_k, density_coverage_k, chunk_size, max_memory_bytes,
                 progress)

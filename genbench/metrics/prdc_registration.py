@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 _last: tuple[np.ndarray, np.ndarray, tuple[int, int], PRDC] | None = None
 
 
-def _shared_prdc(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> PRDC:
+def _shared_prdc(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> PRDC:
     """One computation per (generated, reference, k) for all four metrics of a run.
 
     The memo holds the feature arrays themselves and compares them by identity, so a
@@ -31,7 +31,7 @@ def _shared_prdc(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> PRDC
     global _last
     ks = (opt.prdc_k_precision_recall, opt.prdc_k_density_coverage)
     if _last is None or _last[0] is not gen.features or _last[1] is not ref.features or _last[2] != ks:
-        from ..progress import current
+        from ..util.progress import current
 
         value = prdc(ref.features, gen.features, precision_recall_k=ks[0], density_coverage_k=ks[1],
                      progress=current())
@@ -40,7 +40,7 @@ def _shared_prdc(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> PRDC
 
 
 def _register(kind: str, k_field: str, description: str) -> None:
-    def compute(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+    def compute(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
         return {"value": getattr(_shared_prdc(gen, ref, opt), kind), "k": getattr(opt, k_field)}
 
     def sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:

@@ -7,13 +7,14 @@ bootstrap intervals were asked for.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ..config import MetricOptions
 from ..errors import ConfigError
-from ..progress import current as current_progress
 from ..registry import Registry, did_you_mean
+from ..util.progress import current as current_progress
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
 from .fid import frechet_distance_from_stats
 from .inception_score import inception_score
@@ -33,7 +34,7 @@ GEN_LOGITS = "generated classifier logits"
 class MetricSpec:
     kind: str
     needs: frozenset[str]
-    compute: Callable[["Evaluated", "Evaluated", MetricOptions], dict]
+    compute: Callable[[Evaluated, Evaluated, MetricOptions], dict]
     description: str
     #: Checks the sample counts (generated, reference) against the options before any extraction; raises ConfigError.
     preflight: Callable[[int, int, MetricOptions], None] | None = None
@@ -74,7 +75,7 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 
 
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)")
-def _fd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
     if opt.bootstrap and gen.features is not None:
         with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
@@ -84,14 +85,14 @@ def _fd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
 
 
 @register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)", preflight=_is_sizes)
-def _is(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _is(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     spread = inception_score(gen.logits, splits=opt.is_splits, seed=opt.seed)
     return {"mean": spread.mean, "std": spread.std, "splits": opt.is_splits}
 
 
 @register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)",
                  preflight=_kid_sizes)
-def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _kid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     label = f"KID over {opt.kid_subsets} subsets of {opt.kid_subset_size}"
     with current_progress().phase(label, opt.kid_subsets, "subsets") as bar:
         spread, values = kernel_inception_distance(
@@ -105,14 +106,14 @@ def _kid(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
 
 
 @register_metric("fd-infinity", {GEN_FEATURES, REF_STATS}, "FD extrapolated to N -> infinity (Chong & Forsyth 2020)")
-def _fd_infinity(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _fd_infinity(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .infinity import fd_infinity
 
     return fd_infinity(gen.features, ref.stats.mean(), ref.stats.cov(), seed=opt.seed).to_dict()
 
 
 @register_metric("is-infinity", {GEN_LOGITS}, "IS extrapolated to N -> infinity, one split per size (Chong & Forsyth 2020)")
-def _is_infinity(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _is_infinity(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .infinity import is_infinity
 
     return is_infinity(gen.logits, seed=opt.seed).to_dict()
@@ -124,7 +125,7 @@ CMMD_SPACE = {"extractor": "clip-vit-l14-336", "preprocessing": "clip-cmmd"}
 
 @register_metric("cmmd", {GEN_FEATURES, REF_FEATURES},
                  "CMMD: RBF-kernel MMD (sigma 10, x1000) of L2-normalised CLIP ViT-L/14@336 embeddings")
-def _cmmd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
+def _cmmd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .cmmd import SCALE, SIGMA, cmmd
 
     for ev in (gen, ref):
@@ -141,7 +142,7 @@ def _cmmd(gen: "Evaluated", ref: "Evaluated", opt: MetricOptions) -> dict:
             "estimator": "biased (V-statistic) MMD^2 of L2-normalised embeddings"}
 
 
-def output_name(kind: str, names: "MetricNames | None") -> str:
+def output_name(kind: str, names: MetricNames | None) -> str:
     """The name a metric kind is reported under for an extractor (``fd`` -> ``fid`` or ``fd_fmnist``;
     ``fd-infinity`` -> ``fid_infinity`` or ``fd_fmnist_infinity``)."""
     if names is None:  # no extractor chosen (e.g. `genbench list`): the generic kind
@@ -152,7 +153,7 @@ def output_name(kind: str, names: "MetricNames | None") -> str:
     return base.get(kind, kind)
 
 
-def resolve_metrics(requested: list[str], names: "MetricNames", extractor: str) -> list[tuple[str, str]]:
+def resolve_metrics(requested: list[str], names: MetricNames, extractor: str) -> list[tuple[str, str]]:
     """Map requested names to (output name, kind) pairs; unknown or mismatched names raise ConfigError.
 
     Accepted: generic kinds (``fd``, ``is``, ``kid``, ...) and the extractor's own names

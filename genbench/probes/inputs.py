@@ -26,9 +26,9 @@ from ..config import DEFAULT_EXTRACTOR, ExtractOptions
 from ..errors import ConfigError, InputError, ReferenceStatsError
 from ..evaluate import IDENTITY_FIELDS, Evaluated, extract_source
 from ..features.base import FeatureExtractor
-from ..progress import Steps
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
+from ..util.progress import Steps
 
 #: data set name -> the extractor the probes use for it by default
 DATASET_EXTRACTORS = {"fashion-mnist": "fmnist-cnn", "stacked-fashion-mnist": "fmnist-cnn"}

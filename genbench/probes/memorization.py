@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, progress
+from .. import __version__
 from ..config import ExtractOptions
 from ..errors import ConfigError
 from ..features import build_extractor
@@ -62,6 +62,7 @@ from ..metrics.memorization import (
     memorization_verdict,
     most_suspicious,
 )
+from ..util import progress
 from .inputs import (
     ProbeInput,
     SubsetSource,
@@ -302,7 +303,7 @@ def _run_memorization_probe(samples: Any, train: Any, test: Any, options: Memori
     report = MemorizationReport(stats, verdict, signals, thresholds, suspicious, provenance)
     if gallery is not None:
         report.gallery = str(write_gallery(report, gen_in, train_in, gallery))
-    from ..history import run_stamp
+    from ..results.history import run_stamp
 
     provenance["wall_time_s"] = round(time.perf_counter() - started, 3)
     provenance.update(run_stamp())
@@ -343,7 +344,7 @@ def _key(item: ProbeInput, index: int) -> str:
 
 def write_gallery(report: MemorizationReport, gen_in: ProbeInput, train_in: ProbeInput, path: str | Path) -> Path:
     """PNG of the most suspicious generated samples (left) beside their nearest training images (right)."""
-    from .plots import pair_gallery
+    from ..results.plots import pair_gallery
 
     pairs = []
     for entry in report.suspicious:

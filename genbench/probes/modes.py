@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__, progress
+from .. import __version__
 from ..config import ExtractOptions
 from ..errors import ConfigError, InputError
 from ..evaluate import extract_source
@@ -40,6 +40,7 @@ from ..features import build_extractor
 from ..metrics.fid import frechet_distance_from_stats
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
+from ..util import progress
 from .inputs import ProbeInput, check_identities, choose_extractor, input_identity, open_probe_input, provenance_inputs
 
 N_CLASSES = 10
@@ -283,7 +284,7 @@ def run_modes_probe(
         "max_samples": max_samples,
         "wall_time_s": round(time.perf_counter() - started, 3),
     }
-    from ..history import run_stamp
+    from ..results.history import run_stamp
 
     provenance.update(run_stamp())
     return ModesReport(channels, float(min_confidence), gen_stats, ref_stats, provenance)

@@ -6,7 +6,7 @@
     report.monotone["gaussian-blur"]["fd_fmnist"]  # True when the metric moves one way only
 
 Held-out real images (default ``fashion-mnist:test``, a seeded subsample of ``max_samples``) are
-degraded by each named transform of :data:`genbench.transforms.TRANSFORMS` at increasing strengths
+degraded by each named transform of :data:`genbench.sources.transforms.TRANSFORMS` at increasing strengths
 (the transform's default ladder, or the given one) and scored against the reference (default
 ``fashion-mnist:train``) with the chosen metrics. This is Heusel et al.'s (2017) disturbance design;
 a metric worth its name should move one way as the damage grows.
@@ -43,15 +43,16 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from .. import __version__, progress
-from ..atomic import write_text_atomic
+from .. import __version__
 from ..config import ExtractOptions, MetricOptions
 from ..errors import ConfigError
 from ..evaluate import Evaluated, extract_source
 from ..features import build_extractor
 from ..metrics.fid import frechet_distance_from_stats
 from ..metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
-from ..transforms import TRANSFORMS, TransformedSource
+from ..sources.transforms import TRANSFORMS, TransformedSource
+from ..util import progress
+from ..util.atomic import write_text_atomic
 from .inputs import ProbeInput, check_identities, choose_extractor, input_identity, open_probe_input, provenance_inputs
 
 DEFAULT_SAMPLES = "fashion-mnist:test"
@@ -233,7 +234,7 @@ class SensitivityReport:
     def write_outputs(self, folder: str | Path) -> list[Path]:
         """``sensitivity.csv``, one ``sensitivity_<metric>.png`` per metric (:func:`render_sensitivity_figure`),
         and ``preprocessing.csv`` when compared."""
-        from .plots import _save
+        from ..results.plots import _save
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -273,8 +274,8 @@ def render_sensitivity_figure(points: list[dict], transforms: dict[str, dict], m
     with the point's 95% interval as error bars (``ci95``, from bootstrap replicates), else ± its std (KID
     over subsets, IS over splits). ``points`` and ``transforms`` as in :meth:`SensitivityReport.to_dict`
     (so a saved JSON report can be drawn again). Returns a PIL image."""
-    from ..pages.metrics import axis_label
-    from .plots import Panel, render_panels, strength_axis
+    from ..results.pages.metrics import axis_label
+    from ..results.plots import Panel, render_panels, strength_axis
 
     panels, shown = [], set()
     for transform, info in transforms.items():
@@ -416,7 +417,7 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
         "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
         "python": platform.python_version(),
     }
-    from ..history import run_stamp
+    from ..results.history import run_stamp
 
     provenance["wall_time_s"] = round(time.perf_counter() - started, 3)
     provenance.update(run_stamp())

@@ -535,4 +535,4 @@ for _split in ("train", "test"):
         )
     )
 
-from . import stacked as _stacked  # noqa: F401  (registers stacked-fashion-mnist:train|test)
+from . import stacked as _stacked  # noqa: E402, F401  (registers stacked-fashion-mnist:train|test)

@@ -1,6 +1,6 @@
 """File fingerprints for the feature cache: what makes a cached extraction stale.
 
-Rules (see also :mod:`genbench.cache`):
+Rules (see also :mod:`genbench.extraction.cache`):
 
 * :func:`file_digest` is the sha256 of a file's whole content, memoised within the process on
   (resolved path, size, mtime_ns, inode, ctime_ns): computed once per process, again whenever the file is

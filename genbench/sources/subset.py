@@ -20,7 +20,7 @@ class SubsetSource(ImageSource):
         self.location = f"{base.location or base.kind}[{description or f'{len(indices)} images'}]"
 
     @classmethod
-    def seeded(cls, base: ImageSource, n: int, seed: int, what: str) -> "SubsetSource":
+    def seeded(cls, base: ImageSource, n: int, seed: int, what: str) -> SubsetSource:
         """``n`` distinct images of ``base`` chosen by ``seed``; InputError when it has fewer."""
         if n > len(base):
             raise InputError(f"{what} has {len(base)} images; {n} were asked for (--n)")

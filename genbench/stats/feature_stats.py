@@ -27,18 +27,18 @@ class FeatureStats:
     outer: np.ndarray
 
     @classmethod
-    def empty(cls, dim: int) -> "FeatureStats":
+    def empty(cls, dim: int) -> FeatureStats:
         return cls(0, np.zeros(dim, dtype=np.float64), np.zeros((dim, dim), dtype=np.float64))
 
     @classmethod
-    def from_features(cls, features: np.ndarray) -> "FeatureStats":
+    def from_features(cls, features: np.ndarray) -> FeatureStats:
         """Statistics of float features [N, d] in one pass."""
         stats = cls.empty(np.asarray(features).shape[1])
         stats.update(features)
         return stats
 
     @classmethod
-    def from_mean_cov(cls, mu: np.ndarray, sigma: np.ndarray, n: int) -> "FeatureStats":
+    def from_mean_cov(cls, mu: np.ndarray, sigma: np.ndarray, n: int) -> FeatureStats:
         """Rebuild the sums from a saved mean [d], covariance [d, d] (N-1 convention) and count."""
         mu = np.asarray(mu, dtype=np.float64)
         sigma = np.asarray(sigma, dtype=np.float64)
@@ -59,7 +59,7 @@ class FeatureStats:
         self.total += f.sum(axis=0)
         self.outer += f.T @ f
 
-    def merge(self, other: "FeatureStats") -> "FeatureStats":
+    def merge(self, other: FeatureStats) -> FeatureStats:
         """A new FeatureStats equal to one pass over both inputs."""
         if other.dim != self.dim:
             raise InputError(f"cannot merge statistics of dimension {self.dim} and {other.dim}")

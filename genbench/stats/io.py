@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..atomic import atomic_path
 from ..errors import InputError, ReferenceStatsError
+from ..util.atomic import atomic_path
 from .feature_stats import FeatureStats
 
 #: bumped whenever the meaning of saved statistics changes.

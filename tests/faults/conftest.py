@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -120,7 +120,7 @@ def test_sigkill_never_leaves_a_half_written_json(sandbox):
 def test_sigkill_during_history_writes_keeps_the_database_whole(sandbox):
     history = sandbox.path("h.sqlite")
     script = (
-        "import sys, time\nfrom genbench.history import History\nh = History(sys.argv[1])\n"
+        "import sys, time\nfrom genbench.results.history import History\nh = History(sys.argv[1])\n"
         "doc = {'schema_version': 1, 'metrics': {'fd': {'value': 1.0}}, 'provenance': {'name': 'x'}}\n"
         "print('ready', flush=True)\nwhile True:\n    h.add(doc)\n"
     )
@@ -139,7 +139,7 @@ def test_sigkill_during_history_writes_keeps_the_database_whole(sandbox):
 
 
 def _add_many(path: str, count: int, tag: str) -> None:
-    from genbench.history import History
+    from genbench.results.history import History
 
     h = History(path)
     for i in range(count):
@@ -213,7 +213,7 @@ def test_a_read_only_cache_does_not_fail_the_score(sandbox, small_disk):
 
 
 def test_tampered_bundled_statistics_are_refused(sandbox, tmp_path):
-    from genbench.refstats import bundled_dir
+    from genbench.stats.reference import bundled_dir
 
     copy = tmp_path / "bundled"
     shutil.copytree(bundled_dir(), copy)

@@ -17,7 +17,7 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.metrics.infinity import fd_infinity
 from tests.conftest import TinyExtractor, make_images
 
@@ -275,7 +275,7 @@ def test_run_gate_script_locally(data, tmp_path):
     wrapper = tmp_path / "genbench_tiny.py"
     wrapper.write_text(
         f"import sys\nsys.path.insert(0, {str(REPO)!r})\nimport tests.conftest  # registers test-tiny\n"
-        "from genbench.cli import main\nmain(prog_name='genbench')\n"
+        "from genbench.cli.app import main\nmain(prog_name='genbench')\n"
     )
     script = REPO / "examples" / "github-actions" / "run_gate.sh"
     env = {

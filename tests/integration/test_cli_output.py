@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.errors import ConfigError
 from genbench.features.base import EXTRACTORS
 from genbench.registry import Registry
-from genbench.results import ScoreResult
+from genbench.results.records import ScoreResult
 from tests.conftest import TinyExtractor
 
 SMALL = ["--extractor", "test-tiny", "--no-cache", "--metrics", "fd,is", "--is-splits", 2]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from genbench.api import extract
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.stats.io import save_features
 from tests.conftest import make_images
 
@@ -167,7 +167,7 @@ def test_modes_cli_json(arrays):
 
 
 def test_probe_reports_are_recorded_in_the_history(arrays, tmp_path):
-    from genbench.history import History
+    from genbench.results.history import History
 
     hist = tmp_path / "h.sqlite"
     res = memorization(arrays, "copies", "--json", tmp_path / "m.json", "--history", hist, "--name", "copier")
@@ -196,7 +196,7 @@ def test_sensitivity_bootstrap_gives_intervals_for_the_error_bars():
 
     from click.testing import CliRunner
 
-    from genbench.cli import main as _main
+    from genbench.cli.app import main as _main
 
     res = CliRunner().invoke(_main, ["probe", "sensitivity", "--max-samples", "60", "--max-reference", "120",
                                      "--transforms", "gaussian-blur", "--strengths", "gaussian-blur=0,1",

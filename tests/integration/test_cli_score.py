@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from PIL import Image
 
 import genbench
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.metrics.fid import frechet_distance
 from genbench.metrics.inception_score import inception_score
-from tests.conftest import TinyExtractor, make_images
+from tests.conftest import TinyExtractor
 
 TINY = ["--extractor", "test-tiny", "--quiet"]
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
-from genbench.distributed import shard_range
+from genbench.cli.app import main
+from genbench.extraction.distributed import shard_range
 from tests.conftest import make_images
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -112,7 +112,7 @@ def test_wheel_ships_the_package_data(installed):
 def test_installed_package_is_the_one_imported(installed):
     code = ("import json, genbench, genbench.baselines as baselines, genbench.baselines.config, "
             "genbench.baselines.checkpoint\n"
-            "from genbench.refstats import bundled_dir\n"
+            "from genbench.stats.reference import bundled_dir\n"
             "from genbench.features.fmnist_cnn import WEIGHTS_PATH\n"
             "print(json.dumps([genbench.__file__, baselines.__file__, str(bundled_dir()), str(WEIGHTS_PATH),\n"
             "                  str(baselines.config.CONFIG_DIR), str(baselines.checkpoint.CHECKPOINT_DIR)]))")

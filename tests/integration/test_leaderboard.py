@@ -6,7 +6,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 from tests.integration.test_ref_cli import stores  # noqa: F401  (tiny IDX data set and empty stores)
 
 
@@ -25,7 +25,7 @@ def test_leaderboard_renders_and_is_deterministic(stores, tmp_path):  # noqa: F8
     assert set(rows) >= {"dcgan", "real test split", "train copies", "uniform noise"}
     # Noise is far from the data; copies of training images are the closest rows.
     assert rows["uniform noise"]["metrics"]["fd_fmnist"]["value"] > rows["dcgan"]["metrics"]["fd_fmnist"]["value"]
-    second = run(*args, "--out", tmp_path / "b")
+    run(*args, "--out", tmp_path / "b")
     again = {r["name"]: r["metrics"] for r in json.loads((tmp_path / "b" / "results.json").read_text())["rows"]}
     assert again == {name: r["metrics"] for name, r in rows.items()}
 
@@ -137,7 +137,7 @@ def test_weights_with_inception_off_is_refused(stores, tmp_path):  # noqa: F811
 
 
 def test_leaderboard_rows_go_to_the_history(stores, tmp_path):  # noqa: F811
-    from genbench.history import History
+    from genbench.results.history import History
 
     hist = tmp_path / "h.sqlite"
     res = run("leaderboard", "-n", 12, "--families", "dcgan", "--no-reference-rows", "-q", "--out", tmp_path / "o",

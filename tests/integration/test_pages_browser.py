@@ -159,7 +159,7 @@ def score_document(tmp_path: Path) -> tuple[dict, Path]:
 @pytest.mark.slow
 def test_leaderboard_page_in_a_browser(tmp_path):
     chromium()
-    from genbench.pages.leaderboard_page import ordered_rows, render_document
+    from genbench.results.pages.leaderboard_page import ordered_rows, render_document
 
     doc = leaderboard_document()
     page = tmp_path / "index.html"
@@ -189,7 +189,7 @@ def test_leaderboard_page_in_a_browser(tmp_path):
 @pytest.mark.slow
 def test_report_page_in_a_browser(tmp_path):
     chromium()
-    from genbench.report import write_report
+    from genbench.results.report import write_report
 
     doc, folder = score_document(tmp_path)
     (folder / "result.json").write_text(json.dumps(doc))

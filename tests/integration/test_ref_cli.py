@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 from tests.conftest import make_images
 
 

@@ -18,7 +18,7 @@ from scipy.spatial.distance import cdist
 
 prdc_package = pytest.importorskip("prdc")
 
-from genbench.metrics.prdc import prdc
+from genbench.metrics.prdc import prdc  # noqa: E402  (after the skip)
 
 pytestmark = pytest.mark.reference
 

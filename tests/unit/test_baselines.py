@@ -15,7 +15,14 @@ import pytest
 import torch
 
 from genbench import baselines
-from genbench.baselines import FAMILIES, GeneratorSource, load_checkpoint, quantize, sample_images, sample_images_and_labels
+from genbench.baselines import (
+    FAMILIES,
+    GeneratorSource,
+    load_checkpoint,
+    quantize,
+    sample_images,
+    sample_images_and_labels,
+)
 from genbench.baselines import checkpoint as ckpt_mod
 from genbench.baselines.train import baseline_names, load_run_config
 from genbench.baselines.train import main as train_main
@@ -540,7 +547,7 @@ def test_cli_list_and_sample_folder_of_the_stacked_variant(tmp_path):
     from click.testing import CliRunner
     from PIL import Image
 
-    from genbench.cli import main
+    from genbench.cli.app import main
 
     listed = CliRunner().invoke(main, ["baselines", "list"], catch_exceptions=False)
     assert listed.exit_code == 0 and "dcgan-stacked" in listed.output
@@ -554,7 +561,7 @@ def test_cli_list_and_sample_folder_of_the_stacked_variant(tmp_path):
 def test_cli_sample_npz_of_the_stacked_variant(tmp_path):
     from click.testing import CliRunner
 
-    from genbench.cli import main
+    from genbench.cli.app import main
 
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(main, ["baselines", "sample", "dcgan-stacked", "-n", "3", "-o", str(out)],

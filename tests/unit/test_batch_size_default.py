@@ -1,7 +1,7 @@
 """The default --batch-size: per extractor and device type (genbench.config.BATCH_SIZES), stated in the help."""
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.config import BATCH_SIZES, DEFAULT_BATCH_SIZE, ExtractOptions, default_batch_size
 
 

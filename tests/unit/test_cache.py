@@ -16,11 +16,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from genbench import engine
-from genbench.cache import FeatureCache, cache_key
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.config import ExtractOptions
 from genbench.errors import InputError
 from genbench.evaluate import extract_source
+from genbench.extraction.cache import FeatureCache, cache_key
 from genbench.sources.arrays import ArraySource
 from genbench.sources.base import ImageSource
 from tests.conftest import TinyExtractor, make_images

@@ -87,7 +87,7 @@ def make_cifar10(root: Path, rows: int = 2) -> dict[str, tuple[np.ndarray, list[
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
     out = {}
-    for k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
+    for _k, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
         data = rng.integers(0, 256, size=(rows, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, size=rows)]
         write_cifar_batch(folder / name, data, labels, b"labels")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.config import ExtractOptions, MetricOptions
 from genbench.errors import ConfigError, ReferenceStatsError, WeightsError
 from genbench.evaluate import score
@@ -162,8 +162,8 @@ def test_score_in_dinov2_space_names_the_metrics(tmp_path, vits_file):
 def test_ref_build_in_dinov2_space_and_score_against_it(tmp_path, monkeypatch, vits_file):
     import gzip
 
-    from genbench.refstats import get_reference
     from genbench.sources import datasets
+    from genbench.stats.reference import get_reference
 
     path, sha = vits_file
     data = tmp_path / "data"

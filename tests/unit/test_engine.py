@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from genbench.config import ExtractOptions
-from genbench.engine import chunk_ranges, iter_chunks, precision_deviation, precision_mode
 from genbench.errors import ConfigError, InputError
+from genbench.extraction.engine import chunk_ranges, iter_chunks, precision_deviation, precision_mode
 from genbench.sources.arrays import ArraySource
 from genbench.stats.feature_stats import FeatureStats
 from tests.conftest import TinyExtractor, make_images
@@ -125,7 +125,7 @@ def test_float32_on_cuda_means_no_tf32_and_flags_are_restored():
 
 @cuda
 def test_inception_on_cuda_float32_matches_the_cpu():
-    from genbench.engine import prepare_extractor
+    from genbench.extraction.engine import prepare_extractor
     from genbench.features.inception import InceptionV3Extractor, random_state_dict
 
     state = random_state_dict(seed=3, calibration_size=75)

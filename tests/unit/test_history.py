@@ -14,7 +14,7 @@ import time
 import pytest
 
 from genbench.errors import ConfigError, InputError
-from genbench.history import History, git_commit, open_history, parse_record_ref, stamp_result, to_pandas
+from genbench.results.history import History, git_commit, open_history, parse_record_ref, stamp_result, to_pandas
 
 FORK = multiprocessing.get_context("fork")
 

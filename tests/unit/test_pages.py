@@ -1,4 +1,4 @@
-"""The HTML pages (genbench.pages) and the figures they embed (genbench.probes.plots): ranks, arrows,
+"""The HTML pages (genbench.results.pages) and the figures they embed (genbench.results.plots): ranks, arrows,
 intervals, distinct markers, strength axes, every result kind accepted by the report."""
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 from genbench.errors import InputError
-from genbench.pages.leaderboard_page import markdown_table, ordered_rows, render_page
-from genbench.pages.metrics import arrow, fmt, fmt_spread
-from genbench.pages.report_page import comparable_metrics, document_kind, render_report
-from genbench.probes.plots import MARKERS, PALETTE, ScatterPoint, render_scatter_plot, series_style, strength_axis
+from genbench.results.pages.leaderboard_page import markdown_table, ordered_rows, render_page
+from genbench.results.pages.metrics import arrow, fmt, fmt_spread
+from genbench.results.pages.report_page import comparable_metrics, document_kind, render_report
+from genbench.results.plots import MARKERS, PALETTE, ScatterPoint, render_scatter_plot, series_style, strength_axis
 
 IDENT = {"extractor": "fmnist-cnn", "layer": "penultimate", "preprocessing": "luma-bilinear28",
          "weights_sha256": "ab" * 32, "feature_dim": 128}
@@ -160,7 +160,7 @@ def test_every_result_kind_is_recognised():
 
 
 def test_load_refuses_what_is_no_result_naming_the_file(tmp_path):
-    from genbench.report import load_result_document
+    from genbench.results.report import load_result_document
 
     junk = tmp_path / "junk.json"
     junk.write_text(json.dumps({"hello": 1}))

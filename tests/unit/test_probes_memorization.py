@@ -16,8 +16,8 @@ from genbench.metrics.memorization import memorization_statistics
 from genbench.probes.inputs import SubsetSource, subsample_indices
 from genbench.probes.memorization import MemorizationOptions, run_memorization_probe
 from genbench.sources.arrays import ArraySource
+from genbench.sources.transforms import TransformedSource
 from genbench.stats.io import save_features
-from genbench.transforms import TransformedSource
 from tests.conftest import TinyExtractor, make_images
 
 XO = ExtractOptions(extractor="test-tiny", cache=False, progress=False)

@@ -22,7 +22,7 @@ from genbench.probes.sensitivity import (
     run_sensitivity_probe,
     spearman_rho,
 )
-from genbench.transforms import TRANSFORMS, TransformSpec
+from genbench.sources.transforms import TRANSFORMS, TransformSpec
 from tests.conftest import TinyExtractor, make_images
 
 XO = ExtractOptions(extractor="test-tiny", cache=False, progress=False)
@@ -157,7 +157,7 @@ def test_reference_and_untransformed_samples_are_extracted_once(data, monkeypatc
     from genbench.api import extract
     from genbench.metrics.prdc import prdc
     from genbench.sources.arrays import ArraySource
-    from genbench.transforms import TransformedSource
+    from genbench.sources.transforms import TransformedSource
 
     reference = extract(data["reference"], extractor="test-tiny", cache=False).features
     for transform in ("gaussian-blur", "shift"):

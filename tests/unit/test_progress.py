@@ -1,4 +1,4 @@
-"""Progress of long phases (genbench.progress): one line per phase off a terminal, a live line on one,
+"""Progress of long phases (genbench.util.progress): one line per phase off a terminal, a live line on one,
 nothing when disabled or short; step numbering; the hooks in k-NN, KID, bootstrap, k-means and the probes."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from genbench import progress
-from genbench.progress import Reporter, Steps, final_line, format_duration, format_rate, live_line
+from genbench.util.progress import Reporter, Steps, final_line, format_duration, format_rate, live_line
 
 #: The one line a phase leaves: "label: 1234 unit in 5.6 s (220 unit/s)" (or m:ss for long phases).
 LINE = re.compile(r"^(?P<label>.+): (?P<done>\d+) (?P<unit>[a-z]+) in (?P<time>[\d.:]+(?: s)?) \((?P<rate>[\d.?]+) (?P=unit)/s\)$")
@@ -236,7 +236,7 @@ def test_the_sensitivity_probe_numbers_every_step(monkeypatch, capsys):
 def test_score_on_the_command_line_one_line_per_phase_and_quiet_silences_it(monkeypatch, tmp_path):
     from click.testing import CliRunner
 
-    from genbench.cli import main
+    from genbench.cli.app import main
     from tests.conftest import make_images
 
     monkeypatch.setattr(progress, "MIN_SECONDS", 0.0)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from genbench.cli import main
-from genbench.refstats import get_reference
+from genbench.cli.app import main
+from genbench.stats.reference import get_reference
 
 
 @pytest.fixture(autouse=True)

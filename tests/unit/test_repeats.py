@@ -10,7 +10,7 @@ import pytest
 from genbench.evaluate import repeats_message, warn_repeats
 from genbench.sources.arrays import ArraySource
 from genbench.sources.subset import SubsetSource
-from genbench.transforms import TransformedSource
+from genbench.sources.transforms import TransformedSource
 
 
 def images(n: int, seed: int = 0) -> np.ndarray:

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from genbench.cli import main
+from genbench.cli.app import main
 from genbench.errors import ConfigError, InputError
 from genbench.sources import ArraySource, FolderSource, TarSource, ZipSource, open_source
 from genbench.sources.convert import decode_image
@@ -131,7 +131,7 @@ def test_zip_header_understating_the_size_is_caught_while_reading(tmp_path, bomb
     stream, crc = bomb_stream  # inflates to 512 MiB, whatever the header says
     path = write_raw_zip(tmp_path / "liar.zip", [("small.png", stream, zipfile.ZIP_DEFLATED, crc, declared)])
     src = ZipSource(path)
-    with Bounded() as usage, pytest.raises(InputError, match=rf"liar\.zip::small\.png: cannot read zip member"):
+    with Bounded() as usage, pytest.raises(InputError, match=r"liar\.zip::small\.png: cannot read zip member"):
         src.read(0)
     usage.check()
 

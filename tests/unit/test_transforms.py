@@ -4,7 +4,7 @@ import pytest
 
 from genbench.errors import ConfigError
 from genbench.sources.arrays import ArraySource
-from genbench.transforms import TRANSFORMS, TransformedSource, parse_transform
+from genbench.sources.transforms import TRANSFORMS, TransformedSource, parse_transform
 from tests.conftest import make_images
 
 

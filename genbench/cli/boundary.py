@@ -6,7 +6,7 @@ import os
 
 import click
 
-from .errors import GenbenchError
+from ..errors import GenbenchError
 
 
 class ErrorBoundary:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .config import ExtractOptions, MetricOptions
-from .evaluate import score
-from .sources.resolve import as_source
-from .transforms import TransformedSource
+from ..config import ExtractOptions, MetricOptions
+from ..evaluate import score
+from ..sources.resolve import as_source
+from ..sources.transforms import TransformedSource
 
 DEMO_ROWS: tuple[tuple[str, list[tuple[str, float]]], ...] = (
     ("test split", []),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .atomic import atomic_path
+from ..util.atomic import atomic_path
 
 
 def image_grid(images: np.ndarray, columns: int = 10, scale: int = 2, pad: int = 2,

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
-from typing import Callable
 
 import click
 
-from . import __version__
-from .cli_options import _extract_options, device_option, extraction_options, seed_option  # noqa: F401
-from .cli_boundary import GenbenchGroup
-from .cli_results import show_result
-from .errors import ConfigError
-from .outputs import check_output_file
+from .. import __version__
+from ..errors import ConfigError
+from ..results.outputs import check_output_file
+from .boundary import GenbenchGroup
+from .options import _extract_options, device_option, extraction_options, seed_option  # noqa: F401
+from .results import show_result
 
 
 def _show_warnings(message, category, filename, lineno, file=None, line=None) -> None:
@@ -61,12 +59,12 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
           kid_subsets: int, kid_subset_size: int, bootstrap: int, pr_k: int, dc_k: int, overwrite: bool, run_name: str | None,
           history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
-    from .atomic import write_text_atomic
-    from .config import MetricOptions
-    from .distributed import is_main_process
-    from .engine import format_precision_deviation
-    from .evaluate import score as run_score
-    from .history import open_history, stamp_result
+    from ..config import MetricOptions
+    from ..evaluate import score as run_score
+    from ..extraction.distributed import is_main_process
+    from ..extraction.engine import format_precision_deviation
+    from ..results.history import open_history, stamp_result
+    from ..util.atomic import write_text_atomic
 
     quiet = kw["quiet"]
     xo = _extract_options(kw)
@@ -105,9 +103,9 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
 @extraction_options
 def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     """Write per-image features (and logits) of SOURCE to a .npz feature file."""
-    from .api import extract as run_extract
-    from .distributed import is_main_process
-    from .stats.io import save_features
+    from ..api import extract as run_extract
+    from ..extraction.distributed import is_main_process
+    from ..stats.io import save_features
 
     check_output_file(output, "-o", overwrite)
     xo = _extract_options(kw)
@@ -129,9 +127,9 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
 @extraction_options
 def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
-    from .api import compute_stats
-    from .distributed import is_main_process
-    from .stats.io import save_stats
+    from ..api import compute_stats
+    from ..extraction.distributed import is_main_process
+    from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
     xo = _extract_options(kw)
@@ -153,18 +151,18 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
 @main.command("list")
 def list_plugins() -> None:
     """List extractors, preprocessing policies, metrics and references."""
-    from .features import extractor_names
-    from .metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
-    from .refstats import all_entries
+    from ..features import extractor_names
+    from ..metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
+    from ..stats.reference import all_entries
 
     resolve_metrics([], None, "")  # registers optional metrics
     click.echo("extractors:    " + ", ".join(extractor_names()))
     try:
-        from .features.preprocess import PREPROCESSING
+        from ..features.preprocess import PREPROCESSING
 
         aliases = ", ".join(f"{a} = {n}" for a, n in PREPROCESSING.aliases().items())
         click.echo("preprocessing: " + ", ".join(PREPROCESSING.names()) + (f" (aliases: {aliases})" if aliases else ""))
-        from .features.vit_preprocess import CLIP_PREPROCESSING, DINOV2_PREPROCESSING
+        from ..features.vit_preprocess import CLIP_PREPROCESSING, DINOV2_PREPROCESSING
 
         for label, registry in (("  dinov2-*:", DINOV2_PREPROCESSING), ("  clip-*:", CLIP_PREPROCESSING)):
             aliases = ", ".join(f"{a} = {n}" for a, n in registry.aliases().items())
@@ -189,7 +187,7 @@ def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out
     """Offline demo: the Fashion-MNIST test split and blurred/noised copies against bundled statistics."""
     import time
 
-    from .atomic import write_text_atomic
+    from ..util.atomic import write_text_atomic
     from .demo import format_rows, run_demo
 
     check_output_file(json_out, "--json", overwrite)
@@ -205,23 +203,23 @@ def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out
         click.echo(doc) if json_out == "-" else write_text_atomic(json_out, doc + "\n")
 
 
-from .cli_baselines import baselines, leaderboard  # noqa: E402
-from .cli_ref import ref  # noqa: E402  (registers the `ref` group)
+from .baselines import baselines, leaderboard  # noqa: E402
+from .ref import ref  # noqa: E402  (registers the `ref` group)
 
 main.add_command(ref)
 main.add_command(baselines)
 main.add_command(leaderboard)
 
-from .cli_probe import probe  # noqa: E402  (memorization, sensitivity and mode probes)
+from .probe import probe  # noqa: E402  (memorization, sensitivity and mode probes)
 
 main.add_command(probe)
 
-from .cli_cache import cache  # noqa: E402  (the feature cache: info, clear)
+from .cache import cache  # noqa: E402  (the feature cache: info, clear)
 
 main.add_command(cache)
 
-from .cli_gate import check  # noqa: E402  (the CI quality gate)
-from .cli_results import report, results  # noqa: E402  (results history, HTML/Markdown reports)
+from .gate import check  # noqa: E402  (the CI quality gate)
+from .results import report, results  # noqa: E402  (results history, HTML/Markdown reports)
 
 main.add_command(check)
 main.add_command(results)

@@ -4,10 +4,10 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 @contextlib.contextmanager

@@ -3,7 +3,7 @@
 The loop cuts a contiguous range of images into *chunks* (by default 4096 images) and yields one
 :class:`Chunk` per chunk: its exact float64 sums (n, sum, sum of outer products) and, when asked, its
 float32 features, logits and labels. Whole-input statistics are the sum of the chunk statistics in
-order, so a run resumed from saved chunks (see :mod:`genbench.cache`) is bit-identical to a clean run.
+order, so a run resumed from saved chunks (see :mod:`genbench.extraction.cache`) is bit-identical to a clean run.
 
 On CUDA the loop keeps the device busy:
 
@@ -29,10 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .errors import ConfigError, InputError
-from .features.base import FeatureExtractor
-from .sources.base import ImageSource
-from .stats.feature_stats import FeatureStats
+from ..errors import ConfigError, InputError
+from ..features.base import FeatureExtractor
+from ..sources.base import ImageSource
+from ..stats.feature_stats import FeatureStats
 
 PRECISIONS = ("float32", "tf32", "bf16")
 
@@ -239,7 +239,7 @@ def iter_chunks(
     ``bar`` (optional) gets ``update(count)`` per batch. Raises InputError for images of mixed sizes when the
     extractor needs one size, and for non-finite features or logits (naming the images).
     """
-    from .sources.loader import iter_batches
+    from ..sources.loader import iter_batches
 
     if not ranges:
         return
@@ -293,7 +293,7 @@ def precision_deviation(
     and, with a ``reference`` and at least 2 images, "fd_subset_float32", "fd_subset_<precision>" (Frechet
     distance of each subset to the reference) and "fd_rel_dev"}. Nothing is cached.
     """
-    from .metrics.fid import frechet_distance_from_stats
+    from ..metrics.fid import frechet_distance_from_stats
 
     m = min(len(source), PRECISION_CHECK_N if n_max is None else n_max)
     out: dict = {"precision": options.precision, "subset_n": m}

@@ -1,14 +1,14 @@
 """Options shared by the CLI verbs: defined once here, imported by every verb module."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import click
 
 
 def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1, ...") -> Callable:
     """``--device``, checked against this machine when the command line is parsed (before any work)."""
-    from .devices import check_device
+    from ..extraction.devices import check_device
 
     def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
         return value if value is None else check_device(value, "--device")
@@ -22,7 +22,7 @@ def seed_option(default: int | None = 0, help: str = "Seed for every random step
 
 
 def _batch_help() -> str:
-    from .config import BATCH_SIZES, DEFAULT_BATCH_SIZE
+    from ..config import BATCH_SIZES, DEFAULT_BATCH_SIZE
 
     rule = "; ".join(f"{b} for {name} on {dev}" for (name, dev), b in sorted(BATCH_SIZES.items()))
     return (f"Images per network batch. Default: by --extractor and device type: {rule}; "
@@ -59,7 +59,7 @@ def extraction_options(fn: Callable) -> Callable:
 
 
 def _extract_options(kw: dict):
-    from .config import ExtractOptions
+    from ..config import ExtractOptions
 
     return ExtractOptions(
         extractor=kw.pop("extractor"),

@@ -21,14 +21,13 @@ import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..probes.plots import Strip, render_hbar_chart, render_interval_strips
+from ..plots import Strip, render_hbar_chart, render_interval_strips
 from . import html as h
-from .metrics import (arrow, arrow_title, axis_label, direction, fmt, fmt_interval, fmt_spread, headline,
-                      interval)
+from .metrics import arrow, arrow_title, axis_label, direction, fmt, fmt_interval, fmt_spread, headline, interval
 
 PROBE_KINDS = ("memorization", "sensitivity", "modes", "conditional")
 #: Where the bundled leaderboard's rows are, in a source checkout (not installed with the package).
-BUNDLED_BOARD = Path(__file__).resolve().parents[2] / "reports" / "fashion-mnist" / "results.json"
+BUNDLED_BOARD = Path(__file__).resolve().parents[3] / "reports" / "fashion-mnist" / "results.json"
 
 
 def document_kind(doc: object) -> str | None:
@@ -111,8 +110,8 @@ def _resolve(base_dir: Path, rel: str) -> Path:
 
 def _picture(base_dir: Path, rel: object, alt: str, caption: str, cls: str = "samples") -> str:
     """A picture file embedded as a figure, or a note when it cannot be read."""
+    from ...errors import InputError
     from ..report import read_png
-    from ..errors import InputError
 
     if not isinstance(rel, str) or not rel:
         return ""
@@ -128,9 +127,9 @@ def _picture(base_dir: Path, rel: object, alt: str, caption: str, cls: str = "sa
 
 def sample_grid(location: object, limit: int = 64) -> bytes | None:
     """A PNG grid of the first images of ``location`` (a folder, array file or data set) when it opens, else None."""
-    from ..errors import GenbenchError
+    from ...errors import GenbenchError
+    from ...sources.resolve import is_feature_file, open_source
     from ..pictures import image_grid
-    from ..sources.resolve import is_feature_file, open_source
 
     if not isinstance(location, str) or not location:
         return None
@@ -335,7 +334,7 @@ def memorization_body(doc: Mapping, base_dir: Path) -> str:
 
 
 def sensitivity_body(doc: Mapping) -> str:
-    from ..probes.sensitivity import render_sensitivity_figure
+    from ...probes.sensitivity import render_sensitivity_figure
 
     parts = []
     metrics = [m for m in doc.get("metrics") or [] if isinstance(m, str)]
@@ -488,7 +487,7 @@ def render_report(doc, base_dir: str | Path = ".", title: str | None = None, boa
     ``board``: the leaderboard document to place a score among ("bundled": the repository's, when present;
     None: none). Raises InputError for a document of no known kind.
     """
-    from ..errors import InputError
+    from ...errors import InputError
     from .leaderboard_page import render_document
 
     kind = document_kind(doc)

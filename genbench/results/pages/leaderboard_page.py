@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..probes.plots import PALETTE, ScatterPoint, render_hbar_chart, render_scatter_plot
+from ..plots import PALETTE, ScatterPoint, render_hbar_chart, render_scatter_plot
 from . import html as h
 from .metrics import arrow, arrow_title, axis_label, fmt, fmt_interval, fmt_spread, headline, interval
 

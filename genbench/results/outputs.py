@@ -2,7 +2,7 @@
 
 Every verb that writes calls :func:`check_output_file` or :func:`check_output_folder` for each
 output option while parsing its options, so a bad path fails in milliseconds instead of after
-minutes of extraction, and the later atomic write (:mod:`genbench.atomic`) cannot fail for a
+minutes of extraction, and the later atomic write (:mod:`genbench.util.atomic`) cannot fail for a
 reason that was knowable up front.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def _nearest_existing_parent(path: Path) -> Path:

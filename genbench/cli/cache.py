@@ -1,11 +1,11 @@
-"""``genbench cache``: inspect and clear the feature cache (see :mod:`genbench.cache`)."""
+"""``genbench cache``: inspect and clear the feature cache (see :mod:`genbench.extraction.cache`)."""
 from __future__ import annotations
 
 import json
 
 import click
 
-from .cli_results import emit_json, json_option
+from .results import emit_json, json_option
 
 
 def _size(n: int) -> str:
@@ -26,8 +26,8 @@ def cache() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 def cache_info(json_out: str | None, overwrite: bool) -> None:
     """Where the cache is and how much it holds ($GENBENCH_CACHE moves it)."""
-    from .cache import FeatureCache
-    from .outputs import check_output_file
+    from ..extraction.cache import FeatureCache
+    from ..results.outputs import check_output_file
 
     check_output_file(json_out, "--json", overwrite)
     info = FeatureCache().info()
@@ -44,7 +44,7 @@ def cache_info(json_out: str | None, overwrite: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 def cache_clear(yes: bool) -> None:
     """Delete every cached feature entry and partial extraction (weights and other caches are kept)."""
-    from .cache import FeatureCache
+    from ..extraction.cache import FeatureCache
 
     store = FeatureCache()
     info = store.info()

@@ -5,7 +5,7 @@ Every series or point gets its own colour *and* marker shape (:func:`series_styl
 shapes, so 14 series differ in both, and up to 196 in at least one), legends show the marker, axes carry
 their labels with units, and error bars show whatever interval the caller has (a 95% bootstrap interval,
 or a standard deviation: the caller says which in ``note``). ``render_*`` functions return a PIL image;
-the others write a PNG atomically (:func:`genbench.atomic.atomic_path`) and return its path.
+the others write a PNG atomically (:func:`genbench.util.atomic.atomic_path`) and return its path.
 
 Fonts: PIL's bundled scalable default font (``ImageFont.load_default(size)``), falling back to the bitmap
 default where PIL was built without FreeType. matplotlib would add a dependency of several tens of MB
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..atomic import atomic_path
+from ..util.atomic import atomic_path
 
 #: 14 distinct colours: the Okabe-Ito palette without its yellow, then seven more of other hue or lightness.
 PALETTE = ((0, 114, 178), (213, 94, 0), (0, 158, 115), (204, 121, 167), (86, 180, 233), (230, 159, 0),
@@ -348,7 +348,7 @@ def render_line_plot(
         coords = [(xaxis(x), yaxis(y)) for x, y in pts if y is not None and math.isfinite(y)]
         if len(coords) > 1:
             draw.line(coords, fill=colour, width=2)
-        for j, (x, y) in enumerate(pts):
+        for j, (x, _y) in enumerate(pts):
             iv = _interval(errors, name, j)
             if iv is not None:
                 _error_bar(draw, (xaxis(x), yaxis(iv[0])), (xaxis(x), yaxis(iv[1])), colour)
@@ -438,7 +438,7 @@ def render_scatter_plot(
             _error_bar(draw, (xaxis(p.xerr[0]), yaxis(p.y)), (xaxis(p.xerr[1]), yaxis(p.y)), colour, vertical=False)
     pixel = [(xaxis(p.x), yaxis(p.y), p.label) for p in points]
     spots = _place_labels(draw, pixel, small, (left, top, right, bottom))
-    for (px, py, text), spot, (colour, _) in zip(pixel, spots, styles):
+    for (_, _, text), spot, (colour, _) in zip(pixel, spots, styles):
         if spot is not None:
             draw.text(spot, text, fill=tuple(int(c * 0.75) for c in colour), font=small)
     for (px, py, _), (colour, marker) in zip(pixel, styles):
@@ -626,7 +626,7 @@ def render_interval_strips(strips: Sequence[Strip], *, title: str, note: str | N
         xw, _ = _text_size(draw, xl, small)
         draw.text(((left + right - xw) / 2, cy + 38), xl, fill=MUTED, font=small)
         taken: list[tuple[float, float]] = []
-        for j, (name, v) in enumerate(sorted(st.others, key=lambda o: o[1])):
+        for _j, (name, v) in enumerate(sorted(st.others, key=lambda o: o[1])):
             if v is None or not math.isfinite(v):
                 continue
             px = axis(v)

@@ -8,15 +8,15 @@ Strength 0 is always the identity.
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageFilter
 
-from .errors import ConfigError
-from .registry import Registry
-from .sources.base import ImageSource
+from ..errors import ConfigError
+from ..registry import Registry
+from .base import ImageSource
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .cli_options import device_option, seed_option
-from .cli_results import emit_json, json_option
-from .errors import ConfigError
+from ..errors import ConfigError
+from .options import device_option, seed_option
+from .results import emit_json, json_option
 
 
 class _BaselinesGroup(click.Group):
@@ -41,7 +41,7 @@ def baselines_list(json_out: str | None, overwrite: bool) -> None:
     """List the families and their bundled checkpoints."""
     from genbench.baselines.api import list_families
 
-    from .outputs import check_output_file
+    from ..results.outputs import check_output_file
 
     check_output_file(json_out, "--json", overwrite)
     rows = list_families()
@@ -67,13 +67,11 @@ def baselines_list(json_out: str | None, overwrite: bool) -> None:
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
                      overwrite: bool, quiet: bool) -> None:
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
-    from PIL import Image
 
     from genbench.baselines.api import load_checkpoint, sample_images_and_labels
 
-    from .atomic import atomic_path
-
-    from .outputs import check_output_file, check_output_folder
+    from ..results.outputs import check_output_file, check_output_folder
+    from ..util.atomic import atomic_path
 
     out = Path(output)
     if out.suffix == ".npz":
@@ -114,7 +112,7 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
 
     from PIL import Image
 
-    from .atomic import current_umask
+    from ..util.atomic import current_umask
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
@@ -160,9 +158,9 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
                 allow_unverified_weights: bool, history_file: str | None, bootstrap: int, quiet: bool,
                 overwrite: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
-    from . import leaderboard as lb
-    from .history import open_history
-    from .outputs import check_output_folder
+    from .. import leaderboard as lb
+    from ..results.history import open_history
+    from ..results.outputs import check_output_folder
 
     check_output_folder(out_dir, "--out", overwrite)
     started = time.perf_counter()

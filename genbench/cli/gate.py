@@ -11,16 +11,16 @@ from pathlib import Path
 
 import click
 
-from .cli_options import _extract_options, extraction_options, seed_option
-from .cli_results import show_result
-from .errors import ConfigError, InputError
-from .gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule, validate_result_document
+from ..errors import ConfigError, InputError
+from ..gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule, validate_result_document
+from .options import _extract_options, extraction_options, seed_option
+from .results import show_result
 
 
 def load_baseline(spec: str, history_file: str | None) -> tuple[dict, dict]:
     """The baseline document and a short description: from a JSON file, a history id, or ``latest[:NAME]``."""
-    from .history import open_history, parse_record_ref
-    from .report import load_result_document
+    from ..results.history import open_history, parse_record_ref
+    from ..results.report import load_result_document
 
     path = Path(spec)
     if path.is_file():
@@ -43,8 +43,8 @@ def _describe(doc: dict, where: str) -> dict:
 
 def _score_new(new: str, baseline: dict | None, options: dict, kw: dict):
     """Score NEW with score's options; options not given follow the baseline's provenance."""
-    from .config import ExtractOptions, MetricOptions
-    from .evaluate import score as run_score
+    from ..config import ExtractOptions, MetricOptions
+    from ..evaluate import score as run_score
 
     prov = (baseline or {}).get("provenance") or {}
     xo = _extract_options(kw)
@@ -117,11 +117,10 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
 
     Exit 0 when every rule holds, 1 on a regression, 2 on a usage error.
     """
-    from .atomic import write_text_atomic
-    from .history import open_history, stamp_result
-    from .report import load_result_document
-
-    from .outputs import check_output_file
+    from ..results.history import open_history, stamp_result
+    from ..results.outputs import check_output_file
+    from ..results.report import load_result_document
+    from ..util.atomic import write_text_atomic
 
     check_output_file(json_out, "--json", overwrite)
     check_output_file(save_result, "--save-result", overwrite)

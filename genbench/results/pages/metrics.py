@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from ..gate import better, metric_kind
+from ...gate import better, metric_kind
 
 _AXIS = {
     "fd": "Fréchet distance (squared feature units)",

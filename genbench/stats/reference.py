@@ -19,10 +19,10 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .atomic import write_text_atomic
-from .config import cache_dir
-from .errors import ConfigError, ReferenceStatsError
-from .stats.io import SavedStats, load_stats
+from ..config import cache_dir
+from ..errors import ConfigError, ReferenceStatsError
+from ..util.atomic import write_text_atomic
+from .io import SavedStats, load_stats
 
 MANIFEST = "manifest.json"
 ENTRY_FIELDS = (
@@ -51,7 +51,7 @@ def _bundled_package_dir() -> Path:
         spec = None
     if spec is not None:
         candidates += [Path(p) for p in (spec.submodule_search_locations or ())]
-    candidates.append(Path(__file__).resolve().parent.parent / "reference_stats")
+    candidates.append(Path(__file__).resolve().parents[2] / "reference_stats")
     for folder in candidates:
         if (folder / MANIFEST).is_file():
             return folder
@@ -216,7 +216,7 @@ def get_reference(ref_id: str) -> ManifestEntry:
     """The entry named ``ref_id`` (an id or dataset:split); an unknown one lists the known ids."""
     entry = lookup_reference(ref_id)
     if entry is None:
-        from .registry import did_you_mean
+        from ..registry import did_you_mean
 
         entries = all_entries()
         known = ", ".join(sorted(e.id for e in entries)) or "(none)"

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from .errors import ConfigError
 
 def json_option(what: str):
     """``--json PATH|-``, as every verb has it: write ``what`` as JSON to PATH, or to stdout with ``-``.
@@ -19,7 +18,7 @@ def json_option(what: str):
 
 def emit_json(text: str, json_out: str) -> None:
     """``text`` (a JSON document) to stdout for ``-``, else atomically to the file ``json_out``."""
-    from .atomic import write_text_atomic
+    from ..util.atomic import write_text_atomic
 
     if json_out == "-":
         click.echo(text)
@@ -64,8 +63,8 @@ def _short_metrics(record) -> str:
 def results_list(history_file: str | None, name: str | None, limit: int | None, json_out: str | None,
                  overwrite: bool) -> None:
     """List stored results, oldest first."""
-    from .history import open_history
-    from .outputs import check_output_file
+    from ..results.history import open_history
+    from ..results.outputs import check_output_file
 
     check_output_file(json_out, "--json", overwrite)
     history = open_history(history_file, create=False)
@@ -89,7 +88,7 @@ def results_list(history_file: str | None, name: str | None, limit: int | None, 
 @_HISTORY
 def results_show(record_id: int, history_file: str | None) -> None:
     """Print the stored result RECORD_ID as JSON (accepted by `genbench check` and `genbench report`)."""
-    from .history import open_history
+    from ..results.history import open_history
 
     click.echo(json.dumps(open_history(history_file, create=False).get(record_id).to_dict(), indent=2))
 
@@ -103,9 +102,9 @@ def results_show(record_id: int, history_file: str | None) -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def results_export(history_file: str | None, fmt: str, name: str | None, output: str | None, overwrite: bool) -> None:
     """Export the history as CSV or JSON."""
-    from .atomic import write_text_atomic
-    from .history import open_history
-    from .outputs import check_output_file
+    from ..results.history import open_history
+    from ..results.outputs import check_output_file
+    from ..util.atomic import write_text_atomic
 
     check_output_file(output, "-o", overwrite)
     history = open_history(history_file, create=False)
@@ -125,7 +124,7 @@ def results_export(history_file: str | None, fmt: str, name: str | None, output:
 @click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def report(result_file: str, out_dir: str, title: str | None, overwrite: bool, quiet: bool) -> None:
     """Render RESULT_FILE (a result JSON) as an HTML page and a Markdown summary."""
-    from .report import load_result_document, write_report
+    from ..results.report import load_result_document, write_report
 
     doc = load_result_document(result_file)
     paths = write_report(doc, out_dir, base_dir=Path(result_file).resolve().parent, title=title, overwrite=overwrite)

@@ -2,7 +2,7 @@
 
 Every document genbench writes is accepted: ``score`` (and ``results show``), the probes' reports
 (``probe memorization|sensitivity|modes|conditional --json``), a leaderboard's ``results.json``, ``demo
---json`` and ``check --json``; what each page shows is in :mod:`genbench.pages.report_page`. Pictures are
+--json`` and ``check --json``; what each page shows is in :mod:`genbench.results.pages.report_page`. Pictures are
 PNG data URIs, so the page is one file. The Markdown summary has the main table and key provenance, and
 links the PNGs of a score's ``artifacts``, which are copied beside it.
 
@@ -18,8 +18,8 @@ import os
 import re
 from pathlib import Path
 
-from .atomic import atomic_path, write_text_atomic
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
+from ..util.atomic import atomic_path, write_text_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HTML_NAME, MARKDOWN_NAME = "report.html", "summary.md"
@@ -175,7 +175,7 @@ def fit_plot_svg(entry: dict, width: int = 360, height: int = 220) -> str | None
 
 
 def render_html(doc, base_dir: str | os.PathLike = ".", title: str | None = None, board="bundled") -> str:
-    """The report page as one HTML string (:func:`genbench.pages.report_page.render_report`); artifact PNGs
+    """The report page as one HTML string (:func:`genbench.results.pages.report_page.render_report`); artifact PNGs
     are read from ``base_dir`` and embedded; ``board``: the leaderboard a score is placed among."""
     from .pages.report_page import render_report
 

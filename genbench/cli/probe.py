@@ -2,20 +2,19 @@
 
 Each verb prints a readable summary on stdout and, with ``--json PATH``, writes a JSON document
 (``--json -``: the JSON on stdout instead, the summary on stderr); ``-q`` silences progress and
-messages, never the result. Errors exit with code 2 (see :mod:`genbench.cli`).
+messages, never the result. Errors exit with code 2 (see :mod:`genbench.cli.app`).
 """
 from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import click
 
-from .cli_options import _extract_options, extraction_options, seed_option
-from .cli_results import show_result
-from .errors import ConfigError
-from .outputs import check_output_file, check_output_folder
+from ..errors import ConfigError
+from ..results.outputs import check_output_file, check_output_folder
+from .options import _extract_options, extraction_options, seed_option
+from .results import show_result
 
 
 def _memory_bytes(text: str) -> int:
@@ -47,7 +46,7 @@ def history_options(func):
                   help="Also append the report to this SQLite results history (also $GENBENCH_HISTORY).")
     @functools.wraps(func)
     def wrapper(*args, history_file: str | None, run_name: str | None, **kw):
-        from .history import open_history
+        from ..results.history import open_history
 
         kw["history"] = (open_history(history_file, required=False), run_name)
         return func(*args, **kw)
@@ -56,7 +55,7 @@ def history_options(func):
 
 
 def _emit(doc: dict, json_out: str | None, overwrite: bool, kw: dict | None = None) -> None:
-    from .atomic import write_text_atomic
+    from ..util.atomic import write_text_atomic
 
     text = json.dumps(_finite(doc), indent=2, allow_nan=False, default=_json_default)
     if json_out == "-":
@@ -65,7 +64,7 @@ def _emit(doc: dict, json_out: str | None, overwrite: bool, kw: dict | None = No
         write_text_atomic(json_out, text + "\n")
     history, name = (kw or {}).get("history", (None, None))
     if history is not None:
-        from .history import probe_document
+        from ..results.history import probe_document
 
         record_id = history.add(probe_document(json.loads(text)), name=name, kind="probe")
         if not (kw or {}).get("quiet"):
@@ -135,7 +134,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
     authenticity drop > 0.10 are shown as signals). Extractor: fmnist-cnn for Fashion-MNIST data,
     else what feature files were built with, else inception-v3 (or --extractor).
     """
-    from .probes.memorization import MemorizationOptions, run_memorization_probe
+    from ..probes.memorization import MemorizationOptions, run_memorization_probe
 
     check_output_file(json_out, "--json", overwrite)
     check_output_file(gallery, "--gallery", overwrite)
@@ -188,8 +187,8 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
                 kid_subsets: int, kid_subset_size: int, bootstrap: int, out_dir: str | None, json_out: str | None,
                 overwrite: bool, **kw) -> None:
     """Degrade held-out images step by step; is each metric monotone in each transform's strength?"""
-    from .config import MetricOptions
-    from .probes.sensitivity import SensitivityOptions, parse_strengths, run_sensitivity_probe
+    from ..config import MetricOptions
+    from ..probes.sensitivity import SensitivityOptions, parse_strengths, run_sensitivity_probe
 
     check_output_file(json_out, "--json", overwrite)
     if out_dir:
@@ -201,7 +200,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
     wanted = tuple(m.strip() for m in metrics.split(",") if m.strip())
     if not wanted and chosen != ():
         raise ConfigError("--metrics is empty; give at least one metric name")
-    from .features.preprocess import PREPROCESSING
+    from ..features.preprocess import PREPROCESSING
 
     policies = tuple(PREPROCESSING.canonical(p.strip()) for p in compare_preprocessing.split(",")
                      if p.strip()) if compare_preprocessing else ()  # clean-fid's names are recorded as ours
@@ -240,7 +239,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
 def modes(samples: str, reference: str | None, channels: str, min_confidence: float, max_samples: int | None,
           seed: int, json_out: str | None, overwrite: bool, **kw) -> None:
     """How many modes does SAMPLES cover, and how far is its mode histogram from uniform (KL)?"""
-    from .probes.modes import run_modes_probe
+    from ..probes.modes import run_modes_probe
 
     check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]
@@ -269,8 +268,8 @@ def conditional(samples: str, labels_file: str | None, reference: str, max_refer
     """Class-conditional SAMPLES: classifier accuracy on the intended classes and per-class Frechet distance."""
     import numpy as np
 
-    from .errors import InputError
-    from .probes.modes import conditional_scores
+    from ..errors import InputError
+    from ..probes.modes import conditional_scores
 
     check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]

@@ -31,7 +31,7 @@ class ScoreResult:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ScoreResult":
+    def from_dict(cls, data: dict) -> ScoreResult:
         extra = {k: v for k, v in data.items() if k not in ("schema_version", "metrics", "provenance")}
         return cls(dict(data["metrics"]), dict(data["provenance"]), extra)
 

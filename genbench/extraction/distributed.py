@@ -14,7 +14,7 @@ metric needs them.
 Rank 0 alone computes metrics, prints and writes results; :func:`is_main_process` is False elsewhere, and
 the CLI then exits 0 without output.
 
-Cache (:mod:`genbench.cache`): rank 0 decides hit or miss for everyone. On a miss each rank saves its chunks
+Cache (:mod:`genbench.extraction.cache`): rank 0 decides hit or miss for everyone. On a miss each rank saves its chunks
 under its own cache folder; where all ranks share the folder (one node, or a shared file system) rank 0
 assembles the complete entry; otherwise each node keeps its chunks, which a later run with the same world
 size resumes from.
@@ -35,11 +35,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..errors import GenbenchError, InputError
+from ..features.base import FeatureExtractor
+from ..sources.base import ImageSource
+from ..stats.feature_stats import FeatureStats
 from .engine import check_precision, chunk_ranges, iter_chunks, prepare_extractor, sum_stats
-from .errors import GenbenchError, InputError
-from .features.base import FeatureExtractor
-from .sources.base import ImageSource
-from .stats.feature_stats import FeatureStats
 
 
 @dataclass(frozen=True)
@@ -183,8 +183,8 @@ def extract_features(
 
     Raises InputError for an empty source and whatever extraction raises (on every rank under torchrun).
     """
+    from ..util.progress import progress_bar
     from .cache import ASSEMBLY_ERRORS, FeatureCache, cache_key
-    from .progress import progress_bar
 
     where = f"{source.location or source.kind} ({role})"
     n, dim = len(source), extractor.feature_dim

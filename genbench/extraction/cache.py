@@ -64,14 +64,14 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .atomic import atomic_path
-from .config import cache_dir
+from .. import __version__
+from ..config import cache_dir
+from ..errors import InputError
+from ..features.base import FeatureExtractor
+from ..sources.base import ImageSource
+from ..stats.feature_stats import FeatureStats
+from ..util.atomic import atomic_path
 from .engine import Chunk, iter_chunks, sum_stats
-from .errors import InputError
-from .features.base import FeatureExtractor
-from .sources.base import ImageSource
-from .stats.feature_stats import FeatureStats
 
 #: Bump when the stored arrays, their meaning or the statistics convention change.
 CACHE_FORMAT_VERSION = 1

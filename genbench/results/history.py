@@ -1,10 +1,10 @@
 """A results history: result documents kept in an embedded SQLite database at a path the user chooses.
 
-    >>> from genbench.history import History
+    >>> from genbench.results.history import History
     >>> h = History("results.sqlite")
     >>> record_id = h.add(result, name="dcgan-main")      # one transaction
     >>> h.records(name="dcgan-main")[-1].value("fd_fmnist")
-    >>> genbench.history.to_pandas("results.sqlite")          # one row per (record, metric)
+    >>> genbench.results.history.to_pandas("results.sqlite")          # one row per (record, metric)
 
 The path comes from ``--history PATH`` or the ``GENBENCH_HISTORY`` environment variable.
 The database runs in WAL mode with a busy timeout, and each record (its document and its
@@ -30,11 +30,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, InputError
+from ..errors import ConfigError, InputError
 
 ENV_VAR = "GENBENCH_HISTORY"
 SCHEMA_VERSION = 1
@@ -93,7 +93,7 @@ def git_commit(directory: str | os.PathLike | None = None) -> str | None:
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, seconds precision (``2025-01-31T12:00:00Z``)."""
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def run_stamp(directory: str | os.PathLike | None = None) -> dict:

@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .cli_options import device_option
-from .cli_results import emit_json, json_option
-from .errors import ConfigError, ReferenceStatsError
+from ..errors import ConfigError, ReferenceStatsError
+from .options import device_option
+from .results import emit_json, json_option
 
 
 @click.group()
@@ -23,8 +23,8 @@ def ref() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 def ref_list(json_out: str | None, overwrite: bool) -> None:
     """List the known reference statistics."""
-    from .outputs import check_output_file
-    from .refstats import all_entries
+    from ..results.outputs import check_output_file
+    from ..stats.reference import all_entries
 
     check_output_file(json_out, "--json", overwrite)
     entries = all_entries()
@@ -43,7 +43,7 @@ def ref_list(json_out: str | None, overwrite: bool) -> None:
 @click.argument("ref_id")
 def ref_show(ref_id: str) -> None:
     """Show one entry of the manifest."""
-    from .refstats import get_reference
+    from ..stats.reference import get_reference
 
     e = get_reference(ref_id)
     click.echo(json.dumps({**e.to_dict(), "path": str(e.path)}, indent=2))
@@ -62,9 +62,9 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 
     One verdict line per reference on stdout (ok / FAIL); exit 2 when any fails.
     """
-    from .api import compute_stats
-    from .metrics.fid import frechet_distance_from_stats
-    from .refstats import all_entries, get_reference
+    from ..api import compute_stats
+    from ..metrics.fid import frechet_distance_from_stats
+    from ..stats.reference import all_entries, get_reference
 
     entries = [get_reference(r) for r in ref_ids] if ref_ids else all_entries()
     failed = []
@@ -110,10 +110,18 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 def ref_build(spec: str, extractor: str, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
               workers: int, bundled: bool, overwrite: bool, quiet: bool) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
-    from . import __version__
-    from .api import compute_stats
-    from .refstats import ManifestEntry, bundled_dir, read_manifest, sha256_file, stats_file_name, user_dir, write_manifest
-    from .stats.io import save_stats
+    from .. import __version__
+    from ..api import compute_stats
+    from ..stats.io import save_stats
+    from ..stats.reference import (
+        ManifestEntry,
+        bundled_dir,
+        read_manifest,
+        sha256_file,
+        stats_file_name,
+        user_dir,
+        write_manifest,
+    )
 
     if ":" not in spec:
         raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
@@ -162,13 +170,19 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     """Import mu/sigma from another tool (.npz, EDM2 .pkl, ADM .npz), recording the provenance the user states."""
     import warnings
 
-    from . import __version__
-    from .features import canonical_preprocessing
-    from .refstats import ManifestEntry, check_reference_id, read_manifest, sha256_file, user_dir, write_manifest
-    from .stats.feature_stats import FeatureStats
-    from .stats.foreign import detect_format, read_adm_npz, read_edm2_pickle
-    from .stats.io import checked_gaussian
-    from .stats.io import UnknownProvenanceWarning, load_stats, save_stats
+    from .. import __version__
+    from ..features import canonical_preprocessing
+    from ..stats.feature_stats import FeatureStats
+    from ..stats.foreign import detect_format, read_adm_npz, read_edm2_pickle
+    from ..stats.io import UnknownProvenanceWarning, checked_gaussian, load_stats, save_stats
+    from ..stats.reference import (
+        ManifestEntry,
+        check_reference_id,
+        read_manifest,
+        sha256_file,
+        user_dir,
+        write_manifest,
+    )
 
     check_reference_id(ref_id)
     # clean-fid's names (clean, ...) and the short DINOv2/CLIP names are recorded as the extractor's canonical ones

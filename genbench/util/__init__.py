@@ -1,0 +1,1 @@
+"""Helpers every layer uses and that need nothing of genbench but its errors: atomic writes, progress lines."""
