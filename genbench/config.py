@@ -1,10 +1,16 @@
-"""Defaults, in one place, as frozen dataclasses; ``to_dict()`` feeds provenance."""
+"""Defaults, in one place, as frozen dataclasses; ``to_dict()`` feeds provenance.
+
+Each field of :class:`ExtractOptions` and :class:`MetricOptions` carries its CLI flag and help text in
+``dataclasses.field(metadata=...)`` (see :func:`option`): :mod:`genbench.cli.options` generates the click
+options from them and :mod:`genbench.api` its keyword options, so a default lives here and only here.
+"""
 from __future__ import annotations
 
 import numbers
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import ConfigError
 
@@ -19,6 +25,7 @@ MAX_SEED = 2**32 - 1  # numpy's and torch's seeded generators accept 0 .. 2**32 
 #: measured yet: 64.
 BATCH_SIZES: dict[tuple[str, str], int] = {("fmnist-cnn", "cpu"): 256, ("inception-v3", "cpu"): 32}
 DEFAULT_BATCH_SIZE = 64
+PRECISIONS = ("float32", "tf32", "bf16")  # --precision; see genbench.extraction.engine
 
 
 def default_batch_size(extractor: str | None, device: str) -> int:
@@ -27,6 +34,47 @@ def default_batch_size(extractor: str | None, device: str) -> int:
     if extractor is None:
         return DEFAULT_BATCH_SIZE
     return BATCH_SIZES.get((extractor, str(device).split(":")[0]), DEFAULT_BATCH_SIZE)
+
+
+def _batch_help() -> str:
+    rule = "; ".join(f"{b} for {name} on {dev}" for (name, dev), b in sorted(BATCH_SIZES.items()))
+    return (f"Images per network batch. Default: by --extractor and device type: {rule}; "
+            f"{DEFAULT_BATCH_SIZE} otherwise (measured: reports/bench.md).")
+
+
+def option(default: Any, flag: str, help: str = "", **meta: Any) -> Any:
+    """A dataclass field with its CLI option in the metadata: ``flag`` (e.g. ``--batch-size``) and ``help``, and where
+    they apply:
+
+    - ``aliases``: more flags for the same option (``--resize``, ``-q``);
+    - ``param``: click's parameter name when it is not the field's (``pr_k`` for ``--pr-k``); the Python API
+      accepts it as a short alias;
+    - ``invert``: a flag that turns a True default off (``--quiet`` -> ``progress=False``, ``--no-cache``);
+    - ``min`` / ``max``: integer bounds, checked here (ConfigError) and by click (``IntRange``);
+    - ``choices``: the accepted strings; ``path``: ``"file"`` or ``"dir"`` (click.Path); ``envvar``: the
+      environment variable the CLI also reads;
+    - ``doc``: the API docstring's text, where the CLI's help reads the other way round (inverted flags);
+    - ``after``: in ``--help``, list the option right after this field's (fields keep their positional order).
+    """
+    return field(default=default, metadata={"flag": flag, "help": help, **meta})
+
+
+def option_fields(cls: type) -> tuple[Field, ...]:
+    """The fields of ``cls`` that are options (every field with a ``flag`` in its metadata), in the order of
+    ``--help``: the fields' order, each one with an ``after`` moved behind that field."""
+    ordered: list[Field] = []
+    for f in fields(cls):
+        if "flag" not in f.metadata:
+            continue
+        after = f.metadata.get("after")
+        names = [g.name for g in ordered]
+        ordered.insert(names.index(after) + 1 if after in names else len(ordered), f)
+    return tuple(ordered)
+
+
+def param_name(f: Field) -> str:
+    """click's parameter name of the option of field ``f`` (``pr_k`` for prdc_k_precision_recall)."""
+    return f.metadata.get("param", f.name)
 
 
 def cache_dir() -> Path:
@@ -39,18 +87,33 @@ def cache_dir() -> Path:
 class ExtractOptions:
     """How features are extracted: which network, on what, how fast."""
 
-    extractor: str | None = None  # None: follow the reference, else DEFAULT_EXTRACTOR
-    weights: str | None = None
-    preprocessing: str | None = None  # None: follow the reference, else the extractor's default
-    batch_size: int | None = None  # None: default_batch_size(extractor, device); see for_extractor()
-    device: str = "cpu"
-    workers: int = 0
-    data_dir: str | None = None
-    progress: bool = True
-    cache: bool = True  # read/write the feature cache (genbench.extraction.cache); --no-cache turns it off for one run
-    precision: str = "float32"  # float32 | tf32 (CUDA) | bf16; see genbench.extraction.engine
-    allow_unverified_weights: bool = False  # accept a --weights file whose sha256 is not the published one
-    weights_sha256: str | None = None  # --weights-sha256: pin for weights without a published sha256 (DINOv2)
+    extractor: str | None = option(None, "--extractor", "Feature extractor. Default: what a loaded input records (a feature or statistics "
+                                       "file, a reference id); else the data set's (fmnist-cnn for fashion-mnist and "
+                                       "stacked-fashion-mnist); else inception-v3.")
+    weights: str | None = option(None, "--weights", "Local weights file for the extractor (Inception: also "
+                                 "$GENBENCH_INCEPTION_WEIGHTS).", path="file")
+    preprocessing: str | None = option(  # None: follow the reference, else the extractor's default
+        None, "--preprocessing", "Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the "
+        "extractor's).", aliases=("--resize",))
+    batch_size: int | None = option(None, "--batch-size", _batch_help(), min=1)  # None: see for_extractor()
+    device: str = option("cpu", "--device", "cpu, cuda, cuda:1, ...")  # checked by the CLI when parsed, and here
+    workers: int = option(0, "--workers", "Parallel decoding workers.", min=0)
+    data_dir: str | None = option(None, "--data-dir", "Where data sets such as fashion-mnist are found.", path="dir",
+                                  envvar="GENBENCH_DATA")
+    progress: bool = option(True, "--quiet", "No progress bars or messages on stderr (results still print).",
+                            aliases=("-q",), param="quiet", invert=True, doc="Progress bars and messages on stderr.")
+    cache: bool = option(  # genbench.extraction.cache; --no-cache turns it off for one run
+        True, "--no-cache", "Neither read nor write the feature cache for this run.", param="no_cache", invert=True,
+        doc="Read and write the feature cache (genbench.extraction.cache).")
+    precision: str = option(  # see genbench.extraction.engine
+        "float32", "--precision", "Extractor arithmetic; tf32 (CUDA) and bf16 are faster, and score also prints their "
+        "deviation from float32 on a subset.", choices=PRECISIONS)
+    allow_unverified_weights: bool = option(
+        False, "--allow-unverified-weights", "Accept a --weights file whose sha256 is not the published one (its own "
+        "sha256 is recorded).", after="weights")
+    weights_sha256: str | None = option(
+        None, "--weights-sha256", "Required sha256 of weights that have no published one (DINOv2; also "
+        "$GENBENCH_DINOV2_WEIGHTS_SHA256).", after="allow_unverified_weights")
 
     def __post_init__(self) -> None:
         from .extraction.devices import check_device
@@ -59,16 +122,21 @@ class ExtractOptions:
         if self.batch_size is None:
             object.__setattr__(self, "batch_size", default_batch_size(self.extractor, self.device))
             object.__setattr__(self, "_default_batch", True)  # not a field: dataclasses.replace() drops it
-        _at_least(self, {"batch_size": ("--batch-size", 1), "workers": ("--workers", 0)})
-        if self.precision not in ("float32", "tf32", "bf16"):
+            object.__setattr__(self, "_batch_for", self.extractor)
+        _check_bounds(self)
+        if self.precision not in PRECISIONS:
             raise ConfigError(f"precision (--precision) {self.precision!r}: expected float32, tf32 or bf16")
 
     def for_extractor(self, name: str) -> ExtractOptions:
         """These options once the extractor is chosen (e.g. from the reference's metadata): a batch size that
-        was not given becomes ``name``'s default on this device."""
-        if not getattr(self, "_default_batch", False) or self.extractor == name:
+        was not given becomes ``name``'s default on this device (and stays "not given": a later call with another
+        name settles it again)."""
+        if not getattr(self, "_default_batch", False) or name in (self.extractor, getattr(self, "_batch_for", None)):
             return self
-        return replace(self, batch_size=default_batch_size(name, self.device))
+        chosen = replace(self, batch_size=default_batch_size(name, self.device))
+        object.__setattr__(chosen, "_default_batch", True)
+        object.__setattr__(chosen, "_batch_for", name)
+        return chosen
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -78,28 +146,36 @@ class ExtractOptions:
 class MetricOptions:
     """Options of the metrics themselves (they change the numbers, so they are recorded)."""
 
-    seed: int = DEFAULT_SEED
-    is_splits: int = 10
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    bootstrap: int = 0  # bootstrap replicates for 95% intervals of FD and KID; 0 = off
-    prdc_k_precision_recall: int = 3
-    prdc_k_density_coverage: int = 5
+    seed: int = option(DEFAULT_SEED, "--seed", "Seed for every random step.", min=0, max=MAX_SEED)
+    is_splits: int = option(10, "--is-splits", "Splits of the generated set for the Inception Score (its mean and std).",
+                            min=1)
+    kid_subsets: int = option(100, "--kid-subsets", "Random subsets KID averages over.", min=1)
+    kid_subset_size: int = option(1000, "--kid-subset-size", "Samples in each KID subset (at most the smaller sample count).",
+                                  min=2)
+    bootstrap: int = option(0, "--bootstrap", "Bootstrap replicates for 95%% intervals of FD and KID (0 = off).", min=0)
+    prdc_k_precision_recall: int = option(3, "--pr-k", "k of the k-NN manifolds for precision and recall.", min=1,
+                                          param="pr_k")
+    prdc_k_density_coverage: int = option(5, "--dc-k", "k of the k-NN balls for density and coverage.", min=1,
+                                          param="dc_k")
 
     def __post_init__(self) -> None:
-        _at_least(self, {"seed": ("--seed", 0), "is_splits": ("--is-splits", 1), "kid_subsets": ("--kid-subsets", 1),
-                         "kid_subset_size": ("--kid-subset-size", 2), "bootstrap": ("--bootstrap", 0),
-                         "prdc_k_precision_recall": ("--pr-k", 1), "prdc_k_density_coverage": ("--dc-k", 1)})
-        if self.seed > MAX_SEED:
-            raise ConfigError(f"seed (--seed) must be at most {MAX_SEED}, got {self.seed}")
+        _check_bounds(self)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _at_least(options: object, limits: dict[str, tuple[str, int]]) -> None:
-    """ConfigError naming the keyword and the CLI flag unless each field is an integer >= its minimum."""
-    for name, (flag, low) in limits.items():
-        value = getattr(options, name)
+def _check_bounds(options: object) -> None:
+    """ConfigError naming the keyword and the CLI flag unless each field with a ``min`` in its metadata is an integer
+    >= it (and <= its ``max``, where there is one)."""
+    for f in option_fields(type(options)):
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        if low is None:
+            continue
+        value = getattr(options, f.name)
+        if f.default is None and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ConfigError(f"{name} ({flag}) must be an integer >= {low}, got {value!r}")
+            raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be an integer >= {low}, got {value!r}")
+        if high is not None and value > high:
+            raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be at most {high}, got {value}")

@@ -1,62 +1,66 @@
-"""Plan -> extract each input once -> accumulate statistics -> metrics -> a result with provenance.
+"""The one path from inputs to numbers: open -> subsample -> check -> extract -> score.
 
-Inputs are taken by role: ``generated`` and ``reference``. Each may be an image
-source (folder, archive, array file, data set, in-memory array), a feature file
-written by ``genbench extract``; the reference may also be a statistics file or a
-reference id from the manifest (``fashion-mnist:train``). The extractor and its
-preprocessing follow from the reference unless given; inputs built under other
-settings are refused with the field that differs.
+Every verb goes through here: ``score``, ``extract``, ``stats``, each ``probe``, ``leaderboard``,
+``check``, ``demo``, ``ref build``, the Python API, the streaming Evaluator and
+:mod:`genbench.testing`. Inputs are taken by role (``generated``, ``reference``; the probes add
+``train`` and ``test``). Each may be an image source (folder, archive, array file, data set
+``NAME:SPLIT``, in-memory array or tensor, ImageSource, generator) or a feature file written by
+``genbench extract``; a reference may also be a statistics file or a reference id from the
+manifest (``fashion-mnist:train``).
+
+**The extractor**, the same rule for every verb (:func:`choose_extractor`): an explicit
+``--extractor`` wins; else the extractor a loaded input records (a feature or statistics file, a
+reference id); else the data set's default (:data:`DATASET_EXTRACTORS`: ``fmnist-cnn`` for
+Fashion-MNIST and Stacked Fashion-MNIST); else ``inception-v3``.
+
+**Compatibility**: :mod:`genbench.stats.compatibility` is the policy (which identity fields must
+match, what happens without metadata); :func:`check_inputs` applies it here, for every verb.
+Inputs that are all feature or statistics files score without building a network.
 """
 from __future__ import annotations
 
 import os
-import platform
-import sys
+import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from . import __version__
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
-from .errors import ConfigError, InputError, ReferenceStatsError
+from .errors import ConfigError, InputError
 from .extraction.distributed import for_this_rank, is_main_process
 from .extraction.engine import precision_deviation
 from .features import build_extractor
 from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
-from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
-from .results.history import run_stamp
+from .metrics.inputs import Evaluated
+from .metrics.registry import (
+    GEN_FEATURES,
+    GEN_LOGITS,
+    METRICS,
+    REF_FEATURES,
+    compute_plan,
+    preflight_metrics,
+    resolve_metrics,
+)
+from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
+from .sources.subset import SubsetSource, subsample_indices
+from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields
 from .stats.feature_stats import FeatureStats
-from .stats.io import FeatureFile, SavedStats, load_features, load_stats
+from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
 from .stats.reference import sha256_file
 
-IDENTITY_FIELDS = ("extractor", "layer", "preprocessing", "weights_sha256", "feature_dim")
+__all__ = ["IDENTITY_FIELDS", "DATASET_EXTRACTORS", "Evaluated", "Pending", "choose_extractor", "open_input",
+           "check_inputs", "extract_source", "extract_input", "score"]
 
-
-@dataclass
-class Evaluated:
-    """One input after extraction: its statistics and, where kept, per-sample features and logits."""
-
-    role: str
-    description: str
-    identity: dict | None
-    stats: FeatureStats
-    features: np.ndarray | None = None  # float32 [N, D]
-    logits: np.ndarray | None = None  # float32 [N, K]
-    labels: np.ndarray | None = None  # int64 [N]
-    files: list[str] | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def n(self) -> int:
-        return self.stats.n
+#: data set name -> the extractor used for it when no --extractor is given and no loaded input records one
+DATASET_EXTRACTORS = {"fashion-mnist": "fmnist-cnn", "stacked-fashion-mnist": "fmnist-cnn"}
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -68,52 +72,131 @@ class Pending:
 
     role: str
     source: ImageSource
+    flag: str | None = None
+
+    @property
+    def what(self) -> str:
+        return f"{self.role} input {self.source.location or self.source.kind}" + (f" ({self.flag})" if self.flag else "")
 
 
 def _is_stats_file(path: Path) -> bool:
-    if path.suffix != ".npz" or not path.is_file():
+    if path.suffix.lower() != ".npz" or not path.is_file():
         return False
     keys = npz_keys(path)  # the zip directory only; InputError naming the file when it is no .npz
-    return "mu" in keys and "sigma" in keys
+    return "mu" in keys and "sigma" in keys and "features" not in keys
 
 
-def open_input(obj: Any, role: str, extractor_name: str | None, data_dir: str | None) -> Evaluated | Pending:
-    """Turn what the user passed for ``role`` into a loaded Evaluated or a Pending source."""
+def dataset_of(obj: Any) -> str | None:
+    """The data set an input names (``fashion-mnist`` for ``fashion-mnist:train`` or a source read from it)."""
+    if isinstance(obj, (str, Path)):
+        spec = str(obj)
+        if Path(spec).exists():
+            return None
+    elif isinstance(obj, ImageSource):
+        spec = str(obj.location or "")
+    else:
+        return None
+    match = re.match(r"([A-Za-z0-9][\w.-]*):", spec)
+    return match.group(1) if match else None
+
+
+def choose_extractor(options: ExtractOptions, loaded: Sequence[Evaluated], inputs: Sequence[Any] = ()) -> tuple[str, str | None]:
+    """Extractor name and preprocessing: ``options`` first, then what a loaded input records, then the data set's
+    default (:data:`DATASET_EXTRACTORS`, from the specs or sources in ``inputs``), then ``inception-v3``.
+
+    The preprocessing follows the same order, from an input built with the chosen extractor.
+    """
+    name, preprocessing = options.extractor, options.preprocessing
+    for ev in loaded:
+        if ev.identity:
+            name = name or ev.identity.get("extractor")
+            if name == ev.identity.get("extractor"):
+                preprocessing = preprocessing or ev.identity.get("preprocessing")
+    if name is None:
+        name = next((DATASET_EXTRACTORS[d] for d in map(dataset_of, inputs) if d in DATASET_EXTRACTORS), None)
+    return name or DEFAULT_EXTRACTOR, preprocessing
+
+
+def open_input(
+    obj: Any,
+    role: str,
+    extractor_name: str | None = None,
+    data_dir: str | None = None,
+    *,
+    flag: str | None = None,
+    preprocessing: str | None = None,
+    allow_stats: bool = True,
+    reference_ids: bool = True,
+    max_n: int | None = None,
+    seed: int = 0,
+    stream: int = 0,
+) -> Evaluated | Pending:
+    """What the user passed for ``role`` (CLI ``flag``): a loaded Evaluated (feature or statistics file, reference id)
+    or a Pending image source, subsampled to at most ``max_n`` rows (seeded by ``seed`` and ``stream``; sources and
+    feature files the same way, :func:`genbench.sources.subset.subsample_indices`).
+
+    ``extractor_name`` (and ``preprocessing``) pick among the statistics a ``dataset:split`` has (None: the data
+    set's default extractor).
+    ``allow_stats=False`` refuses a statistics file (the probes need per-sample features);
+    ``reference_ids=False`` reads ``NAME:SPLIT`` as the data set's images, never as its bundled statistics.
+    """
     from .sources.resolve import as_source, is_feature_file
 
     if isinstance(obj, (str, Path)):
         spec = str(obj)
         path = Path(spec)
-        if role == "reference" and not path.exists():
+        if not path.exists() and allow_stats and reference_ids:
             from .stats.reference import lookup_reference
 
-            entry = lookup_reference(spec, extractor_name)
+            entry = lookup_reference(spec, extractor_name or DATASET_EXTRACTORS.get(dataset_of(spec) or ""), preprocessing)
+            if entry is None and extractor_name is None:
+                entry = lookup_reference(spec)
             if entry is not None:
+                _no_subsample(max_n, f"reference id {entry.id}", flag)
                 saved = entry.load()
-                return _from_saved_stats(saved, role, f"reference id {entry.id}", {"reference_id": entry.id, "sha256": entry.sha256})
+                return _from_saved_stats(saved, role, f"reference id {entry.id}",
+                                         {"reference_id": entry.id, "sha256": entry.sha256}, flag)
         if path.is_file() and is_feature_file(path):
-            return _from_feature_file(load_features(path), role)
+            ev = _from_feature_file(load_features(path), role, flag)
+            idx = subsample_indices(ev.n, max_n, seed, stream)
+            return ev if idx is None else subset_evaluated(ev, idx)
         if _is_stats_file(path):
+            if not allow_stats:
+                raise InputError(
+                    f"{path}" + (f" ({flag})" if flag else "") + ": a statistics file keeps only mean and covariance, "
+                    "but this needs per-sample features; pass images or a feature file written by `genbench extract`"
+                )
             if role != "reference":
                 raise InputError(
                     f"{path}: a statistics file can only be the reference (--ref); the generated side needs "
                     "images or a feature file"
                 )
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            _no_subsample(max_n, str(path), flag)
+            with warnings.catch_warnings():  # the compatibility policy says what is unchecked, once
+                warnings.simplefilter("ignore", UnknownProvenanceWarning)
                 saved = load_stats(path)
-            for w in caught:
-                warnings.warn(w.message, w.category, stacklevel=3)
-            return _from_saved_stats(saved, role, str(path), {"sha256": sha256_file(path)})
-        return Pending(role, as_source(spec, data_dir=data_dir))
-    return Pending(role, as_source(obj))
+            return _from_saved_stats(saved, role, str(path), {"sha256": sha256_file(path)}, flag)
+        source = as_source(spec, data_dir=data_dir)
+    else:
+        source = as_source(obj)
+    if len(source) == 0:
+        raise InputError(f"{flag or role} {source.location or source.kind}: no images")
+    idx = subsample_indices(len(source), max_n, seed, stream)
+    return Pending(role, source if idx is None else SubsetSource(source, idx), flag)
 
 
-def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict) -> Evaluated:
-    return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description, **info})
+def _no_subsample(max_n: int | None, what: str, flag: str | None) -> None:
+    if max_n is not None:
+        raise ConfigError(f"{what}" + (f" ({flag})" if flag else "") + ": statistics cannot be subsampled; drop the "
+                          "sample limit")
 
 
-def _from_feature_file(ff: FeatureFile, role: str) -> Evaluated:
+def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
+    return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description,
+                                                                         **info}, flag=flag)
+
+
+def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
     return Evaluated(
         role,
         str(ff.path),
@@ -124,6 +207,21 @@ def _from_feature_file(ff: FeatureFile, role: str) -> Evaluated:
         labels=ff.labels,
         files=ff.files,
         info={"kind": "features", "location": str(ff.path)},
+        flag=flag,
+    )
+
+
+def subset_evaluated(ev: Evaluated, idx: np.ndarray) -> Evaluated:
+    """The rows ``idx`` [K] of an Evaluated that holds per-sample features; statistics are recomputed."""
+    if ev.features is None:
+        raise ConfigError(f"{ev.what}: only per-sample features can be subsampled")
+    features = ev.features[idx]
+    return Evaluated(
+        ev.role, ev.description, ev.identity, FeatureStats.from_features(features), features=features,
+        logits=None if ev.logits is None else ev.logits[idx],
+        labels=None if ev.labels is None else np.asarray(ev.labels)[idx],
+        files=None if ev.files is None else [ev.files[i] for i in idx],
+        info={**ev.info, "subset": len(idx)}, flag=ev.flag,
     )
 
 
@@ -146,9 +244,10 @@ def extract_source(
     are kept with the features only, so memory stays flat when only statistics are asked for.
     """
     from .extraction.distributed import extract_features
+    from .extraction.request import ExtractionRequest
 
     warn_repeats(source)
-    out = extract_features(source, extractor, options, role, keep_features, keep_logits)
+    out = extract_features(ExtractionRequest(source, extractor, options, role, keep_features, keep_logits))
     return Evaluated(
         role,
         f"{source.location or source.kind} ({role})",
@@ -180,41 +279,45 @@ def warn_repeats(source: ImageSource) -> None:
 # ----------------------------------------------------------------------------- compatibility
 
 
-def check_compatible(identity: dict | None, expected: dict, what: str) -> None:
-    """Refuse an input built under other settings, naming the field that differs."""
-    if identity is None:
-        return
-    for key in IDENTITY_FIELDS:
-        if key in identity and key in expected and identity[key] != expected[key]:
-            raise ReferenceStatsError(
-                f"{what} was built with {key}={identity[key]!r}, but this run uses {key}={expected[key]!r}; "
-                "statistics made under different settings cannot be compared"
-            )
+def run_identity(extractor: FeatureExtractor, options: ExtractOptions) -> dict[str, Any]:
+    """The identity features extracted in this run carry: the extractor's, plus the arithmetic precision."""
+    return {**extractor.identity().to_dict(), "precision": options.precision}
 
 
-def choose_extractor(options: ExtractOptions, loaded: list[Evaluated]) -> tuple[str, str | None]:
-    """Extractor name and preprocessing: explicit options win, then what loaded inputs were built with."""
-    name, preprocessing = options.extractor, options.preprocessing
+def run_side(name: str, identity: dict[str, Any] | None) -> Side:
+    """How the policy names the extractor of this run (extractor ``name``) in its messages."""
+    return Side(f"this run's extractor {name}", identity)
+
+
+def check_inputs(loaded: Sequence[Evaluated], expected: Side | None) -> dict[str, list[str]]:
+    """Apply the compatibility policy (:mod:`genbench.stats.compatibility`) to the loaded inputs.
+
+    ``expected``: this run's extractor when images are extracted too, else None (the inputs are compared with
+    the first that records its identity). Also refuses features whose width is not the expected one.
+    Returns the unchecked fields per input (warned about once); raises ReferenceStatsError.
+    """
+    unchecked = check_compatible([Side(ev.what, ev.identity) for ev in loaded], expected)
+    want = identity_fields(expected.identity) if expected is not None else None
+    dims = {ev.stats.dim for ev in loaded}
     for ev in loaded:
-        if ev.identity:
-            name = name or ev.identity.get("extractor")
-            if name == ev.identity.get("extractor"):
-                preprocessing = preprocessing or ev.identity.get("preprocessing")
-    return name or DEFAULT_EXTRACTOR, preprocessing
+        width = (want or {}).get("feature_dim")
+        if isinstance(width, int) and ev.stats.dim != width:
+            raise_width(ev, width, expected.what if expected is not None else "")
+    if want is None and len(dims) > 1:
+        first = loaded[0]
+        other = next(ev for ev in loaded if ev.stats.dim != first.stats.dim)
+        raise_width(other, first.stats.dim, first.what)
+    return unchecked
 
 
-def check_loaded(loaded: list[Evaluated], expected: dict, name: str) -> None:
-    """ReferenceStatsError unless every loaded input was built like ``expected`` (identity fields, feature width)."""
-    for ev in loaded:
-        check_compatible(ev.identity, expected, f"{ev.role} input {ev.description}")
-        if ev.stats.dim != expected.get("feature_dim", ev.stats.dim):
-            raise ReferenceStatsError(
-                f"{ev.role} input {ev.description} has {ev.stats.dim}-dimensional features, "
-                f"but extractor {name} gives {expected['feature_dim']}"
-            )
+def raise_width(ev: Evaluated, width: int, other: str) -> None:
+    from .errors import ReferenceStatsError
+
+    raise ReferenceStatsError(f"{ev.what} has {ev.stats.dim}-dimensional features, but {other} gives {width}; "
+                              "features made under different settings cannot be compared")
 
 
-def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded: list[Evaluated]) -> FeatureExtractor:
+def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded: Sequence[Evaluated]) -> FeatureExtractor:
     """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
     try:
         return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights,
@@ -227,6 +330,83 @@ def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded:
         detail = str(exc).replace(" (--preprocessing)", "")
         raise ConfigError(f"the preprocessing {preprocessing!r} recorded in {origin} does not fit extractor {name}: "
                           f"{detail}") from None
+
+
+@dataclass
+class Prepared:
+    """Inputs opened and checked, the extractor chosen (and built when images need it); nothing extracted yet."""
+
+    inputs: list[Evaluated | Pending]
+    name: str  # the extractor's name
+    extractor: FeatureExtractor | None  # None when every input is already features or statistics
+    options: ExtractOptions  # with the chosen extractor's batch size when none was given
+    identity: dict[str, Any] | None  # what the numbers are made under (this run's extractor, or the inputs')
+    unchecked: dict[str, list[str]]
+
+    @property
+    def loaded(self) -> list[Evaluated]:
+        return [x for x in self.inputs if isinstance(x, Evaluated)]
+
+    @property
+    def pending(self) -> list[Pending]:
+        return [x for x in self.inputs if isinstance(x, Pending)]
+
+    def extract(self, keep_features: bool = True, keep_logits: bool = False, steps: Any = None) -> list[Evaluated]:
+        """Every input as an Evaluated, in order: pending sources go through the extractor once each."""
+        import contextlib
+
+        out = []
+        for item in self.inputs:
+            if isinstance(item, Pending):
+                assert self.extractor is not None
+                with steps.step() if steps is not None else contextlib.nullcontext():
+                    ev = extract_source(item.source, self.extractor, self.options, item.role, keep_features,
+                                        keep_logits)
+                ev.flag = item.flag
+                item = ev
+            out.append(item)
+        return out
+
+
+def prepare(inputs: Sequence[Evaluated | Pending], options: ExtractOptions, specs: Sequence[Any] = (),
+            build: bool | None = None) -> Prepared:
+    """Choose the extractor (:func:`choose_extractor`), build it when a pending source needs it (or ``build``),
+    and apply the compatibility policy. Cheap: nothing is extracted."""
+    inputs = list(inputs)
+    loaded = [x for x in inputs if isinstance(x, Evaluated)]
+    name, preprocessing = choose_extractor(options, loaded, [*specs, *(p.source for p in inputs
+                                                                       if isinstance(p, Pending))])
+    xo = options.for_extractor(name)
+    extractor = None
+    if build or (build is None and any(isinstance(x, Pending) for x in inputs)):
+        extractor = _build_for(name, preprocessing, xo, loaded)
+        identity: dict[str, Any] | None = run_identity(extractor, xo)
+        unchecked = check_inputs(loaded, run_side(name, identity))
+    else:
+        if options.extractor is not None:  # an explicit --extractor is checked against the files' metadata
+            for ev in loaded:
+                recorded = (ev.identity or {}).get("extractor")
+                if recorded is not None and recorded != options.extractor:
+                    from .errors import ReferenceStatsError
+                    from .stats.compatibility import mismatch_message
+
+                    raise ReferenceStatsError(mismatch_message(ev.what, "extractor", recorded, "--extractor",
+                                                               options.extractor))
+        unchecked = check_inputs(loaded, None)
+        identity = next((identity_fields(ev.identity) for ev in loaded if ev.identity is not None), None)
+    return Prepared(inputs, name, extractor, xo, identity, unchecked)
+
+
+def extract_input(obj: Any, options: ExtractOptions, keep_features: bool = True, keep_logits: bool = True,
+                  role: str = "source") -> tuple[Evaluated, dict[str, Any]]:
+    """One input's features (``genbench extract``) or statistics (``genbench stats``, ``ref build``) and the metadata
+    to save with them. A feature file is read, not re-extracted: its statistics need no network."""
+    xo = for_this_rank(options)  # under torchrun: cuda -> cuda:LOCAL_RANK
+    item = open_input(obj, role, xo.extractor, xo.data_dir, allow_stats=False)
+    ready = prepare([item], xo, [obj])
+    (ev,) = ready.extract(keep_features=keep_features, keep_logits=keep_logits)
+    identity = ev.identity if isinstance(item, Evaluated) else ready.identity  # a feature file keeps its own meta
+    return ev, {**(identity or {}), "source": ev.info, "n": ev.n}
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -244,25 +424,16 @@ def score(
     xo = for_this_rank(extract_options or ExtractOptions())  # under torchrun: cuda -> cuda:LOCAL_RANK
     mo = metric_options or MetricOptions()
     # Load the reference first: a bad reference should fail before any extraction.
-    ref_in = open_input(reference, "reference", xo.extractor, xo.data_dir)
+    ref_in = open_input(reference, "reference", xo.extractor, xo.data_dir, flag="--ref", preprocessing=xo.preprocessing)
     gen_in = open_input(generated, "generated", xo.extractor, xo.data_dir)
-    loaded = [x for x in (ref_in, gen_in) if isinstance(x, Evaluated)]
-    name, preprocessing = choose_extractor(xo, loaded)
-    pending = [x for x in (ref_in, gen_in) if isinstance(x, Pending)]
-
-    extractor: FeatureExtractor | None = None
-    if pending or not all(ev.identity for ev in loaded):
-        extractor = _build_for(name, preprocessing, xo, loaded)
-        expected = extractor.identity().to_dict()
-    else:
-        expected = {k: loaded[0].identity.get(k) for k in IDENTITY_FIELDS}
-    check_loaded(loaded, expected, name)
+    ready = prepare([ref_in, gen_in], xo, [reference, generated])
+    xo, extractor, name = ready.options, ready.extractor, ready.name
     names = extractor.metric_names if extractor is not None else _names_for(name)
     ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None
+    gen_has_logits = (extractor is not None and extractor.logits_dim is not None) if isinstance(gen_in, Pending) \
+        else gen_in.logits is not None
     if metrics is None:
-        metrics = ["fd", "is"] + (["kid"] if ref_has_features else [])
-        if extractor is not None and extractor.logits_dim is None:
-            metrics.remove("is")
+        metrics = ["fd"] + (["is"] if gen_has_logits else []) + (["kid"] if ref_has_features else [])
     plan = resolve_metrics(metrics, names, name)
     needs = set().union(*(METRICS.get(kind).needs for _, kind in plan)) if plan else set()
     _check_available(needs, ref_in, gen_in, plan)
@@ -272,8 +443,9 @@ def score(
                              "statistics need at least 2")
     preflight_metrics(plan, _count(gen_in), _count(ref_in), mo)
 
-    evaluated: dict[str, Evaluated] = {ev.role: ev for ev in loaded}
-    for p in pending:
+    evaluated: dict[str, Evaluated] = {ev.role: ev for ev in ready.loaded}
+    for p in ready.pending:
+        assert extractor is not None
         keep_features = (GEN_FEATURES if p.role == "generated" else REF_FEATURES) in needs or (
             p.role == "generated" and mo.bootstrap > 0
         )
@@ -283,32 +455,26 @@ def score(
     if not is_main_process():  # under torchrun, rank 0 alone computes metrics and reports
         return ScoreResult({}, {"rank": int(os.environ.get("RANK", "0")), "note": "metrics are computed on rank 0"})
     precision_check = {}
-    if xo.precision != "float32" and any(p.role == "generated" for p in pending):
-        gen_source = next(p.source for p in pending if p.role == "generated")
+    if xo.precision != "float32" and any(p.role == "generated" for p in ready.pending):
+        assert extractor is not None
+        gen_source = next(p.source for p in ready.pending if p.role == "generated")
         precision_check = {"precision_check": precision_deviation(gen_source, extractor, xo, ref.stats)}
 
     from .util.progress import enabled as progress_enabled
 
     with progress_enabled(xo.progress):  # k-NN, KID and bootstrap phases on stderr unless --quiet
-        values = {out_name: METRICS.get(kind).compute(gen, ref, mo) for out_name, kind in plan}
-    provenance = {
-        "genbench_version": __version__,
-        **{k: expected.get(k) for k in IDENTITY_FIELDS},
+        values = compute_plan(plan, gen, ref, mo)
+    provenance = build_provenance(
+        ready.identity,
+        {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
+        options={"metric_options": mo.to_dict()},
+        seed=mo.seed,
+        extract_options=xo if ready.pending else None,
+        started=started,
+        unchecked=ready.unchecked,
         # False only when this run's extractor was built from a file whose sha256 is not the published one.
-        "weights_verified": bool(getattr(extractor, "weights_verified", True)),
-        "inputs": {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
-        "metric_options": mo.to_dict(),
-        "seed": mo.seed,
-        "device": xo.device,
-        "batch_size": xo.batch_size,
-        "precision": xo.precision,
-        **precision_check,  # what tf32/bf16 changed on a subset, when not float32 (genbench.extraction.engine)
-        "torch_version": torch.__version__,
-        "python": platform.python_version(),
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
-        "wall_time_s": round(time.perf_counter() - started, 3),
-        **run_stamp(),  # created_at (UTC) and git_commit of the current directory (None outside git)
-    }
+        extra={"weights_verified": bool(getattr(extractor, "weights_verified", True)), **precision_check},
+    )
     return ScoreResult(values, provenance)
 
 

@@ -11,7 +11,7 @@
 
 The reference (anything :func:`genbench.score` accepts: a reference id, a statistics or feature file, a
 folder, an array) is resolved and, where it is images, extracted once, through the functions of
-:mod:`genbench.evaluate` (``open_input``, ``choose_extractor``, ``check_loaded``, ``extract_source``,
+:mod:`genbench.evaluate` (``open_input``, ``choose_extractor``, ``prepare``, ``extract_source``,
 ``resolve_metrics``); the network is built once and stays on its device.
 
 State of the generated side
@@ -64,34 +64,29 @@ their own device with the same rules (one scalar device sync for the float range
 """
 from __future__ import annotations
 
-import platform
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import __version__
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, ReferenceStatsError
-from .evaluate import (
-    IDENTITY_FIELDS,
-    Evaluated,
-    Pending,
-    _build_for,
-    _check_available,
-    check_loaded,
-    choose_extractor,
-    extract_source,
-    open_input,
-)
+from .evaluate import Evaluated, Pending, _check_available, extract_source, open_input, prepare
 from .extraction.distributed import for_this_rank
 from .metrics.fid import FrechetReference
-from .metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, preflight_metrics, resolve_metrics
+from .metrics.registry import (
+    GEN_FEATURES,
+    GEN_LOGITS,
+    METRICS,
+    REF_FEATURES,
+    plan_scope,
+    preflight_metrics,
+    resolve_metrics,
+)
 from .results.history import git_commit, utc_now
+from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.convert import array_to_rgb_uint8_batch, infer_layout
 from .stats.feature_stats import FeatureStats
@@ -158,22 +153,24 @@ class Evaluator:
         self.mo = metric_options if metric_options is not None else MetricOptions(seed=seed)
         self.seed, self.max_samples = seed, max_samples
 
-        ref_in = open_input(reference, "reference", self.xo.extractor, self.xo.data_dir)
-        loaded = [ref_in] if isinstance(ref_in, Evaluated) else []
-        name, prep = choose_extractor(self.xo, loaded)
-        self.xo = for_this_rank(given.for_extractor(name))  # an unset batch size: this extractor's default
-        self.extractor = _build_for(name, prep, self.xo, loaded).eval()
+        ref_in = open_input(reference, "reference", self.xo.extractor, self.xo.data_dir,
+                            preprocessing=self.xo.preprocessing)
+        try:  # the extractor by the one rule (genbench.evaluate.choose_extractor), checked against the reference
+            ready = prepare([ref_in], self.xo, [reference], build=True)
+        except ReferenceStatsError as exc:
+            raise IncompatibleReferenceError(
+                f"reference: {exc} (pass extractor=/preprocessing= matching the reference, or another reference)"
+            ) from None
+        name = ready.name
+        self.xo = ready.options  # an unset batch size: this extractor's default
+        assert ready.extractor is not None
+        self.extractor = ready.extractor.eval()
+        self.unchecked = ready.unchecked
         self.device = torch.device(self.xo.device)
         if self.device.type == "cuda":
             self.extractor.to(memory_format=torch.channels_last)  # as genbench.extraction.engine.prepare_extractor
         self.identity = self.extractor.identity().to_dict()
         self.dim = int(self.extractor.feature_dim)
-        try:
-            check_loaded(loaded, self.identity, name)
-        except ReferenceStatsError as exc:
-            raise IncompatibleReferenceError(
-                f"reference: {exc} (pass extractor=/preprocessing= matching the reference, or another reference)"
-            ) from None
 
         names = self.extractor.metric_names
         ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None
@@ -185,7 +182,8 @@ class Evaluator:
         if not self.plan:
             raise ConfigError("metrics: at least one metric is needed")
         needs = set().union(*(METRICS.get(kind).needs for _, kind in self.plan))
-        _check_available(needs, ref_in, Pending("generated", None), self.plan)
+        # Only the reference is checked: the generated side comes through this evaluator's extractor (update()).
+        _check_available(needs - {GEN_FEATURES, GEN_LOGITS}, ref_in, ref_in, self.plan)
         if GEN_LOGITS in needs and self.extractor.logits_dim is None:
             wanting = [n for n, kind in self.plan if GEN_LOGITS in METRICS.get(kind).needs]
             raise ConfigError(f"metrics {', '.join(wanting)} (metrics=) need classifier logits, but extractor "
@@ -220,8 +218,10 @@ class Evaluator:
         self._outer = torch.zeros((d, d), dtype=torch.float64, device=dev)
         self._nonfinite = torch.zeros((), dtype=torch.float64, device=dev)  # count of bad rows (deferred on CUDA)
         self._res_features = torch.empty((0, d), dtype=torch.float32, device=dev) if self.keep_features else None
-        self._res_logits = (torch.empty((0, self.extractor.logits_dim), dtype=torch.float32, device=dev)
-                            if self.keep_logits else None)
+        self._res_logits: torch.Tensor | None = None
+        if self.keep_logits:
+            assert self.extractor.logits_dim is not None  # __init__ refuses logits metrics without a classifier head
+            self._res_logits = torch.empty((0, self.extractor.logits_dim), dtype=torch.float32, device=dev)
         self._rng = np.random.default_rng([self.seed, _world()[0]])
         self._pending: torch.Tensor | None = None  # uint8 [p < batch_size, 3, H, W] not yet through the network
 
@@ -400,6 +400,7 @@ class Evaluator:
             if self._res_features is not None:
                 self._res_features = torch.cat([self._res_features, feats[:fill]])
             if self._res_logits is not None:
+                assert logs is not None  # _add passes logits whenever the reservoir keeps them
                 self._res_logits = torch.cat([self._res_logits, logs[:fill]])
         rest = b - fill
         if rest <= 0:
@@ -417,6 +418,7 @@ class Evaluator:
         if self._res_features is not None:
             self._res_features[slot_t] = feats[row_t]
         if self._res_logits is not None:
+            assert logs is not None  # _add passes logits whenever the reservoir keeps them
             self._res_logits[slot_t] = logs[row_t]
 
     # ------------------------------------------------------------------------- compute
@@ -484,24 +486,19 @@ class Evaluator:
         ref = self.reference
         n_ref = len(ref.features) if ref.features is not None else ref.n
         preflight_metrics(self.plan, kept if held is not None else n, n_ref, self.mo)
-        metrics = {out_name: self._fd(stats) if kind == "fd" and self.mo.bootstrap == 0
-                   else METRICS.get(kind).compute(gen, ref, self.mo) for out_name, kind in self.plan}
-        provenance = {
-            "genbench_version": __version__,
-            **{k: self.identity.get(k) for k in IDENTITY_FIELDS},
-            "inputs": {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
-            "metric_options": self.mo.to_dict(),
-            "seed": self.mo.seed,
-            "device": self.xo.device,
-            "batch_size": self.xo.batch_size,
-            "precision": self.xo.precision,
-            "torch_version": torch.__version__,
-            "python": platform.python_version(),
-            "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
-            "wall_time_s": round(time.perf_counter() - started, 3),
-            "created_at": utc_now(),
-            "git_commit": self._git_commit,
-        }
+        with plan_scope():  # precision/recall/density/coverage share one k-NN sweep
+            metrics = {out_name: self._fd(stats) if kind == "fd" and self.mo.bootstrap == 0
+                       else METRICS.get(kind).compute(gen, ref, self.mo) for out_name, kind in self.plan}
+        provenance = build_provenance(
+            {**self.identity, "precision": self.xo.precision},
+            {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
+            options={"metric_options": self.mo.to_dict()},
+            seed=self.mo.seed,
+            extract_options=self.xo,
+            started=started,
+            unchecked=self.unchecked,
+            stamp={"created_at": utc_now(), "git_commit": self._git_commit},
+        )
         if world > 1:
             provenance["rank"] = rank
         return ScoreResult(metrics, provenance)
@@ -523,7 +520,7 @@ class Evaluator:
             rng = np.random.default_rng([self.seed, n_total])
             per_rank = rng.multivariate_hypergeometric(counts, self.max_samples)
             take = [np.sort(rng.choice(h, size=int(m), replace=False)) for h, m in zip(held, per_rank)]
-        out = []
+        out: list[np.ndarray | None] = []
         for i in (1, 2):
             if parts[0][i] is None:
                 out.append(None)

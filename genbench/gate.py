@@ -16,7 +16,7 @@ Rules (CLI flags of ``genbench check``):
                           has ``ci95``
 ========================  =====================================================================
 
-Which direction is worse is declared once, in :data:`BETTER`, per metric kind; a reported name
+Which direction is worse is declared once, by each metric in the registry (``higher_is_better``); a reported name
 maps to its kind by its first word (``fid``/``fd_fmnist`` -> ``fd``, ``is_fmnist`` -> ``is``,
 ``fd_fmnist_infinity`` -> ``fd-infinity``, which inherits the direction of ``fd``).
 
@@ -31,22 +31,10 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .errors import ConfigError, InputError
+from .metrics.registry import METRICS, direction, metric_kind
+from .metrics.values import headline
 
 LOWER, HIGHER = "lower", "higher"
-
-#: Direction of "better" per metric kind: the one place it is declared.
-BETTER: dict[str, str] = {
-    "fd": LOWER,
-    "kid": LOWER,
-    "is": HIGHER,
-    "precision": HIGHER,
-    "recall": HIGHER,
-    "density": HIGHER,
-    "coverage": HIGHER,
-}
-#: Reported first words that name a kind differently (the Inception names).
-_ALIASES = {"fid": "fd"}
-_INFINITY = "_infinity"
 
 RULE_KINDS = ("max", "min", "max_increase", "max_decrease", "within_uncertainty")
 RULE_FLAGS = {
@@ -69,21 +57,10 @@ _FREE_OPTIONS = frozenset({"seed", "bootstrap", "kid_subsets"})
 # ----------------------------------------------------------------------------- metric kinds
 
 
-def metric_kind(name: str) -> str | None:
-    """The kind of a reported metric name (``fd_fmnist`` -> ``fd``, ``fid_infinity`` -> ``fd-infinity``),
-    or None when the name is not one of the declared kinds."""
-    suffix = ""
-    if name.endswith(_INFINITY):
-        name, suffix = name[: -len(_INFINITY)], "-infinity"
-    head = name.split("_", 1)[0]
-    head = _ALIASES.get(head, head)
-    return head + suffix if head in BETTER else None
-
-
 def better(name: str) -> str | None:
-    """``"lower"`` or ``"higher"``: which values of metric ``name`` are better; None when undeclared."""
-    kind = metric_kind(name)
-    return BETTER[kind.removesuffix("-infinity")] if kind else None
+    """``"lower"`` or ``"higher"``: which values of metric ``name`` are better (the metric registry's
+    ``higher_is_better``); None when undeclared."""
+    return direction(name)
 
 
 def _finite_number(value: object) -> bool:
@@ -126,13 +103,6 @@ def validate_result_document(doc: object, where: str) -> dict:
     return doc
 
 
-def headline(entry: dict) -> float:
-    """The headline number of a metric entry: ``value``, else ``mean``."""
-    if "value" in entry:
-        return float(entry["value"])
-    if "mean" in entry:
-        return float(entry["mean"])
-    raise ConfigError(f"metric entry {entry!r} has neither 'value' nor 'mean'")
 
 
 def _interval(entry: dict) -> tuple[float, float] | None:
@@ -301,7 +271,7 @@ class GateReport:
         return json.dumps(self.to_dict(), indent=2)
 
     def _rows(self) -> list[tuple[str, ...]]:
-        rows = []
+        rows: list[tuple[str, ...]] = []
         for v in self.verdicts:
             rows.append((
                 v.metric,
@@ -385,23 +355,41 @@ def _check_direction(rule: Rule, flag: str) -> None:
         raise ConfigError(f"{flag} {rule.metric}: lower {rule.metric} is better, so a regression is an increase; use --max-increase")
 
 
+def _limit(rule: Rule) -> float:
+    """The bound of a ``max``/``min``/``max_increase``/``max_decrease`` rule; ConfigError for a Rule built without one."""
+    if rule.limit is None:
+        flag = RULE_FLAGS[rule.kind]
+        raise ConfigError(f"{flag} {rule.metric}: the rule has no limit; expected {flag} {rule.metric}=NUMBER")
+    return rule.limit
+
+
 def _judge(rule: Rule, old: dict | None, new: dict) -> Verdict:
     new_v, old_v = headline(new), (headline(old) if old is not None else None)
     new_ci, old_ci = _interval(new), (_interval(old) if old is not None else None)
     ok, detail = True, ""
     if rule.kind == "max":
-        ok = new_v <= rule.limit
-        detail = "" if ok else f"{new_v:.6g} is above the maximum {rule.limit:g}"
+        limit = _limit(rule)
+        ok = new_v <= limit
+        detail = "" if ok else f"{new_v:.6g} is above the maximum {limit:g}"
     elif rule.kind == "min":
-        ok = new_v >= rule.limit
-        detail = "" if ok else f"{new_v:.6g} is below the minimum {rule.limit:g}"
+        limit = _limit(rule)
+        ok = new_v >= limit
+        detail = "" if ok else f"{new_v:.6g} is below the minimum {limit:g}"
     elif rule.kind == "max_increase":
-        ok = new_v - old_v <= rule.limit
-        detail = "" if ok else f"rose by {new_v - old_v:.6g}, more than the allowed {rule.limit:g}"
+        limit = _limit(rule)
+        assert old_v is not None  # evaluate() resolves the metric of a relative rule in the baseline
+        ok = new_v - old_v <= limit
+        detail = "" if ok else f"rose by {new_v - old_v:.6g}, more than the allowed {limit:g}"
     elif rule.kind == "max_decrease":
-        ok = old_v - new_v <= rule.limit
-        detail = "" if ok else f"fell by {old_v - new_v:.6g}, more than the allowed {rule.limit:g}"
+        limit = _limit(rule)
+        assert old_v is not None  # evaluate() resolves the metric of a relative rule in the baseline
+        ok = old_v - new_v <= limit
+        detail = "" if ok else f"fell by {old_v - new_v:.6g}, more than the allowed {limit:g}"
     else:  # within_uncertainty
+        if new_ci is None or old_ci is None:  # a null ci95, or a hand-built Rule on a metric without intervals
+            which = "new result" if new_ci is None else "baseline"
+            raise ConfigError(f"--within-uncertainty: {rule.metric!r} has no 95% interval (ci95) in the {which}; "
+                              "score both with --bootstrap N")
         lower_better = better(rule.metric) == LOWER
         worse = new_ci[0] > old_ci[1] if lower_better else new_ci[1] < old_ci[0]
         ok = not worse
@@ -486,7 +474,7 @@ def _uncertainty_rules(new_metrics: dict, old_metrics: dict) -> list[Rule]:
         if better(name) is None:
             raise ConfigError(
                 f"--within-uncertainty: genbench does not know whether higher or lower {name!r} is better; "
-                f"declared kinds: {', '.join(sorted(BETTER))}"
+                f"declared kinds: {', '.join(k for k in METRICS.names() if METRICS.get(k).higher_is_better is not None)}"
             )
         out.append(Rule(name, "within_uncertainty"))
     if not out:

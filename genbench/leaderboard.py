@@ -1,22 +1,13 @@
-"""The Fashion-MNIST leaderboard: bundled baselines and reference rows, scored and rendered.
+"""A leaderboard: rows of generated images, each scored under one or more metric plans, rendered as tables.
 
-Every row is an image source of ``n`` samples (seeded). Metrics, all with the
-bundled ``fmnist-cnn`` network:
-
-- ``fd_fmnist``: Frechet distance to the bundled statistics of the full training split (60k);
-- ``is_fmnist``: classifier score of the samples (10 splits);
-- ``kid_fmnist``, ``precision``, ``recall``, ``density``, ``coverage``: against the features of a
-  seeded 10k subset of the training split (the same subset for every row).
-
-CycleGAN translates held-out sneakers into sandals (its classes are in its config): its row
-holds each held-out source translated once (n = the number of held-out sources, never a repeat),
-is scored against the target class of the held-out split, and reports the cycle reconstruction
-error. The flow row reports bits per dimension on the test split. Every baseline row carries its
-training budget (steps, device, wall time) and, with ``bootstrap`` replicates, the seeded 95%
-interval of each FD and KID. A row whose images repeat (``ImageSource.repeats``) is refused.
-Reference rows show what the metrics can and cannot see: the real test split (the best
-a model can hope for), copies of training images, lightly transformed copies, a
-mode-collapsed generator (the conditional GAN asked for one class) and noise.
+A *board* (:class:`Board`) says what is specific to one data set: its main metric plan, how its reference
+set is built, its columns and its ranking metric. The Fashion-MNIST board of the bundled baselines is
+:data:`genbench.baselines.board.BOARD`; this module scores and renders any board's rows:
+``score_rows`` extracts each row once per plan and scores it through the metric registry, ``render``
+writes leaderboard.md, leaderboard.csv, index.html and results.json. Rows come from the board's own
+builders or from the user (``--add NAME=SPEC``, :func:`added_row_spec`); a row whose images repeat
+(``ImageSource.repeats``) is refused, and with ``bootstrap`` replicates every FD and KID of the main
+plan carries its seeded 95% interval.
 """
 from __future__ import annotations
 
@@ -32,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,22 +32,15 @@ from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, extract_source, repeats_message
 from .features import build_extractor
-from .metrics.registry import METRICS, resolve_metrics
+from .metrics.registry import compute_plan, resolve_metrics
+from .metrics.values import headline
 from .results.pictures import image_grid, save_png
 from .sources.arrays import ArraySource
 from .sources.base import ImageSource, check_uint8_batch
-from .sources.datasets import open_dataset
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
-from .sources.transforms import TransformedSource
-from .stats.reference import ManifestEntry, lookup_reference
 from .util.atomic import write_text_atomic
 from .util.progress import enabled as progress_enabled
-
-EXTRACTOR = "fmnist-cnn"
-METRIC_KINDS = ("fd", "is", "kid", "precision", "recall", "density", "coverage")
-REFERENCE_SUBSET = 10_000
-LIGHT_TRANSFORMS = [("hflip", 0.5), ("shift", 1.0), ("gaussian-noise", 4.0)]
 
 
 @dataclass
@@ -80,94 +65,10 @@ class RowSpec:
     #: (n, seed) -> None: cheap checks (image count, a first small sample) run before any row is scored.
     preflight: Callable[[int, int], None] | None = None
     n: int | None = None  # this row's sample count when fixed by the model (CycleGAN: its held-out sources)
-    target_split: str = "fashion-mnist:train"  # with target_class: the split whose class is the reference
+    target_split: str | None = None  # with target_class: the split whose class is the reference
 
 
 # ----------------------------------------------------------------------------- rows
-
-
-class NoiseSource(ImageSource):
-    """Uniform random uint8 images [3, 28, 28], seeded per index."""
-
-    kind = "noise"
-
-    def __init__(self, n: int, seed: int) -> None:
-        self.n, self.seed, self.location = n, seed, f"uniform noise (seed {seed})"
-
-    def __len__(self) -> int:
-        return self.n
-
-    def read(self, index: int) -> np.ndarray:
-        gray = np.random.default_rng([self.seed, index]).integers(0, 256, (28, 28), dtype=np.uint8)
-        return np.repeat(gray[None], 3, axis=0)
-
-    def key(self, index: int) -> str:
-        return f"noise-{index:06d}"
-
-
-def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
-    def test_split(n: int, seed: int) -> ImageSource:
-        test = open_dataset("fashion-mnist:test", data_dir)
-        if n > len(test):
-            raise InputError(f"reference row 'real test split' has {len(test)} images; {n} were asked for (--n)")
-        return SubsetSource(test, np.arange(n), f"first {n}")
-
-    def copies(n: int, seed: int) -> ImageSource:
-        return SubsetSource.seeded(open_dataset("fashion-mnist:train", data_dir), n, seed + 1, "reference row 'train copies'")
-
-    def light(n: int, seed: int) -> ImageSource:
-        return TransformedSource(copies(n, seed), LIGHT_TRANSFORMS, seed=seed)
-
-    def collapsed(n: int, seed: int) -> ImageSource:
-        from genbench.baselines.api import GeneratorSource
-
-        return GeneratorSource("cgan", n, seed=seed, labels=np.zeros(n, dtype=np.int64))
-
-    return [
-        RowSpec("real test split", "reference", test_split),
-        RowSpec("train copies", "reference", copies),
-        RowSpec("train copies, flip/shift/noise", "reference", light),
-        RowSpec("mode collapse (cgan, class 0 only)", "reference", collapsed),
-        RowSpec("uniform noise", "reference", lambda n, seed: NoiseSource(n, seed)),
-    ]
-
-
-def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
-    from genbench.baselines.api import list_families, load_checkpoint
-    from genbench.baselines.checkpoint import read_manifest
-
-    manifest = read_manifest()["checkpoints"]
-    specs = []
-    for info in list_families(dataset="fashion-mnist:train"):  # not dcgan-stacked (colour)
-        name = info["name"]
-        if (families and name not in families) or info["checkpoint"] is None:
-            continue
-        model = load_checkpoint(name)
-        entry = manifest.get(name, {})
-        extra = {k: round(float(v), 4) for k, v in entry.get("metrics", {}).items()}
-        extra.update(_training_budget(entry))
-        specs.append(generator_row_spec(name, model, extra))
-    return specs
-
-
-def generator_row_spec(name: str, model, extra: dict | None = None) -> RowSpec:
-    """A baseline row for a loaded model: n and the reference follow the model (a translation model: each of
-    its held-out sources once, against the held-out target class)."""
-    from genbench.baselines.api import GeneratorSource
-
-    distinct = model.distinct_samples()
-    target = getattr(model.options, "domain_b", None) if distinct is not None else None
-    return RowSpec(name, "baseline", lambda n, seed: GeneratorSource(model, n, seed=seed), target_class=target,
-                   extra=dict(extra or {}), n=distinct,
-                   target_split="fashion-mnist:test" if distinct is not None else "fashion-mnist:train")
-
-
-def _training_budget(entry: dict) -> dict:
-    """Steps, device and wall time of a bundled checkpoint's training run (its manifest ``entry``)."""
-    device = str(entry.get("device", "?"))
-    if device == "cpu" and entry.get("threads"):
-        device = f"cpu x{entry['threads']}"
-    return {"train_steps": entry.get("steps"), "train_device": device, "train_seconds": entry.get("wall_time_s")}
 
 
 # ----------------------------------------------------------------------------- the user's own rows
@@ -251,6 +152,8 @@ def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
             if not path.is_file():
                 raise InputError(f"--add {name}: Python file {target} does not exist")
             module_spec = importlib.util.spec_from_file_location(f"genbench_added_{path.stem}", path)
+            if module_spec is None or module_spec.loader is None:
+                raise ConfigError(f"--add {name}: {target} cannot be loaded as a Python module")
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
         else:
@@ -289,7 +192,23 @@ class MetricPlan:
     allow_unverified: bool = False
 
 
-FMNIST_PLAN = MetricPlan(EXTRACTOR, METRIC_KINDS)
+@dataclass(frozen=True)
+class Board:
+    """What one data set's leaderboard needs besides its rows."""
+
+    title: str
+    plan: MetricPlan  # the main plan: ranked on, and the only one with bootstrap intervals
+    #: (extractor, options, seed, data_dir, target, reference_n) -> the reference features (target: (split, class)
+    #: for a row scored against one class, else None: the board's reference set)
+    reference: Callable[..., Evaluated]
+    reference_name: Callable[[tuple[str, int] | None], str]
+    columns: tuple[str, ...]  # table columns, in order
+    with_std: tuple[str, ...]  # columns whose std also goes into the CSV
+    rank_by: str  # the metric that orders ranked rows
+    notes: Callable[[dict], list[str]]  # provenance -> the lines under the markdown title
+    reference_n: int  # default size of the reference subset
+
+
 INCEPTION_KINDS = ("fd", "is")
 
 
@@ -312,40 +231,11 @@ def inception_plan(mode: str, weights: str | None = None, allow_unverified: bool
     return MetricPlan("inception-v3", INCEPTION_KINDS, weights, allow_unverified)
 
 
-def _bundled_statistics(extractor) -> ManifestEntry | None:
-    """The bundled training-split statistics built with exactly this extractor, if any."""
-    identity = extractor.identity()
-    entry = lookup_reference("fashion-mnist:train", identity.extractor)
-    if entry is None or entry.weights_sha256 != identity.weights_sha256 or entry.preprocessing != identity.preprocessing:
-        return None
-    return entry
-
-
-def _reference_for(extractor, xo: ExtractOptions, seed: int, data_dir: str | None, target: tuple[str, int] | None,
-                   reference_n: int = REFERENCE_SUBSET) -> Evaluated:
-    """Training-split reference: bundled 60k statistics (when built with this extractor) + features of a
-    seeded ``reference_n`` subset; or every image of one class of a split (``target`` = (split, class))."""
-    if target is None:
-        train = open_dataset("fashion-mnist:train", data_dir)
-        subset = SubsetSource.seeded(train, min(reference_n, len(train)), seed, "fashion-mnist:train")
-    else:
-        split = open_dataset(target[0], data_dir)
-        subset = SubsetSource(split, np.flatnonzero(split.labels() == target[1]), f"class {target[1]}")
-    target_class = None if target is None else target[1]
-    ref = extract_source(subset, extractor, xo, role="reference", keep_features=True, keep_logits=False)
-    entry = _bundled_statistics(extractor) if target_class is None else None
-    if entry is not None:
-        ref.stats = entry.load().stats
-        ref.info = {"kind": "statistics+subset", "reference_id": entry.id, "sha256": entry.sha256,
-                    "feature_subset": subset.location}
-    return ref
-
-
 def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
                progress: bool = False, log: Callable[[str], None] = lambda s: None,
-               plans: list[MetricPlan] | None = None, reference_n: int = REFERENCE_SUBSET,
-               bootstrap: int = 0) -> tuple[list[Row], dict]:
-    """Extract and score every row under every plan (default: the fmnist-cnn metrics only).
+               plans: list[MetricPlan] | None = None, reference_n: int | None = None,
+               bootstrap: int = 0, *, board: Board) -> tuple[list[Row], dict]:
+    """Extract and score every row of ``board`` under every plan (default: the board's main plan only).
 
     ``n``: samples per row (a row whose model fixes its count, ``RowSpec.n``, keeps its own);
     ``reference_n``: size of the seeded training subset whose features serve KID, precision/recall/
@@ -354,7 +244,8 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
 
     Returns the rows and the sample images kept for pictures.
     """
-    plans = plans or [FMNIST_PLAN]
+    reference_n = board.reference_n if reference_n is None else reference_n
+    plans = plans or [board.plan]
     extractors = [build_extractor(p.extractor, weights=p.weights, allow_unverified=p.allow_unverified) for p in plans]
     options = [ExtractOptions(extractor=p.extractor, weights=p.weights, allow_unverified_weights=p.allow_unverified,
                               batch_size=batch_size, data_dir=data_dir, progress=progress) for p in plans]
@@ -366,61 +257,60 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
         repeated = repeats_message(source)
         if repeated:
             raise InputError(f"leaderboard row {spec.name!r}: {repeated}")
-        target = None if spec.target_class is None else (spec.target_split, spec.target_class)
+        target: tuple[str, int] | None = None
+        if spec.target_class is not None:
+            if spec.target_split is None:
+                raise ConfigError(f"leaderboard row {spec.name!r}: a target class needs its split (RowSpec.target_split)")
+            target = (spec.target_split, spec.target_class)
         metrics = {}
         for plan, extractor, xo, refs in zip(plans, extractors, options, references):
             if target not in refs:
-                refs[target] = _reference_for(extractor, xo, seed, data_dir, target, reference_n)
+                refs[target] = board.reference(extractor, xo, seed, data_dir, target, reference_n)
             ref = refs[target]
+            assert ref.features is not None  # a board's reference keeps its features (KID, precision/recall)
             gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
             # Intervals on the fmnist-cnn metrics (d=128, cheap); at Inception's d=2048 each bootstrap replicate
             # costs a matrix square root, so the optional fid/is columns go without.
-            replicates = bootstrap if plan.extractor == EXTRACTOR else 0
+            replicates = bootstrap if plan.extractor == board.plan.extractor else 0
             mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]), bootstrap=replicates)
             with progress_enabled(progress):
-                for out_name, kind in resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor):
-                    metrics[out_name] = METRICS.get(kind).compute(gen, ref, mo)
+                metrics.update(compute_plan(resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor),
+                                            gen, ref, mo))
         extra = dict(spec.extra)
         if target is not None:
             extra["scored_against"] = f"{target[0]} class {target[1]} ({refs[target].n} images)"
         rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
         samples[spec.name] = source.read_batch(0, min(64, len(source)))
-        shown = "  ".join(f"{k}={_headline(metrics[k]):.3f}" for k in ("fd_fmnist", "fid") if k in metrics)
+        shown = "  ".join(f"{k}={_headline(metrics[k]):.3f}" for k in (board.rank_by, "fid") if k in metrics)
         log(f"{spec.name:<36} {shown}  ({rows[-1].seconds:.1f} s)")
     provenance = {
         "genbench_version": __version__, "extractor": extractors[0].identity().to_dict(),
         "extractors": [e.identity().to_dict() for e in extractors], "n": n, "seed": seed, "reference_n": reference_n,
-        "references": {f"{p.extractor}/{_target_name(k)}": v.info for p, refs in zip(plans, references)
+        "references": {f"{p.extractor}/{board.reference_name(k)}": v.info for p, refs in zip(plans, references)
                        for k, v in refs.items()},
     }
     return rows, {"samples": samples, "provenance": provenance}
 
 
-def _target_name(target: tuple[str, int] | None) -> str:
-    return "fashion-mnist:train" if target is None else f"{target[0]} class {target[1]}"
-
-
 # ----------------------------------------------------------------------------- rendering
 
-COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage", "fid", "is")
-WITH_STD = ("is_fmnist", "kid_fmnist", "is")  # columns whose std also goes into the CSV
-RANKED_KINDS = ("baseline", "added")  # ranked by fd_fmnist; reference rows follow in their own order
+RANKED_KINDS = ("baseline", "added")  # ranked by the board's metric; reference rows follow in their own order
 
 
-def _headline(entry: dict) -> float:
-    return float(entry["value"] if "value" in entry else entry["mean"])
+_headline = headline  # the one headline rule (genbench.metrics.values)
 
 
-def table_rows(rows: list[Row]) -> list[dict]:
-    """Flat dicts for CSV/Markdown: baselines and added models sorted by fd_fmnist, then reference rows."""
-    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: _headline(r.metrics["fd_fmnist"]))
+def table_rows(rows: list[Row], board: Board) -> list[dict]:
+    """Flat dicts for CSV/Markdown: baselines and added models sorted by the board's metric, then reference rows."""
+    columns, with_std = board.columns, board.with_std
+    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: _headline(r.metrics[board.rank_by]))
     ordered += [r for r in rows if r.kind not in RANKED_KINDS]
     out = []
     for r in ordered:
         flat = {"model": r.name, "kind": r.kind, "n": r.n}
-        flat.update({c: _headline(r.metrics[c]) for c in COLUMNS if c in r.metrics})
-        flat.update({f"{c}_std": r.metrics[c]["std"] for c in WITH_STD if c in r.metrics})
-        for c in COLUMNS:  # seeded bootstrap 95% intervals, where the row was scored with them
+        flat.update({c: _headline(r.metrics[c]) for c in columns if c in r.metrics})
+        flat.update({f"{c}_std": r.metrics[c]["std"] for c in with_std if c in r.metrics})
+        for c in columns:  # seeded bootstrap 95% intervals, where the row was scored with them
             if c in r.metrics and "ci95" in r.metrics[c]:
                 flat[f"{c}_ci95_lo"], flat[f"{c}_ci95_hi"] = (float(v) for v in r.metrics[c]["ci95"])
         flat["notes"] = ", ".join(f"{k}={v}" for k, v in r.extra.items())
@@ -429,24 +319,11 @@ def table_rows(rows: list[Row]) -> list[dict]:
     return out
 
 
-def to_markdown(rows: list[dict], provenance: dict, command: str) -> str:
+def to_markdown(rows: list[dict], provenance: dict, command: str, board: Board) -> str:
     """leaderboard.md from the rows of results.json: the ranked table (see :mod:`genbench.results.pages.leaderboard_page`)."""
-    from .results.pages.leaderboard_page import columns_of, markdown_table, ordered_rows
+    from .results.pages.leaderboard_page import markdown_table
 
-    columns = columns_of(ordered_rows(rows))
-    lines = [
-        "# Fashion-MNIST leaderboard", "",
-        (f"Extractor `{EXTRACTOR}` (weights sha256 `{provenance['extractor']['weights_sha256'][:12]}…`), "
-         f"n = {provenance['n']} samples per row, seed {provenance['seed']}, genbench {provenance['genbench_version']}."),
-        ("fd_fmnist is against the full training split's statistics; KID and precision/recall/density/coverage "
-         f"against a seeded {provenance.get('reference_n', REFERENCE_SUBSET)} image subset of it. "
-         "These are domain-network numbers, not FID/IS."),
-    ]
-    if "fid" in columns:
-        inception = next(e for e in provenance["extractors"] if e["extractor"] == "inception-v3")
-        lines.append(f"fid and is: Inception-v3 (weights sha256 `{inception['weights_sha256'][:12]}…`, "
-                     f"{inception['preprocessing']}); fid against the bundled training statistics built with these "
-                     "weights when present, else the same image subset.")
+    lines = [f"# {board.title}", "", *board.notes(provenance)]
     lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows), "",
               "↓ lower is better, ↑ higher is better; [lo, hi]: seeded 95% bootstrap interval; ± std over IS splits."]
     return "\n".join(lines) + "\n"
@@ -468,7 +345,8 @@ def to_html(rows: list[dict], pictures: dict[str, Path], provenance: dict, comma
     return render_page(rows, provenance, pictures, command)
 
 
-def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_pictures: dict[str, Path]) -> dict[str, Path]:
+def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_pictures: dict[str, Path],
+           board: Board) -> dict[str, Path]:
     """Write leaderboard.md, leaderboard.csv, index.html, results.json and a grid PNG per row into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pictures: dict[str, Path] = {}
@@ -476,13 +354,13 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
         slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
         pictures[f"samples: {name}"] = save_png(image_grid(images, columns=8, scale=2), out_dir / f"grid-{slug}.png")
     pictures.update(extra_pictures)
-    flat = table_rows(rows)
+    flat = table_rows(rows, board)
     provenance = artifacts["provenance"]
-    doc = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
+    doc: dict[str, Any] = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
                      "seconds": r.seconds} for r in rows],
            "provenance": {**provenance, "command": command},
            "artifacts": {k: str(v.relative_to(out_dir)) for k, v in pictures.items()}}
-    write_text_atomic(out_dir / "leaderboard.md", to_markdown(doc["rows"], provenance, command))
+    write_text_atomic(out_dir / "leaderboard.md", to_markdown(doc["rows"], provenance, command, board))
     write_text_atomic(out_dir / "leaderboard.csv", to_csv(flat))
     write_text_atomic(out_dir / "index.html", to_html(doc["rows"], pictures, doc["provenance"], command))
     write_text_atomic(out_dir / "results.json", json.dumps(doc, indent=2) + "\n")
@@ -500,51 +378,3 @@ def row_documents(rows: list[Row], provenance: dict, command: str) -> list[dict]
             for r in rows]
 
 
-# ----------------------------------------------------------------------------- model pictures
-
-
-def conditional_grid(out_dir: Path, seed: int) -> dict[str, Path]:
-    """cgan samples by class: one row per class."""
-    from genbench.baselines.api import sample_images
-
-    labels = np.repeat(np.arange(10), 10)
-    images = sample_images("cgan", len(labels), seed=seed, labels=labels)
-    classes = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
-    grid = image_grid(images, columns=10, scale=2, row_labels=classes)
-    return {"cgan: samples by class": save_png(grid, out_dir / "cgan-by-class.png")}
-
-
-def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Path]:
-    """GLO: interpolations between learned codes, and class-mean latent arithmetic."""
-    import torch
-
-    from genbench.baselines.api import load_checkpoint, quantize
-
-    from .sources.datasets import load_dataset_arrays
-
-    glo = load_checkpoint("glo")
-    codes = glo.nets["codes"]
-    z = codes.z.weight.detach()
-    _, labels = load_dataset_arrays("fashion-mnist:train", data_dir)
-    code_labels = torch.from_numpy(labels[codes.image_index.cpu().numpy()])
-    rng = np.random.default_rng(seed)
-    decode = lambda latents: quantize(glo.nets["generator"](latents), glo.output_range)  # noqa: E731
-    steps = torch.linspace(0, 1, 10)[:, None]
-    rows = []
-    with torch.no_grad():
-        for a, b in rng.choice(len(z), size=(6, 2), replace=False):
-            rows.append(decode(glo.project((1 - steps) * z[a] + steps * z[b])))
-        interp = np.concatenate(rows)
-        means = torch.stack([z[code_labels == c].mean(0) for c in range(10)])
-        arithmetic = []
-        for src, dst in ((7, 5), (5, 7), (0, 3), (3, 0), (9, 7)):  # sneaker<->sandal, T-shirt<->dress, boot->sneaker
-            picks = rng.choice(np.flatnonzero(code_labels.numpy() == src), size=5, replace=False)
-            base = z[picks]
-            moved = glo.project(base - means[src] + means[dst])
-            arithmetic.append(np.concatenate([decode(base), decode(moved)]))
-        arith = np.concatenate(arithmetic)
-    return {
-        "glo: interpolations between learned codes": save_png(image_grid(interp, columns=10, scale=2), out_dir / "glo-interpolation.png"),
-        "glo: code - mean(class A) + mean(class B) (left: codes, right: moved)":
-            save_png(image_grid(arith, columns=10, scale=2), out_dir / "glo-arithmetic.png"),
-    }

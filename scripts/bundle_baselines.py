@@ -42,10 +42,11 @@ def finished(source: Path) -> bool:
 
 def fd_fmnist(path: Path, n: int, seed: int = 0) -> float:
     from genbench import leaderboard as lb
+    from genbench.baselines import board
     from genbench.baselines.api import load_checkpoint
 
-    spec = lb.generator_row_spec(str(path), load_checkpoint(path))  # scored like its leaderboard row
-    rows, _ = lb.score_rows([spec], n, seed, plans=[lb.MetricPlan(lb.EXTRACTOR, ("fd",))])
+    spec = board.generator_row_spec(str(path), load_checkpoint(path))  # scored like its leaderboard row
+    rows, _ = lb.score_rows([spec], n, seed, plans=[lb.MetricPlan(board.EXTRACTOR, ("fd",))], board=board.BOARD)
     return float(rows[0].metrics["fd_fmnist"]["value"])
 
 

@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from genbench.errors import ConfigError
 
@@ -27,7 +27,10 @@ from .data import dataset_channels
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,11 @@ def options_from_mapping(cls: type[T], values: Mapping[str, Any], where: str, ta
             + (f" (and {', '.join(unknown[1:])})" if len(unknown) > 1 else "")
             + f"; expected one of: {', '.join(sorted(known))}"
         )
-    defaults = cls()  # type: ignore[call-arg]
+    defaults = cls()
     checked = {}
     for key, value in values.items():
         checked[key] = _check_type(value, getattr(defaults, key), f"{where}: {table}.{key}")
-    return cls(**checked)  # type: ignore[call-arg]
+    return cls(**checked)
 
 
 def _check_type(value: Any, default: Any, what: str) -> Any:
@@ -154,7 +157,7 @@ def default_config_path(family: str) -> Path:
     return CONFIG_DIR / f"{family}.toml"
 
 
-def resolve(raw: Mapping[str, Any], family: str, options_cls: type, where: str) -> RunConfig:
+def resolve(raw: Mapping[str, Any], family: str, options_cls: type[DataclassInstance], where: str) -> RunConfig:
     """Turn a parsed TOML mapping into a RunConfig for ``family`` (whose Options are ``options_cls``)."""
     allowed = {"family", "seed", "data", "train", "model"}
     unknown = sorted(set(raw) - allowed)
@@ -212,7 +215,8 @@ def check_channels(data: DataOptions, model: Any, family: str, where: str) -> No
             )
 
 
-def load_config(config: str | Path | Mapping[str, Any] | None, family: str, options_cls: type) -> RunConfig:
+def load_config(config: str | Path | Mapping[str, Any] | None, family: str,
+                options_cls: type[DataclassInstance]) -> RunConfig:
     """Read ``config`` (a TOML path, a parsed mapping, or None for the bundled configs/FAMILY.toml)."""
     if config is None:
         config = default_config_path(family)

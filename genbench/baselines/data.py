@@ -34,7 +34,7 @@ class Arrays:
         """1 for gray [N, H, W] images, else the trailing C of [N, H, W, C]."""
         return 1 if self.images.ndim == 3 else int(self.images.shape[3])
 
-    def subset(self, rows: np.ndarray) -> Arrays:
+    def subset(self, rows: np.ndarray | slice) -> Arrays:
         return Arrays(self.images[rows], self.labels[rows], self.indices[rows])
 
 

@@ -28,8 +28,8 @@ class WeightAverage:
         decay = self.decay if step > self.start else 0.0  # copy the raw weights until averaging starts
         for avg, raw in zip(self.average.parameters(), self.net.parameters()):
             avg.lerp_(raw.detach(), 1.0 - decay)
-        for avg, raw in zip(self.average.buffers(), self.net.buffers()):
-            avg.copy_(raw)
+        for avg_buffer, raw_buffer in zip(self.average.buffers(), self.net.buffers()):
+            avg_buffer.copy_(raw_buffer)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return self.average.state_dict()

@@ -25,11 +25,12 @@ def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[s
                 log=lambda s: None) -> list[dict]:
     """One dict per (baseline, checkpoint): its fd_fmnist per sampling seed, mean, sample std and range."""
     from genbench import leaderboard as lb
+    from genbench.baselines import board
 
     from .api import load_checkpoint
 
-    plan = lb.MetricPlan(lb.EXTRACTOR, ("fd",))
-    base_specs = lb.baseline_row_specs(names)
+    plan = lb.MetricPlan(board.EXTRACTOR, ("fd",))
+    base_specs = board.baseline_row_specs(names)
     specs: list[tuple[str, str, lb.RowSpec]] = [(s.name, "bundled (seed in its config)", s) for s in base_specs]
     by_name = {s.name: s for s in base_specs}
     for name, paths in extra.items():
@@ -39,12 +40,12 @@ def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[s
             model = load_checkpoint(path)
             if model.name != by_name[name].name and model.run_name != name:
                 raise ConfigError(f"--train-seed {name}={path}: that checkpoint is a {model.run_name}, not a {name}")
-            specs.append((name, f"{path} (training seed {model.seed})", lb.generator_row_spec(f"{name} ({path})", model)))
+            specs.append((name, f"{path} (training seed {model.seed})", board.generator_row_spec(f"{name} ({path})", model)))
     out = []
     for name, what, spec in specs:
         values = []
         for seed in seeds:
-            rows, _ = lb.score_rows([spec], n, seed, plans=[plan])
+            rows, _ = lb.score_rows([spec], n, seed, plans=[plan], board=board.BOARD)
             values.append(float(rows[0].metrics["fd_fmnist"]["value"]))
             log(f"{name:<10} {what:<40} seed {seed}: fd_fmnist {values[-1]:.2f}")
         out.append({"name": name, "checkpoint": what, "n": rows[0].n, "values": values,

@@ -13,10 +13,20 @@ import warnings
 import click
 
 from .. import __version__
+from ..config import ExtractOptions
 from ..errors import ConfigError
 from ..results.outputs import check_output_file
 from .boundary import GenbenchGroup
-from .options import _extract_options, device_option, extraction_options, seed_option  # noqa: F401
+from .options import (  # noqa: F401  (_extract_options, device_option: the old imports from here)
+    _extract_options,
+    build_extract_options,
+    build_metric_options,
+    device_option,
+    extraction_options,
+    metric_options,
+    option_values,
+    seed_option,
+)
 from .results import show_result
 
 
@@ -42,12 +52,7 @@ def main() -> None:
 @click.option("--json", "json_out", default=None, metavar="PATH|-",
               help="Write the result as JSON to PATH, or to stdout with '-' (instead of the table).")
 @seed_option(help="Seed for every random step (IS splits, KID subsets, bootstrap).")
-@click.option("--is-splits", type=click.IntRange(min=1), default=10)
-@click.option("--kid-subsets", type=click.IntRange(min=1), default=100)
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000)
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0, help="Bootstrap replicates for 95%% intervals of FD and KID (0 = off).")
-@click.option("--pr-k", type=click.IntRange(min=1), default=3, help="k of the k-NN manifolds for precision and recall.")
-@click.option("--dc-k", type=click.IntRange(min=1), default=5, help="k of the k-NN balls for density and coverage.")
+@metric_options()  # --is-splits, --kid-subsets, --kid-subset-size, --bootstrap, --pr-k, --dc-k
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
 @click.option("--name", "run_name", default=None, help="Model/run name recorded in provenance and the history.")
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
@@ -55,11 +60,9 @@ def main() -> None:
 @click.option("--project-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Git checkout whose commit is recorded (default: the current directory).")
 @extraction_options
-def score(generated: str, reference: str, metrics: str | None, json_out: str | None, seed: int, is_splits: int,
-          kid_subsets: int, kid_subset_size: int, bootstrap: int, pr_k: int, dc_k: int, overwrite: bool, run_name: str | None,
-          history_file: str | None, project_dir: str | None, **kw) -> None:
+def score(generated: str, reference: str, metrics: str | None, json_out: str | None, overwrite: bool,
+          run_name: str | None, history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
-    from ..config import MetricOptions
     from ..evaluate import score as run_score
     from ..extraction.distributed import is_main_process
     from ..extraction.engine import format_precision_deviation
@@ -67,9 +70,8 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     from ..util.atomic import write_text_atomic
 
     quiet = kw["quiet"]
-    xo = _extract_options(kw)
-    mo = MetricOptions(seed=seed, is_splits=is_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
-                       bootstrap=bootstrap, prdc_k_precision_recall=pr_k, prdc_k_density_coverage=dc_k)
+    xo = build_extract_options(kw)
+    mo = build_metric_options(kw)
     wanted = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     if wanted == []:
         raise ConfigError("--metrics is empty; give at least one metric name")
@@ -108,11 +110,7 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     from ..stats.io import save_features
 
     check_output_file(output, "-o", overwrite)
-    xo = _extract_options(kw)
-    ff = run_extract(source, extractor=xo.extractor or "inception-v3", weights=xo.weights, preprocessing=xo.preprocessing,
-                     batch_size=xo.batch_size, device=xo.device, workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                     cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights,
-                     weights_sha256=xo.weights_sha256)
+    ff = run_extract(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_features(output, ff, overwrite=overwrite)
@@ -132,12 +130,7 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
-    xo = _extract_options(kw)
-    st, meta = compute_stats(source, extractor=xo.extractor or "inception-v3", weights=xo.weights,
-                             preprocessing=xo.preprocessing, batch_size=xo.batch_size, device=xo.device,
-                             workers=xo.workers, data_dir=xo.data_dir, progress=xo.progress,
-                             cache=xo.cache, precision=xo.precision, allow_unverified_weights=xo.allow_unverified_weights,
-                             weights_sha256=xo.weights_sha256)
+    st, meta = compute_stats(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
     save_stats(output, st, meta, overwrite=overwrite)

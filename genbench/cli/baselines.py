@@ -93,7 +93,7 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
                 arrays = {"images": images if images.ndim == 4 else images[..., None]}  # N x H x W x C
                 if drawn is not None:
                     arrays["labels"] = drawn
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub matches **kwargs to allow_pickle
     else:
         write_png_folder(out, images)
     if not quiet:
@@ -159,6 +159,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
                 overwrite: bool) -> None:
     """Score every bundled baseline and the reference rows; render tables and pictures into --out."""
     from .. import leaderboard as lb
+    from ..baselines import board
     from ..results.history import open_history
     from ..results.outputs import check_output_folder
 
@@ -168,7 +169,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     if weights is not None and inception == "off":
         raise ConfigError("--weights is given but --inception off: drop one of them")
     wanted = [f.strip() for f in families.split(",")] if families else None
-    specs = lb.baseline_row_specs(wanted)
+    specs = board.baseline_row_specs(wanted)
     if wanted:
         unknown = sorted(set(wanted) - {s.name for s in specs})
         if unknown:
@@ -177,7 +178,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     added_specs = [lb.added_row_spec(entry, data_dir) for entry in added]
     specs += added_specs
     if not no_reference_rows:
-        specs += lb.reference_row_specs(data_dir)
+        specs += board.reference_row_specs(data_dir)
     names = [s.name for s in specs]
     clashes = sorted({name for name in names if names.count(name) > 1})
     if clashes:
@@ -185,20 +186,20 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     for spec in added_specs:  # image counts and a first small sample, before any row is scored
         if spec.preflight is not None:
             spec.preflight(n, seed)
-    plans = [lb.FMNIST_PLAN]
+    plans = [board.FMNIST_PLAN]
     extra_plan = lb.inception_plan("on" if weights else inception, weights, allow_unverified_weights)
     if extra_plan is not None:
         plans.append(extra_plan)
     log = (lambda s: None) if quiet else (lambda s: click.echo(s, err=True))
     rows, artifacts = lb.score_rows(specs, n, seed, data_dir=data_dir, batch_size=batch_size, log=log, plans=plans,
                                     progress=not quiet,
-                                    reference_n=reference_n, bootstrap=bootstrap)
+                                    reference_n=reference_n, bootstrap=bootstrap, board=board.BOARD)
     out = Path(out_dir)
     pictures = {}
     if "cgan" in names:
-        pictures.update(lb.conditional_grid(out, seed))
+        pictures.update(board.conditional_grid(out, seed))
     if "glo" in names:
-        pictures.update(lb.glo_pictures(out, seed, data_dir))
+        pictures.update(board.glo_pictures(out, seed, data_dir))
     command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir} --overwrite" + (f" --families {families}" if families else "")
     command += " --no-reference-rows" if no_reference_rows else ""
     command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
@@ -206,7 +207,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
     command += "".join(f" --add {shlex.quote(entry)}" for entry in added)
     if extra_plan is not None:
         command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")
-    lb.render(rows, artifacts, out, command, pictures)
+    lb.render(rows, artifacts, out, command, pictures, board.BOARD)
     if history is not None:
         ids = [history.add(doc, name=doc["provenance"]["name"], kind="leaderboard")
                for doc in lb.row_documents(rows, artifacts["provenance"], command)]

@@ -13,7 +13,7 @@ import click
 
 from ..errors import ConfigError, InputError
 from ..gate import PROVENANCE_FIELDS, Rule, evaluate, parse_rule, validate_result_document
-from .options import _extract_options, extraction_options, seed_option
+from .options import build_extract_options, extraction_options, given_flags, metric_options, option_values, seed_option
 from .results import show_result
 
 
@@ -36,7 +36,7 @@ def load_baseline(spec: str, history_file: str | None) -> tuple[dict, dict]:
     return document, {"history_id": record.id, "name": record.name, "git_commit": record.git_commit}
 
 
-def _describe(doc: dict, where: str) -> dict:
+def _describe(doc: dict, where: str | None) -> dict:
     prov = doc.get("provenance") or {}
     return {"source": where, "name": prov.get("name"), "git_commit": prov.get("git_commit"), "created_at": prov.get("created_at")}
 
@@ -47,12 +47,9 @@ def _score_new(new: str, baseline: dict | None, options: dict, kw: dict):
     from ..evaluate import score as run_score
 
     prov = (baseline or {}).get("provenance") or {}
-    xo = _extract_options(kw)
-    xo = ExtractOptions(**{
-        **xo.to_dict(),
-        "extractor": xo.extractor or prov.get("extractor"),
-        "preprocessing": xo.preprocessing or (prov.get("preprocessing") if not xo.extractor else None),
-    })
+    given = option_values(ExtractOptions, kw)
+    xo = build_extract_options(kw, extractor=given["extractor"] or prov.get("extractor"),
+                               preprocessing=given["preprocessing"] or (prov.get("preprocessing") if not given["extractor"] else None))
     known = {f.name for f in fields(MetricOptions)}
     settings = {k: v for k, v in (prov.get("metric_options") or {}).items() if k in known}
     settings.update({k: v for k, v in options.items() if v is not None and k in known})
@@ -103,20 +100,20 @@ def _baseline_reference(prov: dict) -> str | None:
 @click.option("--ref", "reference", default=None, help="When NEW is scored: the reference (default: the baseline's).")
 @click.option("--metrics", default=None, help="When NEW is scored: metric names (default: the baseline's).")
 @seed_option(None, help="When NEW is scored (default: the baseline's, else 0).")
-@click.option("--is-splits", type=click.IntRange(min=1), default=None)
-@click.option("--kid-subsets", type=click.IntRange(min=1), default=None)
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=None)
-@click.option("--bootstrap", type=click.IntRange(min=0), default=None, help="When NEW is scored (default: the baseline's).")
+@metric_options("is_splits", "kid_subsets", "kid_subset_size", "bootstrap",  # None: follow the baseline
+                defaults=dict.fromkeys(("is_splits", "kid_subsets", "kid_subset_size", "bootstrap")),
+                help={"bootstrap": "When NEW is scored (default: the baseline's)."})
 @extraction_options
 @click.pass_context
 def check(ctx: click.Context, new: str, baseline: str | None, history_file: str | None, max_rules, min_rules,
           increase_rules, decrease_rules, within_uncertainty: bool, ignore_provenance, fmt: str, json_out: str | None,
           overwrite: bool, record: bool, run_name: str | None, save_result: str | None, project_dir: str | None, reference, metrics,
-          seed, is_splits, kid_subsets, kid_subset_size, bootstrap, **kw) -> None:
+          **kw) -> None:
     """Compare NEW (a result JSON, or images scored here with score's options) against a baseline.
 
     Exit 0 when every rule holds, 1 on a regression, 2 on a usage error.
     """
+    from ..config import MetricOptions
     from ..results.history import open_history, stamp_result
     from ..results.outputs import check_output_file
     from ..results.report import load_result_document
@@ -139,16 +136,14 @@ def check(ctx: click.Context, new: str, baseline: str | None, history_file: str 
     new_path = Path(new)
     if new_path.suffix.lower() == ".json":  # a result document (InputError when missing)
         scoring = {"--name": run_name, "--save-result": save_result, "--project-dir": project_dir, "--ref": reference,
-                   "--metrics": metrics, "--seed": seed, "--is-splits": is_splits, "--kid-subsets": kid_subsets,
-                   "--kid-subset-size": kid_subset_size, "--bootstrap": bootstrap, "--extractor": kw["extractor"],
+                   "--metrics": metrics, **given_flags(MetricOptions, kw), "--extractor": kw["extractor"],
                    "--weights": kw["weights"], "--preprocessing": kw["preprocessing"]}
         given = [flag for flag, value in scoring.items() if value is not None]
         if given:
             raise ConfigError(f"{', '.join(given)} apply to images scored here, but NEW {new} is already a result JSON")
         new_doc, new_where = validate_result_document(load_result_document(new_path), f"NEW {new}"), new
     else:
-        options = {"reference": reference, "metrics": metrics, "seed": seed, "is_splits": is_splits,
-                   "kid_subsets": kid_subsets, "kid_subset_size": kid_subset_size, "bootstrap": bootstrap}
+        options = {"reference": reference, "metrics": metrics, **option_values(MetricOptions, kw)}
         result = _score_new(new, base_doc, options, kw)
         stamp_result(result, run_name, project_dir)
         if save_result:

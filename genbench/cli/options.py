@@ -1,77 +1,136 @@
-"""Options shared by the CLI verbs: defined once here, imported by every verb module."""
+"""Options shared by the CLI verbs: generated from the fields of :class:`~genbench.config.ExtractOptions` and
+:class:`~genbench.config.MetricOptions` (flag, help text, bounds and default all come from there), imported by
+every verb module.
+
+- :func:`extraction_options` adds every ExtractOptions option to a verb; :func:`metric_options` the named
+  MetricOptions ones (a verb may give its own default or help text, e.g. ``genbench check``'s None: "follow the
+  baseline"); :func:`seed_option` and :func:`device_option` add one each.
+- :func:`build_extract_options` and :func:`build_metric_options` turn the parsed keyword arguments back into the
+  dataclasses; :func:`option_values` gives the field values alone, :func:`given_flags` the values by flag.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field
+from typing import Any
 
 import click
 
+from ..config import ExtractOptions, MetricOptions, option_fields, param_name
 
-def device_option(default: str | None = "cpu", help: str = "cpu, cuda, cuda:1, ...") -> Callable:
-    """``--device``, checked against this machine when the command line is parsed (before any work)."""
+
+def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     from ..extraction.devices import check_device
 
-    def checked(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-        return value if value is None else check_device(value, "--device")
-
-    return click.option("--device", default=default, show_default=True, help=help, callback=checked)
+    return value if value is None else check_device(value, "--device")
 
 
-def seed_option(default: int | None = 0, help: str = "Seed for every random step.") -> Callable:
-    """``--seed``: a non-negative integer below 2**32 (what every random generator here accepts)."""
-    return click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=default, help=help)
+#: field name -> the click callback checking its value when the command line is parsed (before any work)
+_CALLBACKS: dict[str, Callable] = {"device": _check_device}
 
 
-def _batch_help() -> str:
-    from ..config import BATCH_SIZES, DEFAULT_BATCH_SIZE
+def _field(cls: type, name: str) -> Field:
+    for f in option_fields(cls):
+        if f.name == name:
+            return f
+    raise KeyError(f"{cls.__name__} has no option {name!r}")
 
-    rule = "; ".join(f"{b} for {name} on {dev}" for (name, dev), b in sorted(BATCH_SIZES.items()))
-    return (f"Images per network batch. Default: by --extractor and device type: {rule}; "
-            f"{DEFAULT_BATCH_SIZE} otherwise (measured: reports/bench.md).")
+
+def _click_type(f: Field) -> click.ParamType | None:
+    meta = f.metadata
+    if "choices" in meta:
+        return click.Choice(list(meta["choices"]))
+    if meta.get("path") == "file":
+        return click.Path(dir_okay=False)
+    if meta.get("path") == "dir":
+        return click.Path(file_okay=False)
+    if "min" in meta:
+        return click.IntRange(meta["min"], meta.get("max"))
+    return None
+
+
+def field_option(f: Field, default: Any = MISSING, help: str | None = None, **extra: Any) -> Callable:
+    """The click option of dataclass field ``f``: its flag (and aliases), click type (bounds, choices, paths), help,
+    envvar and callback from ``f.metadata``; the default is the field's (inverted for ``--quiet``/``--no-cache``)
+    unless ``default`` is given."""
+    meta = f.metadata
+    decls = [meta["flag"], *meta.get("aliases", ()), param_name(f)]
+    kwargs: dict[str, Any] = {"help": meta["help"] if help is None else help, **extra}
+    if isinstance(f.default, bool):  # a flag: given -> True, so an inverted one (--quiet: progress=True) is False
+        kwargs["is_flag"] = True
+        kwargs["default"] = (not f.default if meta.get("invert") else f.default) if default is MISSING else default
+    else:
+        kwargs["default"] = f.default if default is MISSING else default
+        kind = _click_type(f)
+        if kind is not None:
+            kwargs["type"] = kind
+    if "envvar" in meta:
+        kwargs["envvar"] = meta["envvar"]
+    if f.name in _CALLBACKS:
+        kwargs["callback"] = _CALLBACKS[f.name]
+    return click.option(*decls, **kwargs)
+
+
+def _stack(decorators: list[Callable]) -> Callable:
+    def decorate(fn: Callable) -> Callable:
+        for one in reversed(decorators):  # the first one listed is shown first in --help
+            fn = one(fn)
+        return fn
+
+    return decorate
+
+
+def device_option(default: str | None | Any = MISSING, help: str | None = None) -> Callable:
+    """``--device`` (ExtractOptions.device), checked against this machine when the command line is parsed."""
+    return field_option(_field(ExtractOptions, "device"), default, help, show_default=True)
+
+
+def seed_option(default: int | None | Any = MISSING, help: str | None = None) -> Callable:
+    """``--seed`` (MetricOptions.seed): a non-negative integer below 2**32 (what every random generator here accepts)."""
+    return field_option(_field(MetricOptions, "seed"), default, help)
 
 
 def extraction_options(fn: Callable) -> Callable:
-    """Options shared by every verb that runs an extractor."""
-    decorators = [
-        click.option("--extractor", default=None, help="Feature extractor (default: follow the reference, else inception-v3)."),
-        click.option("--weights", type=click.Path(dir_okay=False), default=None,
-                     help="Local weights file for the extractor (Inception: also $GENBENCH_INCEPTION_WEIGHTS)."),
-        click.option("--allow-unverified-weights", is_flag=True,
-                     help="Accept a --weights file whose sha256 is not the published one (its own sha256 is recorded)."),
-        click.option("--weights-sha256", default=None,
-                     help="Required sha256 of weights that have no published one (DINOv2; also "
-                          "$GENBENCH_DINOV2_WEIGHTS_SHA256)."),
-        click.option("--preprocessing", "--resize", "preprocessing", default=None,
-                     help="Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the extractor's)."),
-        click.option("--batch-size", type=click.IntRange(min=1), default=None, help=_batch_help()),
-        device_option(),
-        click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Parallel decoding workers."),
-        click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA",
-                     help="Where data sets such as fashion-mnist are found."),
-        click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr (results still print)."),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the feature cache for this run."),
-        click.option("--precision", type=click.Choice(["float32", "tf32", "bf16"]), default="float32",
-                     help="Extractor arithmetic; tf32 (CUDA) and bf16 are faster, and score also prints their "
-                          "deviation from float32 on a subset."),
-    ]
-    for decorate in reversed(decorators):
-        fn = decorate(fn)
-    return fn
+    """Every ExtractOptions option, for each verb that runs an extractor."""
+    return _stack([device_option() if f.name == "device" else field_option(f) for f in option_fields(ExtractOptions)])(fn)
 
 
-def _extract_options(kw: dict):
-    from ..config import ExtractOptions
+def metric_options(*names: str, defaults: Mapping[str, Any] | None = None, help: Mapping[str, str] | None = None,
+                   **extra: Any) -> Callable:
+    """The options of the MetricOptions fields ``names`` (default: all but ``seed``, which :func:`seed_option` adds),
+    in that order; ``defaults`` and ``help`` replace the dataclass's for this verb (by field name)."""
+    defaults, help = defaults or {}, help or {}
+    chosen = names or tuple(f.name for f in option_fields(MetricOptions) if f.name != "seed")
+    return _stack([field_option(_field(MetricOptions, name), defaults.get(name, MISSING), help.get(name), **extra)
+                   for name in chosen])
 
-    return ExtractOptions(
-        extractor=kw.pop("extractor"),
-        weights=kw.pop("weights"),
-        allow_unverified_weights=kw.pop("allow_unverified_weights"),
-        weights_sha256=kw.pop("weights_sha256"),
-        preprocessing=kw.pop("preprocessing"),
-        batch_size=kw.pop("batch_size"),
-        device=kw.pop("device"),
-        workers=kw.pop("workers"),
-        data_dir=kw.pop("data_dir"),
-        progress=not kw.get("quiet", False),
-        cache=not kw.pop("no_cache"),
-        precision=kw.pop("precision"),
-    )
+
+def option_values(cls: type, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """Field name -> value, for every option of ``cls`` whose click parameter is in the parsed ``kw`` (``--quiet`` ->
+    ``progress=False``). ``kw`` is left as it is (verbs read ``kw["quiet"]`` afterwards)."""
+    values = {}
+    for f in option_fields(cls):
+        name = param_name(f)
+        if name in kw:
+            values[f.name] = (not kw[name]) if f.metadata.get("invert") else kw[name]
+    return values
+
+
+def given_flags(cls: type, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """CLI flag -> the parsed value, for every option of ``cls`` whose click parameter is in ``kw`` (as parsed: not
+    inverted), e.g. to name the flags that were given where they do not apply."""
+    return {f.metadata["flag"]: kw[param_name(f)] for f in option_fields(cls) if param_name(f) in kw}
+
+
+def build_extract_options(kw: Mapping[str, Any], **overrides: Any) -> ExtractOptions:
+    """ExtractOptions from a verb's parsed keyword arguments (those :func:`extraction_options` added)."""
+    return ExtractOptions(**{**option_values(ExtractOptions, kw), **overrides})
+
+
+def build_metric_options(kw: Mapping[str, Any], **overrides: Any) -> MetricOptions:
+    """MetricOptions from a verb's parsed keyword arguments; options the verb does not have keep the dataclass's
+    default, and ``overrides`` (by field name) win, e.g. a verb's clamp of ``kid_subset_size``."""
+    return MetricOptions(**{**option_values(MetricOptions, kw), **overrides})
+
+
+_extract_options = build_extract_options  # the old name, still imported by verb modules

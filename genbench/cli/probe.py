@@ -13,7 +13,7 @@ import click
 
 from ..errors import ConfigError
 from ..results.outputs import check_output_file, check_output_folder
-from .options import _extract_options, extraction_options, seed_option
+from .options import build_extract_options, build_metric_options, extraction_options, metric_options, seed_option
 from .results import show_result
 
 
@@ -131,15 +131,15 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 
     Verdict "copying" when the memorized fraction exceeds the test split's by more than 0.01 or the
     train-test gap is below -0.10; "underfitting" when C_T > 3; else "no-evidence" (C_T < -3 and an
-    authenticity drop > 0.10 are shown as signals). Extractor: fmnist-cnn for Fashion-MNIST data,
-    else what feature files were built with, else inception-v3 (or --extractor).
+    authenticity drop > 0.10 are shown as signals). Extractor: --extractor; else what feature files
+    were built with; else fmnist-cnn for Fashion-MNIST data; else inception-v3.
     """
     from ..probes.memorization import MemorizationOptions, run_memorization_probe
 
     check_output_file(json_out, "--json", overwrite)
     check_output_file(gallery, "--gallery", overwrite)
     quiet = kw["quiet"]
-    xo = _extract_options(kw)
+    xo = build_extract_options(kw)
     options = MemorizationOptions(seed=seed, n_cells=n_cells, max_samples=max_samples, max_train=max_train,
                                   chunk_size=chunk_size, max_memory_bytes=_memory_bytes(max_memory),
                                   gallery_count=gallery_count)
@@ -173,10 +173,9 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 @seed_option(0, help="Seed of subsampling, transforms and metrics.")
 @click.option("--compare-preprocessing", default=None,
               help="Comma-separated resize policies to compare, e.g. tf1-bilinear,torch-bilinear,pil-bicubic.")
-@click.option("--kid-subsets", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000, show_default=True)
-@click.option("--bootstrap", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Bootstrap replicates for seeded 95%% intervals of FD and KID, drawn as error bars (0 = none).")
+@metric_options("kid_subsets", "kid_subset_size", "bootstrap", show_default=True,
+                help={"bootstrap": "Bootstrap replicates for seeded 95%% intervals of FD and KID, drawn as error bars "
+                                   "(0 = none)."})
 @click.option("--out", "out_dir", default=None, help="Folder for sensitivity.csv and one PNG plot per metric.")
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
@@ -184,17 +183,15 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 @history_options
 def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[str, ...], metrics: str,
                 max_samples: int, max_reference: int | None, seed: int, compare_preprocessing: str | None,
-                kid_subsets: int, kid_subset_size: int, bootstrap: int, out_dir: str | None, json_out: str | None,
-                overwrite: bool, **kw) -> None:
+                out_dir: str | None, json_out: str | None, overwrite: bool, **kw) -> None:
     """Degrade held-out images step by step; is each metric monotone in each transform's strength?"""
-    from ..config import MetricOptions
     from ..probes.sensitivity import SensitivityOptions, parse_strengths, run_sensitivity_probe
 
     check_output_file(json_out, "--json", overwrite)
     if out_dir:
         check_output_folder(out_dir, "--out", overwrite)
     quiet = kw["quiet"]
-    xo = _extract_options(kw)
+    xo = build_extract_options(kw)
     names = [t.strip() for t in transforms.split(",") if t.strip()]
     chosen = None if names == ["all"] else (() if names == ["none"] else tuple(names))
     wanted = tuple(m.strip() for m in metrics.split(",") if m.strip())
@@ -207,8 +204,7 @@ def sensitivity(samples: str, reference: str, transforms: str, strengths: tuple[
     options = SensitivityOptions(transforms=chosen, strengths=parse_strengths(strengths), metrics=wanted,
                                  max_samples=max_samples, max_reference=max_reference, seed=seed,
                                  compare_preprocessing=policies)
-    mo = MetricOptions(seed=seed, kid_subsets=kid_subsets, kid_subset_size=min(kid_subset_size, max_samples),
-                       bootstrap=bootstrap)
+    mo = build_metric_options(kw, seed=seed, kid_subset_size=min(kw["kid_subset_size"], max_samples))
     report = run_sensitivity_probe(samples, reference, options, xo, mo)
     if out_dir:
         written = report.write_outputs(out_dir)
@@ -243,7 +239,7 @@ def modes(samples: str, reference: str | None, channels: str, min_confidence: fl
 
     check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]
-    xo = _extract_options(kw)
+    xo = build_extract_options(kw)
     ref = "default" if reference is None else (None if reference.lower() == "none" else reference)
     report = run_modes_probe(samples, ref, channels=int(channels), min_confidence=min_confidence,
                              max_samples=max_samples, seed=seed, extract_options=xo)
@@ -273,7 +269,7 @@ def conditional(samples: str, labels_file: str | None, reference: str, max_refer
 
     check_output_file(json_out, "--json", overwrite)
     quiet = kw["quiet"]
-    xo = _extract_options(kw)
+    xo = build_extract_options(kw)
     labels = None
     if labels_file:
         try:

@@ -95,7 +95,9 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 
 @ref.command("build")
 @click.argument("spec")
-@click.option("--extractor", default="fmnist-cnn", help="Extractor to build the statistics with.")
+@click.option("--extractor", default=None,
+              help="Extractor to build the statistics with (default: the data set's, fmnist-cnn for Fashion-MNIST and "
+                   "Stacked Fashion-MNIST, else inception-v3).")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None)
 @click.option("--weights-sha256", "weights_pin", default=None,
               help="Required sha256 of weights that have no published one (DINOv2, CLIP).")
@@ -107,7 +109,7 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
-def ref_build(spec: str, extractor: str, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
+def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
               workers: int, bundled: bool, overwrite: bool, quiet: bool) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
     from .. import __version__
@@ -126,16 +128,32 @@ def ref_build(spec: str, extractor: str, weights, weights_pin, preprocessing, da
     if ":" not in spec:
         raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
     dataset, split = spec.split(":", 1)
+    from ..config import ExtractOptions
+    from ..evaluate import choose_extractor
+
+    extractor, _ = choose_extractor(ExtractOptions(extractor=extractor, device=device), [], [spec])  # the one rule
+    from ..features import canonical_preprocessing
+
+    policy = None
+    if preprocessing:
+        try:
+            policy = canonical_preprocessing(extractor, preprocessing)  # an alias is recorded by its canonical name
+        except ConfigError:
+            policy = preprocessing  # a plug-in's own policy: the extractor checks it when it is built
+    folder = bundled_dir() if bundled else user_dir()
+    # An explicit policy is part of the id: statistics of one extractor under two policies never share an id.
+    entry_id = f"{dataset}-{split}_{extractor}" + (f"_{policy}" if policy else "")
+    if any(e.id == entry_id for e in read_manifest(folder)) and not overwrite:  # before any extraction
+        raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
     stats, meta = compute_stats(spec, extractor=extractor, weights=weights, preprocessing=preprocessing,
                                 batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet,
                                 weights_sha256=weights_pin)
-    folder = bundled_dir() if bundled else user_dir()
     name = stats_file_name(dataset, split, meta["extractor"], meta["layer"], meta["preprocessing"], stats.n)
-    entry_id = f"{dataset}-{split}_{meta['extractor']}"
     entries = read_manifest(folder)
-    if any(e.id == entry_id for e in entries) and not overwrite:
+    if any(e.id == entry_id for e in entries) and not overwrite:  # written by another process meanwhile
         raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
-    command = f"genbench ref build {spec} --extractor {extractor}" + (" --bundled" if bundled else "") + " --overwrite"
+    command = (f"genbench ref build {spec} --extractor {extractor}" + (f" --preprocessing {policy}" if policy else "")
+               + (" --bundled" if bundled else "") + " --overwrite")
     save_stats(folder / name, stats, {**meta, "dataset": dataset, "split": split, "command": command}, overwrite=True)
     entry = ManifestEntry(
         id=entry_id, file=name, sha256=sha256_file(folder / name), dataset=dataset, split=split, n=stats.n,

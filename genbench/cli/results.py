@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ..results.pages.metrics import headline as page_headline
+
 
 def json_option(what: str):
     """``--json PATH|-``, as every verb has it: write ``what`` as JSON to PATH, or to stdout with ``-``.
@@ -48,8 +50,8 @@ def results() -> None:
 def _short_metrics(record) -> str:
     parts = []
     for name, entry in record.metrics.items():
-        value = entry.get("value", entry.get("mean")) if isinstance(entry, dict) else None
-        if isinstance(value, (int, float)):
+        value = page_headline(entry)
+        if value is not None:
             parts.append(f"{name}={value:.4g}")
     return " ".join(parts)
 

@@ -50,6 +50,7 @@ An unreadable entry or chunk is reported with a RuntimeWarning, removed, and ext
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -67,11 +68,11 @@ import numpy as np
 from .. import __version__
 from ..config import cache_dir
 from ..errors import InputError
-from ..features.base import FeatureExtractor
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
 from ..util.atomic import atomic_path
-from .engine import Chunk, iter_chunks, sum_stats
+from .engine import Chunk, ProgressCounter, iter_chunks, sum_stats
+from .request import ExtractionRequest
 
 #: Bump when the stored arrays, their meaning or the statistics convention change.
 CACHE_FORMAT_VERSION = 1
@@ -130,7 +131,9 @@ class CacheEntry:
 
     def features(self) -> np.ndarray:
         """float32 [N, D]."""
-        return self._read("features")
+        features = self._read("features")
+        assert features is not None  # a required member (_REQUIRED)
+        return features
 
     def logits(self) -> np.ndarray | None:
         """float32 [N, K], or None when the extractor has no classifier head."""
@@ -141,7 +144,9 @@ class CacheEntry:
         return self._read("labels")
 
     def files(self) -> list[str]:
-        return [str(f) for f in self._read("files")]
+        files = self._read("files")
+        assert files is not None  # written by write_entry (not in _REQUIRED: an entry without it fails here)
+        return [str(f) for f in files]
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,7 @@ class FeatureCache:
         if chunk.labels is not None:
             arrays["labels"] = np.asarray(chunk.labels, dtype=np.int64)
         with atomic_path(self.chunk_path(key, chunk.start, chunk.stop)) as tmp:
-            np.savez(tmp, **arrays)
+            np.savez(tmp, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle; no such key
 
     def load_chunk(self, key: str, start: int, stop: int, dim: int, keep_features: bool, keep_logits: bool) -> Chunk | None:
         """A saved chunk (features and logits only when asked), or None when absent or unreadable."""
@@ -305,20 +310,18 @@ class FeatureCache:
 def resumable_chunks(
     store: FeatureCache,
     key: str,
-    source: ImageSource,
-    extractor: FeatureExtractor,
-    options,
+    request: ExtractionRequest,
     ranges: list[tuple[int, int]],
-    where: str,
-    keep_features: bool,
-    keep_logits: bool,
-    bar=None,
+    bar: ProgressCounter | None = None,
 ) -> Iterator[tuple[Chunk, bool]]:
     """Yield ``(chunk, loaded)`` for each range in order: chunks saved by an earlier (interrupted) run are
     loaded, the others extracted (runs of missing chunks in one loader pass) and saved before they are yielded.
-    Features and logits are dropped from the yielded chunks unless asked for. A chunk that cannot be saved
-    (disk full, read-only cache) gives one RuntimeWarning; the run goes on without saving."""
-    dim = extractor.feature_dim
+    Chunks are saved whole; features and logits are dropped from the yielded chunks unless ``request`` keeps them.
+    A chunk that cannot be saved (disk full, read-only cache) gives one RuntimeWarning; the run goes on without
+    saving."""
+    keep_features, keep_logits = request.keep_features, request.keep_logits
+    whole = dataclasses.replace(request, keep_features=True, keep_logits=True)  # what a saved chunk holds
+    dim = request.extractor.feature_dim
     saving = True
     i = 0
     while i < len(ranges):
@@ -334,7 +337,7 @@ def resumable_chunks(
         j = i + 1
         while j < len(ranges) and not store.has_chunk(key, *ranges[j]):
             j += 1
-        for chunk in iter_chunks(source, extractor, options, ranges[i:j], where, True, True, bar):
+        for chunk in iter_chunks(whole, ranges[i:j], bar):
             if saving:
                 try:
                     store.save_chunk(key, chunk)

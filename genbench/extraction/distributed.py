@@ -36,10 +36,9 @@ import torch
 import torch.distributed as dist
 
 from ..errors import GenbenchError, InputError
-from ..features.base import FeatureExtractor
-from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
-from .engine import check_precision, chunk_ranges, iter_chunks, prepare_extractor, sum_stats
+from .engine import ProgressCounter, check_precision, chunk_ranges, iter_chunks, prepare_extractor, sum_stats
+from .request import ExtractionRequest
 
 
 @dataclass(frozen=True)
@@ -155,8 +154,11 @@ def _all_reduce_stats(stats: FeatureStats, ctx: DistContext) -> FeatureStats:
 
 
 def _broadcast_stats(stats: FeatureStats | None, dim: int, ctx: DistContext) -> FeatureStats:
-    flat = _pack(stats, ctx.comm_device) if ctx.is_main else torch.zeros(1 + dim + dim * dim, dtype=torch.float64,
-                                                                          device=ctx.comm_device)
+    if ctx.is_main:
+        assert stats is not None  # rank 0 sends its statistics
+        flat = _pack(stats, ctx.comm_device)
+    else:
+        flat = torch.zeros(1 + dim + dim * dim, dtype=torch.float64, device=ctx.comm_device)
     dist.broadcast(flat, src=0)
     return _unpack(flat, dim)
 
@@ -170,23 +172,18 @@ def _broadcast_flag(flag: bool, ctx: DistContext) -> bool:
 # ----------------------------------------------------------------------------- extraction
 
 
-def extract_features(
-    source: ImageSource,
-    extractor: FeatureExtractor,
-    options,
-    role: str = "generated",
-    keep_features: bool = True,
-    keep_logits: bool = True,
-) -> Extraction:
-    """Statistics (always) and features/logits (when kept) of ``source``: from the cache, else extracted,
-    across torchrun's ranks when there are several. ``options`` is an ExtractOptions.
+def extract_features(request: ExtractionRequest) -> Extraction:
+    """Statistics (always) and features/logits (when ``request`` keeps them) of ``request.source``: from the
+    cache, else extracted, across torchrun's ranks when there are several.
 
     Raises InputError for an empty source and whatever extraction raises (on every rank under torchrun).
     """
     from ..util.progress import progress_bar
     from .cache import ASSEMBLY_ERRORS, FeatureCache, cache_key
 
-    where = f"{source.location or source.kind} ({role})"
+    source, extractor, options, role = request.source, request.extractor, request.options, request.role
+    keep_features, keep_logits = request.keep_features, request.keep_logits  # no logits without a head
+    where = request.where
     n, dim = len(source), extractor.feature_dim
     if n == 0:
         raise InputError(f"{where}: no images to score")
@@ -196,7 +193,7 @@ def extract_features(
     prepare_extractor(extractor, device)
     ctx = init_distributed(device)
     info: dict = {"precision": precision}
-    shares = [shard_range(n, rank, ctx.world_size, options.batch_size) for rank in range(ctx.world_size)]
+    shares = [shard_range(n, rank, ctx.world_size, request.batch_size) for rank in range(ctx.world_size)]
     if ctx.world_size > 1:
         info["world_size"] = ctx.world_size
         info["shard_sizes"] = [stop - start for start, stop in shares]
@@ -204,17 +201,21 @@ def extract_features(
     identity = extractor.identity().to_dict()
     key = cache_key(source, identity, precision) if getattr(options, "cache", True) else None
     store = FeatureCache() if key else None
-    keep_logits = keep_logits and extractor.logits_dim is not None
 
     # Hit: rank 0 reads the entry; the others get the statistics.
-    entry = store.load(key, n, dim) if store is not None and ctx.is_main else None
+    entry = None
+    if store is not None and ctx.is_main:
+        assert key is not None  # store is set only with a key
+        entry = store.load(key, n, dim)
     hit = entry is not None if ctx.world_size == 1 else _broadcast_flag(entry is not None, ctx)
     if hit:
-        stats = entry.stats if ctx.is_main else None
+        stats = entry.stats if entry is not None else None  # rank 0 read the entry; the other ranks did not
         if ctx.world_size > 1:
             stats = _broadcast_stats(stats, dim, ctx)
+        assert stats is not None  # rank 0's, or broadcast from it
         if not ctx.is_main:
             return Extraction(stats, info={**info, "cache": "hit"})
+        assert entry is not None  # rank 0, and a hit
         return Extraction(
             stats,
             features=entry.features() if keep_features else None,
@@ -225,25 +226,25 @@ def extract_features(
 
     # Miss: each rank extracts (or resumes) its share, chunk by chunk.
     start, stop = shares[ctx.rank]
-    ranges = chunk_ranges(start, stop, options.batch_size)
+    ranges = chunk_ranges(start, stop, request.batch_size)
     error: GenbenchError | None = None
     # Per-image arrays of this share, filled chunk by chunk; chunk statistics (d x d each) are summed on arrival.
     share = stop - start
     features = np.empty((share, dim), np.float32) if keep_features else None
-    logits = np.empty((share, extractor.logits_dim), np.float32) if keep_logits else None
+    logits = (np.empty((share, extractor.logits_dim), np.float32)
+              if keep_logits and extractor.logits_dim is not None else None)  # keep_logits implies a logits_dim
     labels = np.empty(share, np.int64) if source.has_labels else None
     loaded = 0
 
-    def arriving(bar) -> Iterator[FeatureStats]:
+    def arriving(bar: ProgressCounter) -> Iterator[FeatureStats]:
         nonlocal loaded
         if store is not None:
             from .cache import resumable_chunks
 
-            stream = resumable_chunks(store, key, source, extractor, options, ranges, where, keep_features,
-                                      keep_logits, bar)
+            assert key is not None  # store is set only with a key
+            stream = resumable_chunks(store, key, request, ranges, bar)
         else:
-            stream = ((c, False) for c in iter_chunks(source, extractor, options, ranges, where, keep_features,
-                                                      keep_logits, bar))
+            stream = ((c, False) for c in iter_chunks(request, ranges, bar))
         for chunk, was_loaded in stream:
             loaded += len(chunk) if was_loaded else 0
             rows = slice(chunk.start - start, chunk.stop - start)
@@ -252,7 +253,7 @@ def extract_features(
                     raise InputError(f"{where}: extractor {extractor.name} returned no logits although it declares "
                                      f"logits_dim={extractor.logits_dim}" if array is logits else
                                      f"{where}: no labels for images {chunk.start}..{chunk.stop - 1}")
-                if array is not None:
+                if array is not None and part is not None:  # part is not None here: checked just above
                     array[rows] = part
             yield chunk.stats
 
@@ -274,7 +275,8 @@ def extract_features(
     info["cache"] = "off" if store is None else ("partial" if loaded else "miss")
 
     if store is not None and ctx.is_main:
-        everyone = [r for share in shares for r in chunk_ranges(*share, options.batch_size)]
+        assert key is not None  # store is set only with a key
+        everyone = [r for share in shares for r in chunk_ranges(*share, request.batch_size)]
         if all(store.has_chunk(key, *r) for r in everyone):  # all ranks' chunks visible here
             meta = {"identity": identity, "precision": precision, "fingerprint": source.fingerprint(),
                     "source": source.info().to_dict()}
@@ -309,4 +311,5 @@ def _gather_to_main(arrays: tuple, ctx: DistContext) -> tuple:
     dist.gather_object(arrays, gathered, dst=0)
     if not ctx.is_main:
         return (None,) * len(arrays)
+    assert gathered is not None  # rank 0's list
     return tuple(None if arrays[i] is None else np.concatenate([g[i] for g in gathered]) for i in range(len(arrays)))

@@ -25,6 +25,7 @@ import dataclasses
 import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +34,10 @@ from ..errors import ConfigError, InputError
 from ..features.base import FeatureExtractor
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
+from .request import ExtractionRequest
+
+if TYPE_CHECKING:
+    from ..config import ExtractOptions
 
 PRECISIONS = ("float32", "tf32", "bf16")
 
@@ -41,6 +46,12 @@ CHUNK_SIZE = 4096
 
 #: Images of the generated input extracted twice by :func:`precision_deviation`.
 PRECISION_CHECK_N = 4096
+
+
+class ProgressCounter(Protocol):
+    """Where the extraction loops count images done: ``update(count)`` (a :mod:`genbench.util.progress` phase)."""
+
+    def update(self, n: int, /) -> None: ...
 
 
 @dataclass
@@ -111,7 +122,7 @@ def _set_fp32_precision(mode: str) -> dict:
 def _restore_fp32_precision(old: dict) -> None:
     if "matmul" in old:
         torch.backends.cuda.matmul.fp32_precision = old["matmul"]
-        torch.backends.cudnn.conv.fp32_precision = old["conv"]
+        torch.backends.cudnn.conv.fp32_precision = old["conv"]  # type: ignore[attr-defined]  # CudnnModule.conv, not in the module stub
     else:
         torch.backends.cuda.matmul.allow_tf32 = old["allow_matmul"]
         torch.backends.cudnn.allow_tf32 = old["allow_conv"]
@@ -165,6 +176,7 @@ class _ChunkAccumulator:
         if self.total is None:
             self.total = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
             self.outer = torch.zeros((self.dim, self.dim), dtype=torch.float64, device=self.device)
+        assert self.outer is not None  # set with total
         self.total += f64.sum(dim=0)
         self.outer.addmm_(f64.T, f64)
         self.n += count
@@ -190,6 +202,7 @@ class _ChunkAccumulator:
         if self.total is None:
             stats = FeatureStats.empty(self.dim)
         else:
+            assert self.outer is not None  # set with total
             stats = FeatureStats(self.n, self.total.cpu().numpy(), self.outer.cpu().numpy())
         return Chunk(
             self.start,
@@ -224,20 +237,16 @@ def _to_device(images: torch.Tensor | list[torch.Tensor], device: torch.device):
 
 
 def iter_chunks(
-    source: ImageSource,
-    extractor: FeatureExtractor,
-    options,
+    request: ExtractionRequest,
     ranges: list[tuple[int, int]],
-    where: str,
-    keep_features: bool,
-    keep_logits: bool,
-    bar=None,
+    bar: ProgressCounter | None = None,
 ) -> Iterator[Chunk]:
-    """Extract the contiguous ``ranges`` of ``source`` in one loader pass; yield one Chunk per range, in order.
+    """Extract the contiguous ``ranges`` of ``request.source`` in one loader pass; yield one Chunk per range, in order.
 
-    ``options`` is an :class:`~genbench.config.ExtractOptions` (batch size, workers, device, precision).
-    ``bar`` (optional) gets ``update(count)`` per batch. Raises InputError for images of mixed sizes when the
-    extractor needs one size, and for non-finite features or logits (naming the images).
+    ``request.options`` gives batch size, workers, device and precision; ``request.keep_features`` and
+    ``request.keep_logits`` what each chunk carries besides its statistics; ``request.where`` names the input in
+    errors. ``bar`` (optional) gets ``update(count)`` per batch. Raises InputError for images of mixed sizes when
+    the extractor needs one size, and for non-finite features or logits (naming the images).
     """
     from ..sources.loader import iter_batches
 
@@ -246,11 +255,13 @@ def iter_chunks(
     for (_, stop), (start, _) in itertools.pairwise(ranges):
         if stop != start:
             raise ValueError(f"chunk ranges must be contiguous, got a gap at {stop}..{start}")
+    source, extractor, options, where = request.source, request.extractor, request.options, request.where
+    keep_features, keep_logits = request.keep_features, request.keep_logits
     device = torch.device(options.device)
     precision = getattr(options, "precision", "float32")
     bounds = iter(ranges)
     acc = _ChunkAccumulator(*next(bounds), extractor.feature_dim, keep_features, keep_logits, device)
-    batches = iter_batches(source, batch_size=options.batch_size, workers=options.workers,
+    batches = iter_batches(source, batch_size=request.batch_size, workers=options.workers,
                            start=ranges[0][0], stop=ranges[-1][1], pin_memory=device.type == "cuda")
     with torch.inference_mode():
         for batch in batches:
@@ -283,7 +294,7 @@ def iter_chunks(
 def precision_deviation(
     source: ImageSource,
     extractor: FeatureExtractor,
-    options,
+    options: ExtractOptions,
     reference: FeatureStats | None,
     n_max: int | None = None,
 ) -> dict:
@@ -302,9 +313,12 @@ def precision_deviation(
     runs = {}
     for precision in ("float32", options.precision):
         opts = dataclasses.replace(options, precision=precision, progress=False)
-        (chunk,) = iter_chunks(source, extractor, opts, [(0, m)], f"precision check ({precision})", True, False)
+        request = ExtractionRequest(source, extractor, opts, keep_features=True, keep_logits=False,
+                                    label=f"precision check ({precision})")
+        (chunk,) = iter_chunks(request, [(0, m)])
         runs[precision] = chunk
     a, b = runs["float32"], runs[options.precision]
+    assert a.features is not None and b.features is not None  # the requests keep features
     diff = b.features.astype(np.float64) - a.features.astype(np.float64)
     out["feature_max_abs_dev"] = float(np.abs(diff).max(initial=0.0))
     norm = float(np.linalg.norm(a.features.astype(np.float64)))

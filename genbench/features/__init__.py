@@ -10,6 +10,7 @@ import importlib
 import inspect
 import os
 from functools import lru_cache
+from typing import Any
 
 from ..errors import ConfigError
 from .base import EXTRACTORS, ExtractorIdentity, FeatureExtractor, MetricNames
@@ -50,7 +51,7 @@ def build_extractor(name: str, weights: str | None = None, preprocessing: str | 
     """
     _register_bundled()
     factory = EXTRACTORS.get(name)
-    options = {}
+    options: dict[str, Any] = {}
     if allow_unverified:
         if "allow_unverified" not in inspect.signature(factory).parameters:
             raise ConfigError(f"--allow-unverified-weights does not apply to extractor {name!r}")

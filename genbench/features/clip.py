@@ -105,6 +105,27 @@ def conversion_hint(arch: ClipArch) -> str:
 # --------------------------------------------------------------------------- network
 
 
+class _Attention(nn.Module):
+    """The block's attention parameters, under nn.MultiheadAttention's names (set by the block)."""
+
+    in_proj_weight: nn.Parameter
+    in_proj_bias: nn.Parameter
+    out_proj: nn.Linear
+
+
+class _Mlp(nn.Module):
+    """The block's MLP layers (set by the block)."""
+
+    c_fc: nn.Linear
+    c_proj: nn.Linear
+
+
+class _Transformer(nn.Module):
+    """The tower's blocks (set by the tower)."""
+
+    resblocks: nn.ModuleList
+
+
 class ResidualAttentionBlock(nn.Module):
     """OpenAI's block, with nn.MultiheadAttention's parameter names (``attn.in_proj_weight`` ...)."""
 
@@ -112,12 +133,12 @@ class ResidualAttentionBlock(nn.Module):
         super().__init__()
         self.heads = heads
         self.ln_1 = nn.LayerNorm(width)
-        self.attn = nn.Module()
+        self.attn = _Attention()
         self.attn.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
         self.attn.in_proj_bias = nn.Parameter(torch.empty(3 * width))
         self.attn.out_proj = nn.Linear(width, width)
         self.ln_2 = nn.LayerNorm(width)
-        self.mlp = nn.Module()
+        self.mlp = _Mlp()
         self.mlp.c_fc = nn.Linear(width, 4 * width)
         self.mlp.c_proj = nn.Linear(4 * width, width)
 
@@ -141,7 +162,7 @@ class VisionTransformer(nn.Module):
         self.class_embedding = nn.Parameter(torch.empty(width))
         self.positional_embedding = nn.Parameter(torch.empty(grid * grid + 1, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = nn.Module()
+        self.transformer = _Transformer()
         self.transformer.resblocks = nn.ModuleList(ResidualAttentionBlock(width, arch.heads)
                                                    for _ in range(arch.layers))
         self.ln_post = nn.LayerNorm(width)
@@ -291,8 +312,8 @@ def _register(arch_name: str) -> None:
 
     factory.__name__ = f"build_{arch_name.replace('-', '_')}"
     factory.__doc__ = f"The {arch_name} extractor (:func:`build_clip`)."
-    factory.metric_names = CLIP_METRIC_NAMES
-    factory.preprocessing = CLIP_PREPROCESSING
+    factory.metric_names = CLIP_METRIC_NAMES  # type: ignore[attr-defined]  # known without loading weights
+    factory.preprocessing = CLIP_PREPROCESSING  # type: ignore[attr-defined]  # read via EXTRACTORS
     EXTRACTORS.register(arch_name)(factory)
 
 

@@ -194,7 +194,7 @@ class DinoVisionTransformer(nn.Module):
         n = self.pos_embed.shape[1] - 1
         side = int(math.sqrt(n))
         if n == rows * cols and rows == cols:
-            out = self.pos_embed
+            out: torch.Tensor = self.pos_embed
         else:
             pos = self.pos_embed.float()
             dim = pos.shape[-1]
@@ -340,8 +340,8 @@ def _register(arch_name: str) -> None:
 
     factory.__name__ = f"build_{arch_name.replace('-', '_')}"
     factory.__doc__ = f"The {arch_name} extractor (:func:`build_dinov2`)."
-    factory.metric_names = DINOV2_METRIC_NAMES  # known without loading weights
-    factory.preprocessing = DINOV2_PREPROCESSING
+    factory.metric_names = DINOV2_METRIC_NAMES  # type: ignore[attr-defined]  # known without loading weights
+    factory.preprocessing = DINOV2_PREPROCESSING  # type: ignore[attr-defined]  # read via EXTRACTORS
     EXTRACTORS.register(arch_name)(factory)
 
 

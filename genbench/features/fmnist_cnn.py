@@ -193,3 +193,6 @@ def build_fmnist_cnn(weights: str | None = None, preprocessing: str | None = Non
     except RuntimeError as exc:
         raise WeightsError(f"fmnist-cnn weights {path}: not a state dict of this network ({exc})") from None
     return FmnistCNN(net, sha).to(device)
+
+
+build_fmnist_cnn.metric_names = FmnistCNN.metric_names  # type: ignore[attr-defined]  # known without loading weights

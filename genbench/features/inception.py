@@ -280,6 +280,7 @@ def random_state_dict(seed: int, calibration_size: int = 299) -> dict[str, torch
 
         def calibrate(module: nn.BatchNorm2d, inputs: tuple[torch.Tensor]) -> None:
             x = inputs[0]
+            assert module.running_mean is not None and module.running_var is not None  # BNs tracking statistics
             module.running_mean.copy_(x.mean(dim=(0, 2, 3)))
             module.running_var.copy_(x.var(dim=(0, 2, 3), unbiased=False).clamp_min(1e-4))
 
@@ -436,3 +437,6 @@ def build_inception(
         raise ConfigError(f"cannot build inception-v3 on device={device!r} (--device): {exc}") from exc
     extractor.weights_verified = resolved.verified
     return extractor
+
+
+build_inception.metric_names = InceptionV3Extractor.metric_names  # type: ignore[attr-defined]  # known without weights

@@ -257,7 +257,7 @@ def pairwise_distances(
     """
     x = as_features(x, "x")
     same = y is None
-    y = x if same else as_features(y, "y")
+    y = x if y is None else as_features(y, "y")
     check_same_width(x=x, y=y)
     plan_chunk_rows(len(y), chunk_size=len(x), max_memory_bytes=max_memory_bytes)
     out = np.empty((len(x), len(y)))

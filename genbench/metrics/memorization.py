@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy import sparse
@@ -289,7 +289,7 @@ def data_copying_ct(
     with (progress or SILENT).phase(f"k-means ({n_cells} cells) on the training set", None, "iterations") as bar:
         centers, train_cells = kmeans(train_features, n_cells, seed=seed, chunk_size=chunk_size,
                                       max_memory_bytes=max_memory_bytes, on_iteration=bar.advance)
-    opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
     test_cells = assign_cells(test_features, centers, name="test_features", **opts)
     gen_cells = assign_cells(generated_features, centers, name="generated_features", **opts)
     result = ct_from_cells(train_features, train_cells, test_features, test_cells, generated_features, gen_cells,
@@ -416,7 +416,7 @@ def memorization_statistics(
                           f"train_features and {len(test)} test_features")
     if not 0 < ratio_threshold <= 1:
         raise ConfigError(f"ratio_threshold must be in (0, 1], got {ratio_threshold}")
-    opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
 
     ct = data_copying_ct(train, test, gen, seed=seed, n_cells=n_cells, min_cell_generated=min_cell_generated,
                          progress=progress, **opts)

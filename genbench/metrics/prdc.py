@@ -37,6 +37,7 @@ Defaults: k = 3 for precision/recall (``pr50k3``), k = 5 for density/coverage.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -135,7 +136,7 @@ def _prdc(
         _check_k(pr_k, "precision/recall", n_real, n_fake)
     if dc_k is not None:
         _check_k(dc_k, "density/coverage", n_real, None)
-    opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
 
     real_ks = sorted({k for k in (pr_k, dc_k) if k is not None})
     shown_ks = ",".join(map(str, real_ks))

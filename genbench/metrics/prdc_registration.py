@@ -9,34 +9,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..config import MetricOptions
 from ..errors import ConfigError
 from .prdc import PRDC, prdc
-from .registry import GEN_FEATURES, REF_FEATURES, register_metric
+from .registry import GEN_FEATURES, REF_FEATURES, register_metric, shared
 
 if TYPE_CHECKING:
-    from ..evaluate import Evaluated
-
-_last: tuple[np.ndarray, np.ndarray, tuple[int, int], PRDC] | None = None
+    from .inputs import Evaluated
 
 
 def _shared_prdc(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> PRDC:
-    """One computation per (generated, reference, k) for all four metrics of a run.
+    """One k-NN sweep per (generated, reference, k) for all four metrics of a plan (see registry.shared)."""
+    from ..util.progress import current
 
-    The memo holds the feature arrays themselves and compares them by identity, so a
-    new array can never be mistaken for a freed one that had the same address.
-    """
-    global _last
+    assert gen.features is not None and ref.features is not None  # GEN_FEATURES and REF_FEATURES are declared needs
+    gen_f, ref_f = gen.features, ref.features
     ks = (opt.prdc_k_precision_recall, opt.prdc_k_density_coverage)
-    if _last is None or _last[0] is not gen.features or _last[1] is not ref.features or _last[2] != ks:
-        from ..util.progress import current
-
-        value = prdc(ref.features, gen.features, precision_recall_k=ks[0], density_coverage_k=ks[1],
-                     progress=current())
-        _last = (gen.features, ref.features, ks, value)
-    return _last[3]
+    return shared(("prdc", id(gen_f), id(ref_f), ks),
+                  lambda: prdc(ref_f, gen_f, precision_recall_k=ks[0], density_coverage_k=ks[1], progress=current()))
 
 
 def _register(kind: str, k_field: str, description: str) -> None:
@@ -52,7 +42,7 @@ def _register(kind: str, k_field: str, description: str) -> None:
                 raise ConfigError(f"{kind} with k={k} ({flag}) needs at least {k + 1} {role} samples (the k-th "
                                   f"neighbour of a point excludes the point itself); the {role} input has {n}")
 
-    register_metric(kind, {GEN_FEATURES, REF_FEATURES}, description, preflight=sizes)(compute)
+    register_metric(kind, {GEN_FEATURES, REF_FEATURES}, description, preflight=sizes, higher_is_better=True)(compute)
 
 
 

@@ -3,13 +3,21 @@
 Inputs come by role: ``generated`` and ``reference`` :class:`~genbench.evaluate.Evaluated`
 objects. A metric's output is a small dict: ``{"value": x}`` for point metrics,
 ``{"mean": m, "std": s}`` for split/subset metrics, plus ``"ci95": [lo, hi]`` where
-bootstrap intervals were asked for.
+bootstrap intervals were asked for (:class:`~genbench.metrics.values.MetricValue` reads one).
+
+Each metric declares here, once, whether higher values are better (``higher_is_better``); the gate,
+the leaderboard, the reports and the pages read it through :func:`direction`. The registry is
+complete on import: ``genbench.metrics`` imports every built-in registration. Work that several
+metrics of one plan share (the k-NN sweep of precision/recall/density/coverage) goes through
+:func:`shared`, which lives as long as one :func:`compute_plan` call and holds nothing after it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import contextvars
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..config import MetricOptions
 from ..errors import ConfigError
@@ -21,8 +29,10 @@ from .inception_score import inception_score
 from .kid import kernel_inception_distance
 
 if TYPE_CHECKING:
-    from ..evaluate import Evaluated
     from ..features.base import MetricNames
+    from .inputs import Evaluated
+
+T = TypeVar("T")
 
 # What a metric may need from the two roles.
 GEN_STATS, REF_STATS = "generated statistics", "reference statistics"
@@ -38,18 +48,79 @@ class MetricSpec:
     description: str
     #: Checks the sample counts (generated, reference) against the options before any extraction; raises ConfigError.
     preflight: Callable[[int, int, MetricOptions], None] | None = None
+    #: True: higher values are better (IS, precision); False: lower (FD, KID); None: not declared (a plug-in's choice).
+    higher_is_better: bool | None = None
 
 
 METRICS: Registry[MetricSpec] = Registry("metric", flag="--metrics")
 
 
 def register_metric(kind: str, needs: set[str], description: str,
-                    preflight: Callable[[int, int, MetricOptions], None] | None = None):
-    def decorate(fn):
-        METRICS.register(kind)(MetricSpec(kind, frozenset(needs), fn, description, preflight))
+                    preflight: Callable[[int, int, MetricOptions], None] | None = None,
+                    higher_is_better: bool | None = None) -> Callable:
+    def decorate(fn: Callable[[Evaluated, Evaluated, MetricOptions], dict]) -> Callable:
+        METRICS.register(kind)(MetricSpec(kind, frozenset(needs), fn, description, preflight, higher_is_better))
         return fn
 
     return decorate
+
+
+# ----------------------------------------------------------------------------- directions and names
+
+#: First words of reported names that name a kind differently (the Inception names).
+_KIND_ALIASES = {"fid": "fd"}
+_INFINITY = "_infinity"
+
+
+def metric_kind(name: str) -> str | None:
+    """The registered kind of a reported metric name (``fd_fmnist`` -> ``fd``, ``fid_infinity`` -> ``fd-infinity``,
+    ``precision`` -> ``precision``), or None when no registered kind matches."""
+    if name in METRICS:
+        return METRICS.canonical(name)
+    suffix = ""
+    if name.endswith(_INFINITY):
+        name, suffix = name[: -len(_INFINITY)], "-infinity"
+    head = name.split("_", 1)[0]
+    head = _KIND_ALIASES.get(head, head)
+    return head + suffix if head + suffix in METRICS else None
+
+
+def direction(name: str) -> str | None:
+    """``"lower"`` or ``"higher"``: which values of the reported metric ``name`` are better; None when undeclared."""
+    kind = metric_kind(name)
+    better = METRICS.get(kind).higher_is_better if kind is not None else None
+    return None if better is None else ("higher" if better else "lower")
+
+
+# ----------------------------------------------------------------------------- computing a plan
+
+_PLAN_WORK: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar("plan_work", default=None)
+
+
+def shared(key: Hashable, work: Callable[[], T]) -> T:
+    """``work()``, done once per :func:`compute_plan` call for metrics that share it (outside a plan: every time)."""
+    memo = _PLAN_WORK.get()
+    if memo is None:
+        return work()
+    if key not in memo:
+        memo[key] = work()
+    return memo[key]
+
+
+@contextlib.contextmanager
+def plan_scope() -> Iterator[None]:
+    """The lifetime of :func:`shared` work: one plan's metrics on one generated/reference pair."""
+    token = _PLAN_WORK.set({})
+    try:
+        yield
+    finally:
+        _PLAN_WORK.reset(token)
+
+
+def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict[str, dict]:
+    """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once."""
+    with plan_scope():
+        return {out_name: METRICS.get(kind).compute(gen, ref, opt) for out_name, kind in plan}
 
 
 def preflight_metrics(plan: list[tuple[str, str]], n_generated: int, n_reference: int, opt: MetricOptions) -> None:
@@ -74,7 +145,8 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
         )
 
 
-@register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)")
+@register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)",
+                 higher_is_better=False)
 def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
     if opt.bootstrap and gen.features is not None:
@@ -84,15 +156,18 @@ def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     return out
 
 
-@register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)", preflight=_is_sizes)
+@register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)", preflight=_is_sizes,
+                 higher_is_better=True)
 def _is(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    assert gen.logits is not None  # GEN_LOGITS is a declared need
     spread = inception_score(gen.logits, splits=opt.is_splits, seed=opt.seed)
     return {"mean": spread.mean, "std": spread.std, "splits": opt.is_splits}
 
 
 @register_metric("kid", {GEN_FEATURES, REF_FEATURES}, "Kernel Inception Distance (unbiased MMD^2, cubic kernel)",
-                 preflight=_kid_sizes)
+                 preflight=_kid_sizes, higher_is_better=False)
 def _kid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    assert gen.features is not None and ref.features is not None  # GEN_FEATURES and REF_FEATURES are declared needs
     label = f"KID over {opt.kid_subsets} subsets of {opt.kid_subset_size}"
     with current_progress().phase(label, opt.kid_subsets, "subsets") as bar:
         spread, values = kernel_inception_distance(
@@ -105,17 +180,21 @@ def _kid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     return out
 
 
-@register_metric("fd-infinity", {GEN_FEATURES, REF_STATS}, "FD extrapolated to N -> infinity (Chong & Forsyth 2020)")
+@register_metric("fd-infinity", {GEN_FEATURES, REF_STATS}, "FD extrapolated to N -> infinity (Chong & Forsyth 2020)",
+                 higher_is_better=False)
 def _fd_infinity(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .infinity import fd_infinity
 
+    assert gen.features is not None  # GEN_FEATURES is a declared need
     return fd_infinity(gen.features, ref.stats.mean(), ref.stats.cov(), seed=opt.seed).to_dict()
 
 
-@register_metric("is-infinity", {GEN_LOGITS}, "IS extrapolated to N -> infinity, one split per size (Chong & Forsyth 2020)")
+@register_metric("is-infinity", {GEN_LOGITS}, "IS extrapolated to N -> infinity, one split per size (Chong & Forsyth 2020)",
+                 higher_is_better=True)
 def _is_infinity(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .infinity import is_infinity
 
+    assert gen.logits is not None  # GEN_LOGITS is a declared need
     return is_infinity(gen.logits, seed=opt.seed).to_dict()
 
 
@@ -124,7 +203,8 @@ CMMD_SPACE = {"extractor": "clip-vit-l14-336", "preprocessing": "clip-cmmd"}
 
 
 @register_metric("cmmd", {GEN_FEATURES, REF_FEATURES},
-                 "CMMD: RBF-kernel MMD (sigma 10, x1000) of L2-normalised CLIP ViT-L/14@336 embeddings")
+                 "CMMD: RBF-kernel MMD (sigma 10, x1000) of L2-normalised CLIP ViT-L/14@336 embeddings",
+                 higher_is_better=False)
 def _cmmd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     from .cmmd import SCALE, SIGMA, cmmd
 
@@ -138,6 +218,7 @@ def _cmmd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
                 + ", ".join(f"{k}={v!r}" for k, v in wrong.items())
                 + f"; pass --extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
             )
+    assert gen.features is not None and ref.features is not None  # GEN_FEATURES and REF_FEATURES are declared needs
     return {"value": cmmd(gen.features, ref.features), "sigma": SIGMA, "scale": SCALE,
             "estimator": "biased (V-statistic) MMD^2 of L2-normalised embeddings"}
 
@@ -153,14 +234,13 @@ def output_name(kind: str, names: MetricNames | None) -> str:
     return base.get(kind, kind)
 
 
-def resolve_metrics(requested: list[str], names: MetricNames, extractor: str) -> list[tuple[str, str]]:
+def resolve_metrics(requested: list[str], names: MetricNames | None, extractor: str) -> list[tuple[str, str]]:
     """Map requested names to (output name, kind) pairs; unknown or mismatched names raise ConfigError.
 
     Accepted: generic kinds (``fd``, ``is``, ``kid``, ...) and the extractor's own names
-    (``fid`` for Inception, ``fd_fmnist`` for the Fashion-MNIST network, ...).
+    (``fid`` for Inception, ``fd_fmnist`` for the Fashion-MNIST network, ...); ``names`` None (no extractor
+    chosen): the generic kinds only.
     """
-    from . import prdc_registration  # noqa: F401  (registers precision/recall/density/coverage)
-
     own = {output_name(kind, names): kind for kind in METRICS.names()}
     inception_names = {"fid": "fd", "is": "is", "kid": "kid"}
     resolved: list[tuple[str, str]] = []

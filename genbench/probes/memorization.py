@@ -34,8 +34,6 @@ alone do not make a copying verdict, because mode shrinkage also triggers them);
 """
 from __future__ import annotations
 
-import platform
-import sys
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -44,10 +42,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..config import ExtractOptions
 from ..errors import ConfigError
-from ..features import build_extractor
+from ..evaluate import run_side
 from ..metrics.knn import DEFAULT_MAX_MEMORY_BYTES, plan_chunk_rows
 from ..metrics.memorization import (
     MIN_CELL_GENERATED,
@@ -62,12 +59,13 @@ from ..metrics.memorization import (
     memorization_verdict,
     most_suspicious,
 )
+from ..results.provenance import build_provenance
 from ..util import progress
 from .inputs import (
     ProbeInput,
     SubsetSource,
+    build_for,
     check_identities,
-    choose_extractor,
     extract_pending,
     input_identity,
     open_probe_input,
@@ -263,22 +261,25 @@ def _run_memorization_probe(samples: Any, train: Any, test: Any, options: Memori
                     f"--gallery needs images of the generated and training sets, but {item.flag} is a feature file "
                     f"({item.description}); pass images or drop --gallery"
                 )
-    name, preprocessing = choose_extractor(xo, inputs, [samples, train, test])
     pending = [item for item in inputs if item.evaluated is None]
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights) if pending else None
+    name, extractor, xo = build_for(xo, inputs, [samples, train, test], needed=bool(pending))
     # Train and test first: a mismatch between them is the most important refusal.
     described = [(f"{item.role} input {item.description} ({item.flag})", input_identity(item, extractor, xo))
                  for item in (train_in, test_in, gen_in)]
     if extractor is None and xo.extractor:  # all inputs are files: they must match an explicit --extractor
         asked = {"extractor": xo.extractor, **({"preprocessing": xo.preprocessing} if xo.preprocessing else {})}
-        described.append(("this run (--extractor/--preprocessing)", asked))
-    check_identities(described)
+        described.append((run_side(name, None).what + " (--extractor/--preprocessing)", asked))
+    unchecked = check_identities(described)
     steps = progress.Steps(len(pending) + 1)  # each extraction, then the statistics
     extract_pending(inputs, extractor, xo, keep_features=True, keep_logits=False, steps=steps)
 
+    # extract_pending evaluated every input, with features (open_probe_input refuses statistics files here)
+    assert train_in.evaluated is not None and test_in.evaluated is not None and gen_in.evaluated is not None
+    train_f, test_f, gen_f = train_in.evaluated.features, test_in.evaluated.features, gen_in.evaluated.features
+    assert train_f is not None and test_f is not None and gen_f is not None
     with steps.step():
         stats = memorization_statistics(
-            train_in.evaluated.features, test_in.evaluated.features, gen_in.evaluated.features,
+            train_f, test_f, gen_f,
             seed=options.seed, n_cells=options.n_cells, min_cell_generated=options.min_cell_generated,
             ratio_threshold=options.ratio_threshold, chunk_size=options.chunk_size,
             max_memory_bytes=options.max_memory_bytes, progress=progress.current(),
@@ -289,24 +290,13 @@ def _run_memorization_probe(samples: Any, train: Any, test: Any, options: Memori
     suspicious = [{**p.to_dict(), "generated_key": _key(gen_in, p.generated_index),
                    "train_key": _key(train_in, p.train_index)} for p in picks]
     identity = described[0][1] or {}
-    provenance = {
-        "genbench_version": __version__,
-        **{k: identity.get(k) for k in ("extractor", "layer", "preprocessing", "weights_sha256", "feature_dim",
-                                        "precision")},
-        "inputs": provenance_inputs([gen_in, train_in, test_in]),
-        "options": options.to_dict(),
-        "seed": options.seed,
-        "device": xo.device,
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
-        "python": platform.python_version(),
-    }
+    provenance = build_provenance(identity, provenance_inputs([gen_in, train_in, test_in]),
+                                  options={"options": options.to_dict()}, seed=options.seed,
+                                  extract_options=xo if pending else None, started=started, unchecked=unchecked)
     report = MemorizationReport(stats, verdict, signals, thresholds, suspicious, provenance)
     if gallery is not None:
         report.gallery = str(write_gallery(report, gen_in, train_in, gallery))
-    from ..results.history import run_stamp
-
-    provenance["wall_time_s"] = round(time.perf_counter() - started, 3)
-    provenance.update(run_stamp())
+    provenance["wall_time_s"] = round(time.perf_counter() - started, 3)  # the gallery included
     return report
 
 
@@ -346,6 +336,7 @@ def write_gallery(report: MemorizationReport, gen_in: ProbeInput, train_in: Prob
     """PNG of the most suspicious generated samples (left) beside their nearest training images (right)."""
     from ..results.plots import pair_gallery
 
+    assert gen_in.source is not None and train_in.source is not None  # the probe refuses --gallery for feature files
     pairs = []
     for entry in report.suspicious:
         a = gen_in.source.read(entry["generated_index"])

@@ -32,16 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..config import ExtractOptions
 from ..errors import ConfigError, InputError
 from ..evaluate import extract_source
-from ..features import build_extractor
 from ..metrics.fid import frechet_distance_from_stats
+from ..results.provenance import build_provenance
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
 from ..util import progress
-from .inputs import ProbeInput, check_identities, choose_extractor, input_identity, open_probe_input, provenance_inputs
+from .inputs import ProbeInput, build_for, check_identities, input_identity, open_probe_input, provenance_inputs
 
 N_CLASSES = 10
 DEFAULT_STACKED_REFERENCE = "stacked-fashion-mnist:test"
@@ -259,13 +258,14 @@ def run_modes_probe(
                                stream=1) if reference is not None else None)
     inputs = [gen_in] + ([ref_in] if ref_in is not None else [])
     specs = [samples, reference, "fashion-mnist:test"]  # the classifier is the Fashion-MNIST one by default
-    name, preprocessing = choose_extractor(xo, inputs, specs)
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
+    name, extractor, xo = build_for(xo, inputs, specs)
+    assert extractor is not None
     steps = progress.Steps(len(inputs) * channels)  # one extraction per channel of each input
 
     def stats_of(item: ProbeInput, with_truth: bool) -> ModeStats:
         classes, conf = _channel_predictions(item, extractor, xo, channels, steps)
-        confident = (conf >= min_confidence).all(axis=1)
+        assert item.source is not None  # _channel_predictions refuses feature files
+        confident = np.all(conf >= min_confidence, axis=1)
         truth = None
         if with_truth and item.source.has_labels:
             labels = item.source.labels()
@@ -276,17 +276,8 @@ def run_modes_probe(
     gen_stats = stats_of(gen_in, with_truth=False)
     ref_stats = stats_of(ref_in, with_truth=True) if ref_in is not None else None
     ident = input_identity(gen_in, extractor, xo)
-    provenance = {
-        "genbench_version": __version__,
-        **ident,
-        "inputs": provenance_inputs(inputs),
-        "seed": seed,
-        "max_samples": max_samples,
-        "wall_time_s": round(time.perf_counter() - started, 3),
-    }
-    from ..results.history import run_stamp
-
-    provenance.update(run_stamp())
+    provenance = build_provenance(ident, provenance_inputs(inputs), seed=seed, extract_options=xo, started=started,
+                                  extra={"max_samples": max_samples})
     return ModesReport(channels, float(min_confidence), gen_stats, ref_stats, provenance)
 
 
@@ -339,18 +330,21 @@ def conditional_scores(
     gen_in = open_probe_input(samples, "generated", "SAMPLES", data_dir=xo.data_dir)
     ref_in = open_probe_input(reference, "reference", "--ref", data_dir=xo.data_dir, max_n=max_reference,
                               seed=seed, stream=1)
-    name, preprocessing = choose_extractor(xo, [gen_in, ref_in], [samples, reference, "fashion-mnist:test"])
     pending = [i for i in (gen_in, ref_in) if i.evaluated is None]
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights) if pending else None
-    check_identities([(f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo)),
+    name, extractor, xo = build_for(xo, [gen_in, ref_in], [samples, reference, "fashion-mnist:test"], needed=bool(pending))
+    unchecked = check_identities([(f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo)),
                       (f"samples {gen_in.description}", input_identity(gen_in, extractor, xo))])
     steps = progress.Steps(len(pending))
     for item, logits in ((gen_in, True), (ref_in, False)):
         if item.evaluated is None:
+            assert item.source is not None  # open_probe_input gives an input a source or loaded features
+            assert extractor is not None  # build_for builds the extractor when an input is pending
             with steps.step():
                 item.evaluated = extract_source(item.source, extractor, xo, item.role, True, logits)
             item.info = dict(item.evaluated.info)
     gen, ref = gen_in.evaluated, ref_in.evaluated
+    # Both evaluated above, with features: extracted with keep_features, or feature files (no statistics files here).
+    assert gen is not None and ref is not None and gen.features is not None and ref.features is not None
     if intended_labels is None:
         intended = gen.labels
         if intended is None:
@@ -378,7 +372,7 @@ def conditional_scores(
         acc = float(np.mean(predicted[intended == c] == c)) if (intended == c).any() else float("nan")
         rows.append({"class": c, "n": len(g), "n_reference": len(r), "accuracy": acc, fd_name: fd})
     ident = input_identity(gen_in, extractor, xo) or {}
-    provenance = {"genbench_version": __version__, **ident, "inputs": provenance_inputs([gen_in, ref_in]),
-                  "seed": seed, "wall_time_s": round(time.perf_counter() - started, 3)}
+    provenance = build_provenance(ident, provenance_inputs([gen_in, ref_in]), seed=seed,
+                                  extract_options=xo if pending else None, started=started, unchecked=unchecked)
     return ConditionalReport(float(np.mean(predicted == intended)), rows,
                              float(np.mean(fds)) if fds else float("nan"), fd_name, provenance)

@@ -33,8 +33,6 @@ import contextlib
 import csv
 import io
 import math
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,17 +41,18 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from .. import __version__
 from ..config import ExtractOptions, MetricOptions
 from ..errors import ConfigError
-from ..evaluate import Evaluated, extract_source
+from ..evaluate import Evaluated, extract_source, run_side
 from ..features import build_extractor
 from ..metrics.fid import frechet_distance_from_stats
 from ..metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
+from ..metrics.values import headline
+from ..results.provenance import build_provenance
 from ..sources.transforms import TRANSFORMS, TransformedSource
 from ..util import progress
 from ..util.atomic import write_text_atomic
-from .inputs import ProbeInput, check_identities, choose_extractor, input_identity, open_probe_input, provenance_inputs
+from .inputs import ProbeInput, build_for, check_identities, input_identity, open_probe_input, provenance_inputs
 
 DEFAULT_SAMPLES = "fashion-mnist:test"
 DEFAULT_REFERENCE = "fashion-mnist:train"
@@ -153,8 +152,8 @@ def spearman_rho(values: list[float]) -> float:
 
 
 def scalar(entry: dict) -> float:
-    """The headline number of a metric output: ``value`` or ``mean``."""
-    return float(entry["value"] if "value" in entry else entry["mean"])
+    """The headline number of a metric output: ``value`` or ``mean`` (genbench.metrics.values.headline)."""
+    return headline(entry)
 
 
 # ----------------------------------------------------------------------------- report
@@ -285,7 +284,7 @@ def render_sensitivity_figure(points: list[dict], transforms: dict[str, dict], m
             continue
         xs, labels, reverse = strength_axis([p["strength"] for p in pts])
         labels = labels or {x: f"{x:g}" for x in xs}
-        intervals = []
+        intervals: list[tuple[float, float] | None] = []
         for p in pts:
             ci, std, value = p.get("ci95"), p.get("std"), p.get("value")
             if ci is not None and len(ci) == 2 and None not in ci:
@@ -344,9 +343,10 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
                           "images, not a feature or statistics file")
     ref_in = open_probe_input(reference, "reference", "--ref", data_dir=xo.data_dir, max_n=options.max_reference,
                               seed=options.seed, stream=1, allow_stats=True)
-    name, preprocessing = choose_extractor(xo, [samples_in, ref_in], [samples, reference])
-    extractor = build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights)
-    check_identities([("this run's extractor", input_identity(samples_in, extractor, xo)),
+    name, built, xo = build_for(xo, [samples_in, ref_in], [samples, reference])
+    assert built is not None
+    extractor = built
+    unchecked = check_identities([(run_side(name, None).what, input_identity(samples_in, extractor, xo)),
                       (f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo))])
     plan = resolve_metrics(list(options.metrics), extractor.metric_names, name) if ladders else []
     needs = set().union(*(METRICS.get(kind).needs for _, kind in plan)) if plan else set()
@@ -367,6 +367,7 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
                     for p in options.compare_preprocessing)
     steps = progress.Steps(int(extract_ref) + int(bool(plan)) + n_points + n_compare)
     if extract_ref:
+        assert ref_in.source is not None  # open_probe_input gives an input a source or loaded features
         with steps.step():
             ref_in.evaluated = extract_source(ref_in.source, extractor, xo, "reference", REF_FEATURES in needs, False)
         ref_in.info = dict(ref_in.evaluated.info)
@@ -376,6 +377,7 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
         with steps.step():  # the untransformed samples and their metrics: once for every transform's strength 0
             base = extract_source(samples_in.source, extractor, xo, "samples", keep_feat, keep_logits)
             if any(0 in ladder for ladder in ladders.values()):
+                assert ref_in.evaluated is not None  # loaded, or extracted above whenever there is a plan
                 base_outputs = {out_name: METRICS.get(kind).compute(base, ref_in.evaluated, mo) for out_name, kind in plan}
         samples_in.info = dict(base.info)
 
@@ -391,6 +393,7 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
                 with steps.step():
                     src = TransformedSource(samples_in.source, [(transform, strength)], seed=options.seed)
                     ev = extract_source(src, extractor, xo, f"{transform}={strength:g}", keep_feat, keep_logits)
+                    assert ref_in.evaluated is not None  # loaded, or extracted above whenever there is a plan
                     outputs = {out_name: METRICS.get(kind).compute(ev, ref_in.evaluated, mo) for out_name, kind in plan}
             for out_name, _ in plan:
                 entry = outputs[out_name]
@@ -404,23 +407,12 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
         reuse = {extractor.preprocessing: (base.stats if base is not None else None, ref_stats)}
         comparison = compare_preprocessing(samples_in, ref_in, name, options.compare_preprocessing, xo, reuse, steps)
 
-    provenance = {
-        "genbench_version": __version__,
-        **{k: v for k, v in input_identity(samples_in, extractor, xo).items()},
-        "metric_names": [n for n, _ in plan],
-        "inputs": provenance_inputs([samples_in, ref_in]),
-        "options": options.to_dict(),
-        "metric_options": mo.to_dict(),
-        "seed": options.seed,
-        "transform_seed": options.seed,
-        "device": xo.device,
-        "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else "",
-        "python": platform.python_version(),
-    }
-    from ..results.history import run_stamp
-
-    provenance["wall_time_s"] = round(time.perf_counter() - started, 3)
-    provenance.update(run_stamp())
+    provenance = build_provenance(
+        input_identity(samples_in, extractor, xo), provenance_inputs([samples_in, ref_in]),
+        options={"options": options.to_dict(), "metric_options": mo.to_dict()}, seed=options.seed,
+        extract_options=xo, started=started, unchecked=unchecked,
+        extra={"metric_names": [n for n, _ in plan], "transform_seed": options.seed},
+    )
     return SensitivityReport(points, ladders, [n for n, _ in plan], comparison, provenance)
 
 
@@ -447,15 +439,17 @@ def compare_preprocessing(
         have_s, have_r = reuse.get(policy, (None, None))
         s, r = have_s, have_r
         if s is None:
+            assert samples_in.source is not None  # the probe refuses --samples that are not images
             with steps.step() if steps is not None else contextlib.nullcontext():
                 s = extract_source(samples_in.source, net, xo, f"samples[{policy}]", False, False).stats
         if r is None:
+            assert ref_in.source is not None  # --compare-preprocessing refuses a --ref that is not images
             with steps.step() if steps is not None else contextlib.nullcontext():
                 r = extract_source(ref_in.source, net, xo, f"reference[{policy}]", False, False).stats
         extracted[policy] = (s, r, net.metric_names.fd)
     first = policies[0]
     fd_name = extracted[first][2]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for policy in policies:
         s, r, _ = extracted[policy]
         rows.append({

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..errors import ConfigError, InputError
 
@@ -317,6 +317,7 @@ class History:
             "INSERT INTO results (created_at, name, kind, extractor, git_commit, document) VALUES (?, ?, ?, ?, ?, ?)",
             (created, name, kind, prov.get("extractor"), prov.get("git_commit"), json.dumps(doc)),
         )
+        assert cur.lastrowid is not None  # an INSERT sets it
         record_id = int(cur.lastrowid)
         for metric, entry in doc["metrics"].items():
             if not isinstance(entry, dict):
@@ -407,6 +408,16 @@ class History:
         frame = pd.DataFrame(self.rows(name), columns=list(EXPORT_COLUMNS))
         frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
         return frame
+
+
+@overload
+def open_history(option: str | os.PathLike | None, required: Literal[True] = True, flag: str = "--history",
+                 create: bool = True) -> History: ...
+
+
+@overload
+def open_history(option: str | os.PathLike | None, required: bool, flag: str = "--history",
+                 create: bool = True) -> History | None: ...
 
 
 def open_history(option: str | os.PathLike | None, required: bool = True, flag: str = "--history",

@@ -29,7 +29,7 @@ def image_grid(images: np.ndarray, columns: int = 10, scale: int = 2, pad: int =
         r, c = divmod(i, columns)
         tile = Image.fromarray(np.ascontiguousarray(arr[i].transpose(1, 2, 0)))
         if scale > 1:
-            tile = tile.resize((w * scale, h * scale), Image.NEAREST)
+            tile = tile.resize((w * scale, h * scale), Image.Resampling.NEAREST)
         canvas.paste(tile, (label_w + pad + c * cell_w, pad + r * cell_h))
     if row_labels:
         draw = ImageDraw.Draw(canvas)

@@ -49,10 +49,10 @@ def plain(text: str) -> str:
 class _Draw(ImageDraw.ImageDraw):
     """ImageDraw that draws and measures text through :func:`plain`."""
 
-    def text(self, xy, text, *args, **kw):  # type: ignore[override]
+    def text(self, xy, text, *args, **kw):
         return super().text(xy, plain(text), *args, **kw)
 
-    def textbbox(self, xy, text, *args, **kw):  # type: ignore[override]
+    def textbbox(self, xy, text, *args, **kw):
         return super().textbbox(xy, plain(text), *args, **kw)
 
 
@@ -62,7 +62,7 @@ def series_style(index: int) -> tuple[tuple[int, int, int], str]:
     return PALETTE[index % n], MARKERS[(index + index // n) % len(MARKERS)]
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # PIL without FreeType: fixed-size bitmap font
@@ -71,7 +71,7 @@ def _font(size: int) -> ImageFont.ImageFont:
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
-    return right - left, bottom - top
+    return right - left, bottom - top  # type: ignore[return-value]  # PIL types the bbox float; whole pixels at xy (0, 0)
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> list[str]:
@@ -329,7 +329,7 @@ def render_line_plot(
     draw = _Draw(img)
     font, small = _font(15), _font(12)
     ys = [y for pts in series.values() for _, y in pts]
-    ys += [v for name in (errors or {}) for iv in errors[name] if iv for v in iv]
+    ys += [v for intervals in (errors or {}).values() for iv in intervals if iv for v in iv]
     xs = [x for pts in series.values() for x, _ in pts]
     top = _title(draw, title, width, font) + 6
     legend_w = 46 + max((_text_size(draw, name, small)[0] for name in series), default=0)
@@ -625,7 +625,7 @@ def render_interval_strips(strips: Sequence[Strip], *, title: str, note: str | N
         xl = st.xlabel + (" (log scale)" if log else "")
         xw, _ = _text_size(draw, xl, small)
         draw.text(((left + right - xw) / 2, cy + 38), xl, fill=MUTED, font=small)
-        taken: list[tuple[float, float]] = []
+        taken: list[tuple[float, float, int]] = []  # (left, right, dy) of the labels drawn
         for _j, (name, v) in enumerate(sorted(st.others, key=lambda o: o[1])):
             if v is None or not math.isfinite(v):
                 continue
@@ -726,7 +726,8 @@ def render_panels(panels: Sequence[Panel], *, title: str, ylabel: str, note: str
             draw.text(((pleft + pright - lw) / 2, pbottom + 26 + 16 * k), line, fill=INK, font=small)
         pts = [(xaxis(x), yaxis(y)) for x, y in zip(p.xs, p.ys) if y is not None and math.isfinite(y)]
         if len(pts) > 1:
-            draw.line(sorted(pts), fill=colour, width=2)
+            ordered = sorted(pts)  # a name of its own: in draw.line(...) mypy infers sorted() from PIL's Coords
+            draw.line(ordered, fill=colour, width=2)
         for j, x in enumerate(p.xs):
             iv = p.intervals[j] if j < len(p.intervals) else None
             if iv and all(v is not None and math.isfinite(v) for v in iv):
@@ -743,7 +744,7 @@ def render_panels(panels: Sequence[Panel], *, title: str, ylabel: str, note: str
 def _tile(image: np.ndarray, scale: int) -> Image.Image:
     """uint8 [3, H, W] -> an RGB PIL image enlarged ``scale`` times (nearest neighbour, pixels stay sharp)."""
     pil = Image.fromarray(np.ascontiguousarray(np.asarray(image, dtype=np.uint8).transpose(1, 2, 0)))
-    return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
+    return pil.resize((pil.width * scale, pil.height * scale), Image.Resampling.NEAREST) if scale > 1 else pil
 
 
 def pair_gallery(

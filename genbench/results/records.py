@@ -21,8 +21,9 @@ class ScoreResult:
 
     def value(self, name: str) -> float:
         """The headline number of a metric: ``value`` or ``mean``."""
-        entry = self.metrics[name]
-        return float(entry["value"] if "value" in entry else entry["mean"])
+        from ..metrics.values import headline
+
+        return headline(self.metrics[name])
 
     def to_dict(self) -> dict:
         return {"schema_version": RESULT_SCHEMA_VERSION, "metrics": self.metrics, "provenance": self.provenance, **self.extra}

@@ -8,6 +8,7 @@ Pixel-format rules live in :mod:`genbench.sources.convert`; size limits on what 
 fingerprint covers in :mod:`genbench.sources.hashing`.
 """
 
+from . import stacked as _stacked  # noqa: F401  (registers stacked-fashion-mnist:*: the data sets are complete on import)
 from .archive import TarSource, ZipSource
 from .arrays import ArraySource
 from .base import ImageSource, SourceInfo

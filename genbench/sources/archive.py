@@ -45,7 +45,9 @@ import struct
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -263,6 +265,7 @@ class TarSource(_ArchiveSource):
         The stream is decompressed by gzip/bz2/lzma (not by tarfile, which skips the gzip CRC) and read to
         its end, so a damaged stream is an error even where the tar headers still parse.
         """
+        opener: Callable[[Path, Literal["rb"]], io.BufferedIOBase]
         if magic.startswith(_GZIP_MAGIC):
             opener = gzip.open
         elif magic.startswith(_BZIP2_MAGIC):

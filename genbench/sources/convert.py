@@ -221,7 +221,7 @@ def to_numpy(arr: Any, name: str) -> np.ndarray:
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
-        torch = None
+        torch = None  # type: ignore[assignment]  # optional-import idiom; the name is a module otherwise
     if torch is not None and isinstance(arr, torch.Tensor):
         t = arr.detach().cpu()
         if t.dtype in (torch.bfloat16, torch.float16):

@@ -535,4 +535,3 @@ for _split in ("train", "test"):
         )
     )
 
-from . import stacked as _stacked  # noqa: E402, F401  (registers stacked-fashion-mnist:train|test)

@@ -41,7 +41,7 @@ class FolderSource(ImageSource):
         skipped = _scan(str(self.root), "", found)
         found.sort()
         self.names: list[str] = [name for name, *_ in found]
-        self._stats: list[tuple[int, int, int]] = [tuple(stats) for _, *stats in found]
+        self._stats: list[tuple[int, int, int]] = [(size, mtime, inode) for _, size, mtime, inode in found]
         self.skipped: int = skipped
         if not found:
             raise InputError(

@@ -76,7 +76,7 @@ def downscale_upscale(image: np.ndarray, strength: float, rng: np.random.Generat
         return image
     h, w = image.shape[1:]
     small = (max(1, round(w * (1 - strength))), max(1, round(h * (1 - strength))))
-    return _from_pil(_to_pil(image).resize(small, Image.BILINEAR).resize((w, h), Image.BILINEAR))
+    return _from_pil(_to_pil(image).resize(small, Image.Resampling.BILINEAR).resize((w, h), Image.Resampling.BILINEAR))
 
 
 @_register("center-crop", (0, 0.1, 0.2, 0.3, 0.4), "fraction of each side cropped, then resized back")
@@ -86,7 +86,7 @@ def center_crop(image: np.ndarray, strength: float, rng: np.random.Generator) ->
     h, w = image.shape[1:]
     dy, dx = int(round(h * strength / 2)), int(round(w * strength / 2))
     cropped = _to_pil(image).crop((dx, dy, w - dx, h - dy))
-    return _from_pil(cropped.resize((w, h), Image.BILINEAR))
+    return _from_pil(cropped.resize((w, h), Image.Resampling.BILINEAR))
 
 
 @_register("hflip", (0, 0.25, 0.5, 0.75, 1.0), "probability of a horizontal flip")

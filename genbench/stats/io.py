@@ -175,7 +175,7 @@ class FeatureFile:
 
 def save_features(path: str | Path, ff: FeatureFile, overwrite: bool = False) -> None:
     """Write a feature file atomically."""
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, np.ndarray | np.str_] = {
         "features": np.asarray(ff.features, np.float32),
         "files": np.asarray(ff.files, dtype=np.str_),
         "meta": np.str_(json.dumps({**(ff.meta or {}), "genbench_version": __version__})),
@@ -186,7 +186,7 @@ def save_features(path: str | Path, ff: FeatureFile, overwrite: bool = False) ->
         arrays["labels"] = np.asarray(ff.labels, np.int64)
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle; no such key
 
 
 def load_features(path: str | Path) -> FeatureFile:

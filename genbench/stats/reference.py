@@ -197,8 +197,9 @@ def all_entries() -> list[ManifestEntry]:
     return list(seen.values())
 
 
-def lookup_reference(spec: str, extractor: str | None = None) -> ManifestEntry | None:
-    """The entry for an id, or for ``dataset:split`` built with ``extractor`` (bundled first). None if no match."""
+def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str | None = None) -> ManifestEntry | None:
+    """The entry for an id, or for ``dataset:split`` built with ``extractor`` (bundled first; among several, the one
+    built with ``preprocessing`` when given). None if no match."""
     entries = all_entries()
     for entry in entries:
         if entry.id == spec:
@@ -209,6 +210,14 @@ def lookup_reference(spec: str, extractor: str | None = None) -> ManifestEntry |
     matches = [e for e in entries if e.dataset == dataset and e.split == split]
     if extractor is not None:
         matches = [e for e in matches if e.extractor == extractor]
+    if preprocessing is not None and extractor is not None:
+        from ..features import canonical_preprocessing
+
+        try:
+            wanted = canonical_preprocessing(extractor, preprocessing)
+        except ConfigError:
+            wanted = preprocessing
+        matches = sorted(matches, key=lambda e: e.preprocessing != wanted)  # that policy's first; the rest stay
     return matches[0] if matches else None
 
 

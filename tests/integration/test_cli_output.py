@@ -192,8 +192,8 @@ def test_mistyped_names_get_a_suggestion(small, tmp_path):
 
 
 def test_reference_ids_get_a_suggestion(monkeypatch):
-    from genbench import refstats
     from genbench.errors import ReferenceStatsError
+    from genbench.stats import reference as refstats
 
     entry = type("E", (), {"id": "cifar10-train_inception-v3", "dataset": "cifar10", "split": "train"})()
     monkeypatch.setattr(refstats, "all_entries", lambda: [entry])

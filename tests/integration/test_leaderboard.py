@@ -178,7 +178,7 @@ def test_a_row_of_repeated_images_is_refused(stores, tmp_path):  # noqa: F811
 
 
 def test_cyclegan_row_translates_each_held_out_source_once():
-    from genbench.leaderboard import baseline_row_specs
+    from genbench.baselines.board import baseline_row_specs
 
     (spec,) = baseline_row_specs(["cyclegan"])
     source = spec.make(spec.n or 10_000, 0)

@@ -5,7 +5,8 @@ Chromium comes from the Debian package ``chromium`` (``scripts/setup.sh --test``
 exists); without it these tests are skipped. No Python driver is needed: each page is loaded once with
 ``--dump-dom`` after a small harness script has been added to a copy of it (it records errors, clicks the
 headers and writes what it saw into an attribute of ``<body>``), and once more for ``--screenshot``.
-Screenshots go to ``reports/screenshots/`` (or ``$GENBENCH_SCREENSHOTS``).
+Screenshots go to the test's temporary folder, or to ``$GENBENCH_SCREENSHOTS`` when set (the checkout's
+``reports/screenshots/`` were made that way); a test run never writes into the checkout.
 """
 from __future__ import annotations
 
@@ -90,8 +91,10 @@ def inspect(page: Path, jobs: list[dict], tmp_path: Path) -> tuple[dict, str]:
     return json.loads(html.unescape(found.group(1))), res.stderr
 
 
-def screenshot(page: Path, name: str, height: int, width: int = 1280) -> Path:
-    folder = Path(os.environ.get("GENBENCH_SCREENSHOTS", ROOT / "reports" / "screenshots"))
+def screenshot(page: Path, name: str, height: int, folder: Path, width: int = 1280) -> Path:
+    """A PNG of ``page`` in ``folder`` (a test's tmp_path), or in ``$GENBENCH_SCREENSHOTS`` when set (to refresh
+    reports/screenshots/: GENBENCH_SCREENSHOTS=reports/screenshots scripts/test.sh tests/integration/test_pages_browser.py)."""
+    folder = Path(os.environ.get("GENBENCH_SCREENSHOTS", folder))
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     res = run_chromium(f"--window-size={width},{min(max(height, 600), 8000)}", f"--screenshot={target}",
@@ -183,7 +186,7 @@ def test_leaderboard_page_in_a_browser(tmp_path):
     assert [number(t) for t in cells] == sorted(number(t) for t in cells)
     by_name = seen["sorts"]["model"]
     assert by_name["asc"] == sorted((r.name for r in board), key=str.lower)
-    screenshot(page, "leaderboard.png", seen["height"])
+    screenshot(page, "leaderboard.png", seen["height"], tmp_path)
 
 
 @pytest.mark.slow
@@ -203,4 +206,4 @@ def test_report_page_in_a_browser(tmp_path):
     assert by_value["before"] == list(values)
     assert by_value["asc"] == sorted(values, key=values.get) and by_value["desc"] == by_value["asc"][::-1]
     assert seen["sorts"]["metric"]["asc"] == sorted(values, key=str.lower)
-    screenshot(paths["html"], "report.png", seen["height"], width=1100)
+    screenshot(paths["html"], "report.png", seen["height"], tmp_path, width=1100)

@@ -102,3 +102,15 @@ def test_build_refuses_to_replace_an_entry_without_overwrite(stores):
     assert run("ref", "build", "fashion-mnist:train", "--extractor", "test-tiny", "-q").exit_code == 0
     res = run("ref", "build", "fashion-mnist:train", "--extractor", "test-tiny", "-q")
     assert res.exit_code == 2 and "--overwrite" in res.stderr
+
+
+def test_an_explicit_policy_is_part_of_the_id_and_picks_the_statistics(stores):
+    assert run("ref", "build", "fashion-mnist:test", "--extractor", "test-tiny", "-q").exit_code == 0
+    res = run("ref", "build", "fashion-mnist:test", "--extractor", "test-tiny", "--preprocessing", "avgpool8", "-q")
+    assert res.exit_code == 0, res.output
+    listed = run("ref", "list", "--json", "-")
+    ids = {e["id"] for e in json.loads(listed.output)}
+    assert {"fashion-mnist-test_test-tiny", "fashion-mnist-test_test-tiny_avgpool8"} <= ids
+    from genbench.stats.reference import lookup_reference
+
+    assert lookup_reference("fashion-mnist:test", "test-tiny", "avgpool8").preprocessing == "avgpool8"

@@ -532,7 +532,7 @@ def test_bundled_stacked_checkpoint_loads_and_samples_colour():
 
 
 def test_list_and_leaderboard_keep_the_stacked_variant_off_the_gray_board():
-    from genbench.leaderboard import baseline_row_specs
+    from genbench.baselines.board import baseline_row_specs
 
     rows = {r["name"]: r for r in baselines.list_families()}
     assert sorted(rows) == sorted([*ALL, *VARIANTS])

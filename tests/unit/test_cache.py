@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from genbench import engine
 from genbench.cli.app import main
 from genbench.config import ExtractOptions
 from genbench.errors import InputError
 from genbench.evaluate import extract_source
+from genbench.extraction import engine
 from genbench.extraction.cache import FeatureCache, cache_key
 from genbench.sources.arrays import ArraySource
 from genbench.sources.base import ImageSource

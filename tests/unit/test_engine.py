@@ -8,6 +8,7 @@ import torch
 from genbench.config import ExtractOptions
 from genbench.errors import ConfigError, InputError
 from genbench.extraction.engine import chunk_ranges, iter_chunks, precision_deviation, precision_mode
+from genbench.extraction.request import ExtractionRequest
 from genbench.sources.arrays import ArraySource
 from genbench.stats.feature_stats import FeatureStats
 from tests.conftest import TinyExtractor, make_images
@@ -24,11 +25,25 @@ def test_chunk_ranges_are_whole_batches_covering_the_range():
     assert chunk_ranges(7, 7, 8) == []
 
 
+def test_a_request_names_its_input_and_keeps_no_logits_without_a_head():
+    class Headless(TinyExtractor):
+        logits_dim = None
+
+    source, options = ArraySource(make_images(4, seed=0)), ExtractOptions(batch_size=4)
+    request = ExtractionRequest(source, TinyExtractor(), options, "reference")
+    assert request.where == f"{source.location or source.kind} (reference)"
+    assert request.keep_features and request.keep_logits and request.batch_size == 4
+    assert ExtractionRequest(source, TinyExtractor(), options, label="precision check (bf16)").where == \
+        "precision check (bf16)"
+    assert not ExtractionRequest(source, Headless(), options, keep_logits=True).keep_logits
+
+
 def test_chunks_that_cut_through_batches_hold_exact_sums_of_their_images():
     images = make_images(30, seed=2)
     ranges = [(0, 10), (10, 25), (25, 30)]  # boundaries inside batches of 8
-    chunks = list(iter_chunks(ArraySource(images, labels=np.arange(30)), TinyExtractor(),
-                              ExtractOptions(batch_size=8, progress=False), ranges, "test", True, True))
+    request = ExtractionRequest(ArraySource(images, labels=np.arange(30)), TinyExtractor(),
+                                ExtractOptions(batch_size=8, progress=False), "test", True, True)
+    chunks = list(iter_chunks(request, ranges))
     expected = direct(images)
     assert [(c.start, c.stop) for c in chunks] == ranges
     for chunk in chunks:
@@ -44,7 +59,8 @@ def test_chunks_that_cut_through_batches_hold_exact_sums_of_their_images():
 
 def test_features_only_when_kept_and_non_finite_output_is_named():
     images = make_images(12, seed=1)
-    (chunk,) = iter_chunks(ArraySource(images), TinyExtractor(), ExtractOptions(batch_size=4), [(0, 12)], "t", False, False)
+    (chunk,) = iter_chunks(ExtractionRequest(ArraySource(images), TinyExtractor(), ExtractOptions(batch_size=4), "t",
+                                             False, False), [(0, 12)])
     assert chunk.features is None and chunk.logits is None and chunk.stats.n == 12
 
     class Broken(TinyExtractor):
@@ -58,7 +74,8 @@ def test_features_only_when_kept_and_non_finite_output_is_named():
             return out
 
     with pytest.raises(InputError, match=r"NaN or Inf features for images 8\.\.11"):
-        list(iter_chunks(ArraySource(images), Broken(), ExtractOptions(batch_size=4), [(0, 12)], "t", True, True))
+        list(iter_chunks(ExtractionRequest(ArraySource(images), Broken(), ExtractOptions(batch_size=4), "t", True, True),
+                         [(0, 12)]))
 
 
 def test_precision_modes_and_their_deviation_on_cpu():
@@ -103,8 +120,9 @@ def test_cuda_loop_matches_the_cpu_loop():
     runs = {}
     for device in ("cpu", "cuda"):
         net = TinyExtractor().to(device)
-        runs[device] = list(iter_chunks(ArraySource(images), net, ExtractOptions(batch_size=16, device=device),
-                                        ranges, "t", True, True))
+        request = ExtractionRequest(ArraySource(images), net, ExtractOptions(batch_size=16, device=device), "t",
+                                    True, True)
+        runs[device] = list(iter_chunks(request, ranges))
     for a, b in zip(runs["cpu"], runs["cuda"]):
         np.testing.assert_allclose(b.features, a.features, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(b.logits, a.logits, rtol=1e-5, atol=1e-5)
@@ -133,7 +151,8 @@ def test_inception_on_cuda_float32_matches_the_cpu():
     out = {}
     for device in ("cpu", "cuda"):
         net = prepare_extractor(InceptionV3Extractor(state, "0" * 64, device=device, backend="torch"), torch.device(device))
-        (chunk,) = iter_chunks(ArraySource(images), net, ExtractOptions(batch_size=4, device=device), [(0, 8)], "t", True, True)
+        request = ExtractionRequest(ArraySource(images), net, ExtractOptions(batch_size=4, device=device), "t", True, True)
+        (chunk,) = iter_chunks(request, [(0, 8)])
         out[device] = chunk.features
     rel = np.linalg.norm(out["cuda"] - out["cpu"]) / np.linalg.norm(out["cpu"])
     assert rel < 1e-4  # true float32 on the GPU (TF32 would give ~1e-3)

@@ -28,3 +28,32 @@ def test_every_module_imports_alone():
     count, *failed = done.stdout.strip().splitlines()
     assert int(count) > 50  # the walk found the package's modules
     assert not [line for line in failed if line], failed
+
+
+def test_moved_modules_import_under_their_old_names_with_a_warning():
+    script = r"""
+import importlib, warnings
+import genbench
+from genbench._compat import MOVED
+for old, new in MOVED.items():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module(old)
+    assert module is importlib.import_module(new), old
+    assert module.__spec__.name == new, (old, module.__spec__.name)
+    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught), old
+from genbench.refstats import lookup_reference  # a name from an old module
+print(len(MOVED))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.strip()) >= 20
+
+
+def test_no_top_level_package_but_genbench():
+    import tomllib
+    from pathlib import Path
+
+    config = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    packages = config["tool"]["setuptools"]["packages"]
+    assert packages and all(p == "genbench" or p.startswith("genbench.") for p in packages), packages

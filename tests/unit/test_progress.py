@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from genbench import progress
+from genbench.util import progress
 from genbench.util.progress import Reporter, Steps, final_line, format_duration, format_rate, live_line
 
 #: The one line a phase leaves: "label: 1234 unit in 5.6 s (220 unit/s)" (or m:ss for long phases).

@@ -19,6 +19,7 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -63,6 +64,10 @@ class Family(ABC):
     amp_safe: ClassVar[bool] = True  # may train under bfloat16 autocast
     output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)  # range of decode()'s float images
     ema_net: ClassVar[str | None] = None  # the net that train.ema_decay averages (None: the family has no EMA)
+    # Set by genbench.baselines.api.load_checkpoint on a loaded family (absent on a freshly built one).
+    checkpoint_path: Path
+    checkpoint_sha256: str
+    info: dict[str, Any]
 
     def __init__(self, options: Options, seed: int, device: torch.device) -> None:
         self.options = options

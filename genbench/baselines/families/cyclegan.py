@@ -100,11 +100,14 @@ def normal_init(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.normal_(m.weight, 0.0, 0.02)
+            assert m.bias is not None  # every conv of these nets has a bias
             nn.init.zeros_(m.bias)
 
 
 class ImagePool:
     """History of generated images (Shrivastava et al. 2017): half of each batch comes from older fakes."""
+
+    images: list[torch.Tensor]
 
     def __init__(self, size: int, generator: torch.Generator) -> None:
         self.size, self.generator, self.images = size, generator, []

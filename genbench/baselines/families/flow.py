@@ -74,8 +74,10 @@ class CouplingNet(nn.Module):
             nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU(True),
             nn.Conv2d(hidden, 2 * out_ch, 3, padding=1),
         )
-        nn.init.zeros_(self.body[-1].weight)
-        nn.init.zeros_(self.body[-1].bias)
+        last = self.body[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s, t = self.body(x).chunk(2, dim=1)
@@ -223,6 +225,8 @@ class Flow(Family):
         return {"z": torch.randn(n, D, generator=generator) * self.options.sample_temperature}
 
     def decode(self, latents: Latents) -> torch.Tensor:
-        y = self.nets["flow"].reverse(latents["z"])
+        flow = self.nets["flow"]
+        assert isinstance(flow, RealNVP)  # set by setup()
+        y = flow.reverse(latents["z"])
         a = self.options.alpha
         return (torch.sigmoid(y) - a) / (1 - 2 * a)

@@ -78,6 +78,8 @@ def lap1_loss(x: torch.Tensor, y: torch.Tensor, levels: int) -> torch.Tensor:
 class Codes(nn.Module):
     """One code per coded training image (sparse embedding) and the images' data-set indices."""
 
+    image_index: torch.Tensor  # buffer
+
     def __init__(self, n: int, z_dim: int) -> None:
         super().__init__()
         self.z = nn.Embedding(n, z_dim, sparse=True)
@@ -86,6 +88,9 @@ class Codes(nn.Module):
 
 class GaussianFit(nn.Module):
     """z = mean + chol @ eps: the full-covariance Gaussian fitted to the learned codes."""
+
+    mean: torch.Tensor  # buffer
+    chol: torch.Tensor  # buffer
 
     def __init__(self, z_dim: int) -> None:
         super().__init__()
@@ -117,6 +122,16 @@ class GLO(Family):
             "codes": torch.optim.SparseAdam(list(self.nets["codes"].parameters()), lr=o.lr_z),
         }
 
+    def _codes(self) -> Codes:
+        codes = self.nets["codes"]
+        assert isinstance(codes, Codes)  # setup(), prepare() and load_state() put a Codes there
+        return codes
+
+    def _latent_fit(self) -> GaussianFit:
+        fit = self.nets["latent_fit"]
+        assert isinstance(fit, GaussianFit)  # set by setup()
+        return fit
+
     def project(self, z: torch.Tensor) -> torch.Tensor:
         norm = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
         return z / norm if self.options.projection == "sphere" else z / norm.clamp_min(1.0)
@@ -127,7 +142,7 @@ class GLO(Family):
         n = len(train) if o.n_codes == 0 or o.n_codes >= len(train) else o.n_codes
         rows = np.sort(np.random.default_rng(self.seed).choice(len(train), size=n, replace=False))
         subset = train.subset(rows)
-        if n != self.nets["codes"].z.num_embeddings:
+        if n != self._codes().z.num_embeddings:
             self.nets["codes"] = Codes(n, o.z_dim).to(self.device)
             self.make_optimizers()
         x = torch.tensor(subset.images).reshape(n, -1).double() / 255.0
@@ -137,7 +152,7 @@ class GLO(Family):
         pcs = vecs[:, -o.z_dim:].flip(1)
         z = x @ pcs
         z = z / z.norm(dim=1).max() if o.projection == "ball" else z
-        codes = self.nets["codes"]
+        codes = self._codes()
         with torch.no_grad():
             codes.z.weight.copy_(self.project(z.float()).to(self.device))
             codes.image_index.copy_(torch.tensor(subset.indices).to(self.device))
@@ -156,7 +171,7 @@ class GLO(Family):
 
     def train_step(self, batches: dict[str, Batch], step: int) -> dict[str, torch.Tensor]:
         batch = batches["train"]
-        codes = self.nets["codes"].z
+        codes = self._codes().z
         with self.amp():
             out = self.nets["generator"](codes(batch.indices))
             loss = self.reconstruction_loss(out.float(), batch.float_images())
@@ -171,10 +186,10 @@ class GLO(Family):
 
     def finalize(self, streams: dict[str, Arrays]) -> None:
         """Fit N(mean, cov) to the codes (float64; a small ridge keeps the Cholesky factor defined)."""
-        z = self.nets["codes"].z.weight.detach().double()
+        z = self._codes().z.weight.detach().double()
         mean = z.mean(0)
         cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-        fit = self.nets["latent_fit"]
+        fit = self._latent_fit()
         fit.mean.copy_(mean.float())
         fit.chol.copy_(torch.linalg.cholesky(cov).float())
 
@@ -183,13 +198,13 @@ class GLO(Family):
         target = getattr(self, "_recon_images", None)
         if target is None:
             return {}
-        out = self.nets["generator"](self.nets["codes"].z.weight[: len(target)])
+        out = self.nets["generator"](self._codes().z.weight[: len(target)])
         return {"train_recon_mse": float(F.mse_loss(out, target))}
 
     def load_state(self, state: dict, where: str) -> None:
         """Resize the code table to the checkpoint's before loading (n_codes = 0 means "all images")."""
         weight = state.get("nets", {}).get("codes", {}).get("z.weight") if isinstance(state.get("nets"), dict) else None
-        if isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.shape[0] != self.nets["codes"].z.num_embeddings:
+        if isinstance(weight, torch.Tensor) and weight.ndim == 2 and weight.shape[0] != self._codes().z.num_embeddings:
             self.nets["codes"] = Codes(weight.shape[0], self.options.z_dim).to(self.device)
         super().load_state(state, where)
 
@@ -201,4 +216,4 @@ class GLO(Family):
 
     def reconstruct(self, rows: torch.Tensor) -> torch.Tensor:
         """Decode the stored codes ``rows`` (copies of training images ``codes.image_index[rows]``)."""
-        return self.nets["generator"](self.nets["codes"].z.weight[rows.to(self.device)])
+        return self.nets["generator"](self._codes().z.weight[rows.to(self.device)])

@@ -104,7 +104,9 @@ class VAE(Family):
         if self.options.decoder == "bernoulli":
             nll = F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
         else:
-            log_sigma = self.nets["decoder"].log_sigma
+            decoder = self.nets["decoder"]
+            assert isinstance(decoder, Decoder)  # set by setup()
+            log_sigma = decoder.log_sigma
             resid = (x - torch.sigmoid(out)) / torch.exp(log_sigma)
             nll = (0.5 * resid**2 + log_sigma + 0.5 * math.log(2 * math.pi)).flatten(1).sum(1)
         mu, log_var = mu.float(), log_var.float()

@@ -100,6 +100,7 @@ def _metric_cell(row: BoardRow, column: str) -> h.Cell:
         return h.Cell("", None, "num")
     text = h.esc(fmt(column, value))
     if column in WITH_SPREAD:
+        assert isinstance(entry, dict)  # headline() is None for anything but a dict
         spread = fmt_spread(column, value, entry.get("std"))
         text += f" <small>{h.esc(spread)}</small>" if spread else ""
     ci = fmt_interval(column, row.ci(column))
@@ -133,7 +134,7 @@ def headline_chart(board: Sequence[BoardRow], metric: str) -> bytes | None:
     if not shown:
         return None
     labels = [f"#{r.rank} {r.name}" if r.rank is not None else f"{r.name} (reference)" for r in shown]
-    values = [r.value(metric) for r in shown]
+    values = [v for v in (r.value(metric) for r in shown) if v is not None]  # all of them: shown has values
     intervals = [r.ci(metric) for r in shown]
     positive = all(v > 0 for v in values) and all(iv is None or iv[0] > 0 for iv in intervals)
     log = positive and max(values) / min(values) > 100
@@ -152,8 +153,8 @@ def headline_chart(board: Sequence[BoardRow], metric: str) -> bytes | None:
 
 def pr_scatter(board: Sequence[BoardRow]) -> bytes | None:
     """Precision against recall, one distinct labelled marker per row."""
-    points = [ScatterPoint(r.name, r.value("recall"), r.value("precision")) for r in board
-              if r.value("recall") is not None and r.value("precision") is not None]
+    points = [ScatterPoint(r.name, recall, precision) for r in board
+              if (recall := r.value("recall")) is not None and (precision := r.value("precision")) is not None]
     if not points:
         return None
     k = next((r.metrics["precision"].get("k") for r in board if isinstance(r.metrics.get("precision"), dict)), None)

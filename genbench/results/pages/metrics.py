@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 
-from ...gate import better, metric_kind
+from ...errors import ConfigError
+from ...metrics.registry import direction as better
+from ...metrics.registry import metric_kind
 
 _AXIS = {
     "fd": "Fréchet distance (squared feature units)",
@@ -84,10 +86,12 @@ def fmt_interval(name: str, ci) -> str:
 
 def headline(entry) -> float | None:
     """The headline number of a metric entry: ``value`` or ``mean`` (None when it has neither)."""
-    if not isinstance(entry, dict):
+    from ...metrics.values import MetricValue
+
+    try:
+        return MetricValue.from_dict(entry).headline if isinstance(entry, dict) else None
+    except (ConfigError, TypeError, ValueError):
         return None
-    value = entry.get("value", entry.get("mean"))
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def interval(entry) -> tuple[float, float] | None:

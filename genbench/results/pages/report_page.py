@@ -18,8 +18,10 @@ Kinds (:func:`document_kind`), and what their page shows beyond the provenance a
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from ..plots import Strip, render_hbar_chart, render_interval_strips
 from . import html as h
@@ -111,7 +113,7 @@ def _resolve(base_dir: Path, rel: str) -> Path:
 def _picture(base_dir: Path, rel: object, alt: str, caption: str, cls: str = "samples") -> str:
     """A picture file embedded as a figure, or a note when it cannot be read."""
     from ...errors import InputError
-    from ..report import read_png
+    from .artifacts import read_png
 
     if not isinstance(rel, str) or not rel:
         return ""
@@ -242,10 +244,10 @@ def intervals_figure(doc: Mapping, board: Mapping | None) -> tuple[bytes | None,
         if ci is None and isinstance(std, (int, float)) and value is not None and std > 0:
             ci = (value - std, value + std)
             notes.append(f"{name}: bar = ± 1 std (no bootstrap interval)")
-        others = []
+        others: list[tuple[str, float]] = []
         if name in placed:
-            others = [(str(r.get("name")), headline((r.get("metrics") or {}).get(name))) for r in board_rows]
-            others = [(n, v) for n, v in others if v is not None]
+            named = [(str(r.get("name")), headline((r.get("metrics") or {}).get(name))) for r in board_rows]
+            others = [(n, v) for n, v in named if v is not None]
             notes.append(f"{name}: among the bundled leaderboard's rows ({placed[name]})")
         if value is None or (ci is None and not others):
             continue
@@ -261,7 +263,7 @@ def intervals_figure(doc: Mapping, board: Mapping | None) -> tuple[bytes | None,
 
 
 def score_body(doc: Mapping, base_dir: Path, board: Mapping | None) -> str:
-    from ..report import _artifact_list, fit_plot_svg
+    from .artifacts import artifact_list, fit_plot_svg
 
     prov = doc.get("provenance") or {}
     parts = [_unverified(prov), "<h2>Metrics</h2>", metrics_table(doc.get("metrics") or {}),
@@ -281,9 +283,9 @@ def score_body(doc: Mapping, base_dir: Path, board: Mapping | None) -> str:
     parts.append(h.figure(grid, "generated samples", f"The first images of {h.esc(generated)}.", cls="samples",
                           fig_id="samples") if grid else
                  f"<p class=note>The generated images ({h.esc(generated or 'not recorded')}) are not at hand here.</p>")
-    artifacts = _artifact_list(dict(doc))
+    artifacts = artifact_list(dict(doc))
     if artifacts:  # listed pictures must be there: InputError (naming the file) before anything is written
-        from ..report import read_png
+        from .artifacts import read_png
 
         parts.append("<h2>Pictures</h2>")
         for name, rel, caption in artifacts:
@@ -481,7 +483,8 @@ _TITLES = {"score": "score", "memorization": "memorization probe", "sensitivity"
            "check": "quality gate", "leaderboard": "leaderboard"}
 
 
-def render_report(doc, base_dir: str | Path = ".", title: str | None = None, board: Mapping | None | str = "bundled") -> str:
+def render_report(doc, base_dir: str | os.PathLike = ".", title: str | None = None,
+                  board: Mapping | None | Literal["bundled"] = "bundled") -> str:
     """The page for ``doc`` (any kind of :func:`document_kind`); pictures are read from ``base_dir``.
 
     ``board``: the leaderboard document to place a score among ("bundled": the repository's, when present;

@@ -1,0 +1,104 @@
+"""The compatibility policy: which features and statistics may be compared, in one place.
+
+Two inputs are comparable when they were made the same way. The **identity** of an input is
+the metadata a feature or statistics file records (``meta``), or, for images extracted in this
+run, the extractor's identity plus the arithmetic precision. These fields must match:
+
+============== ===============================================================
+extractor       the network's canonical name (``inception-v3``, ``fmnist-cnn``)
+weights_sha256  the sha256 of the weights file the network was built from
+layer           which layer the features come from
+preprocessing   the resize/normalise policy the images went through
+precision       float32, tf32 or bf16; a file that does not record it is float32
+                (every file written before precision was recorded was)
+feature_dim     the width of a feature vector
+============== ===============================================================
+
+A field that one side records and the other does not is *unchecked*; an input without any
+metadata (a plain mu/sigma ``.npz`` from pytorch-fid or TTUR, a bare feature array) leaves
+every field unchecked. Unchecked is allowed, with a warning that names the input and the
+fields, and the result's provenance lists them under ``unchecked``; a field that both sides
+record and that differs is refused with :class:`~genbench.errors.ReferenceStatsError`, the
+same message from every verb.
+"""
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import ReferenceStatsError
+
+#: The identity fields, in the order they are checked and reported.
+IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim")
+
+#: What a file that does not record a field was made with, where that is known.
+IMPLIED: dict[str, object] = {"precision": "float32"}
+
+
+@dataclass(frozen=True)
+class Side:
+    """One input as the policy sees it: how to name it in a message, and its identity (None: no metadata)."""
+
+    what: str  # e.g. "reference input stats.npz (--ref)"
+    identity: Mapping[str, object] | None
+
+
+def identity_fields(identity: Mapping[str, object] | None) -> dict[str, object] | None:
+    """The identity fields of a metadata dict (implied values filled in), or None without metadata."""
+    if identity is None:
+        return None
+    out = {k: identity[k] for k in IDENTITY_FIELDS if identity.get(k) is not None}
+    for key, value in IMPLIED.items():
+        out.setdefault(key, value)
+    return out
+
+
+def mismatch_message(what: str, key: str, value: object, other: str, other_value: object) -> str:
+    """The one refusal message: the input, the field, both values."""
+    hint = HINTS.get(key, "")
+    return (f"{what} was built with {key}={value!r}, but {other} uses {key}={other_value!r}; features and "
+            "statistics made under different settings cannot be compared" + (f" ({hint})" if hint else ""))
+
+
+#: What to do about a mismatch of one field, where there is something to say.
+HINTS = {
+    "precision": "extract both sides at one --precision: bf16/tf32 features are not float32 statistics",
+    "extractor": "pass --extractor to match the reference, or a reference built with this extractor",
+}
+
+
+def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: bool = True) -> dict[str, list[str]]:
+    """Refuse sides built under other settings than ``expected`` (default: the first side with metadata).
+
+    Returns the unchecked fields per side (``{what: [field, ...]}``, empty when everything was
+    checked) and, unless ``warn`` is False, warns once naming them. Raises ReferenceStatsError
+    at the first field that differs.
+    """
+    anchor = expected if expected is not None else next((s for s in sides if s.identity is not None), None)
+    want = identity_fields(anchor.identity) if anchor is not None else None
+    unchecked: dict[str, list[str]] = {}
+    for side in sides:
+        if anchor is not None and side is anchor:
+            continue
+        have = identity_fields(side.identity)
+        if have is None or want is None:
+            unchecked[side.what] = list(IDENTITY_FIELDS)
+            continue
+        assert anchor is not None
+        for key in IDENTITY_FIELDS:
+            if key in have and key in want:
+                if have[key] != want[key]:
+                    raise ReferenceStatsError(mismatch_message(side.what, key, have[key], anchor.what, want[key]))
+            elif key in have or key in want:
+                unchecked.setdefault(side.what, []).append(key)
+    if warn and unchecked:
+        warnings.warn(unchecked_message(unchecked), UserWarning, stacklevel=3)
+    return unchecked
+
+
+def unchecked_message(unchecked: Mapping[str, Sequence[str]]) -> str:
+    """The one warning for inputs whose provenance could not be checked."""
+    parts = [f"{what} ({', '.join(fields)})" for what, fields in unchecked.items()]
+    return ("provenance unchecked, comparing anyway: " + "; ".join(parts) + " - a file without metadata cannot "
+            "show it was made with the same extractor, weights, layer, preprocessing and precision")
