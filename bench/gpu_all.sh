@@ -27,7 +27,11 @@ fi
 "$PY" -c "import torch; print('torch', torch.__version__, 'cuda available:', torch.cuda.is_available())"
 
 echo "== unit tests of the extraction engine and the feature cache (CUDA ones run where a GPU is present)"
-GENBENCH_CACHE="$(mktemp -d)" "$PY" -m pytest -q -p no:cacheprovider tests/unit/test_engine.py tests/unit/test_cache.py
+GENBENCH_CACHE="$(mktemp -d)" "$PY" -m pytest -q -p no:cacheprovider tests/unit/test_engine.py tests/unit/test_cache.py \
+  tests/unit/test_fid_torch.py
+
+echo "== Evaluator.compute() at d=2048 with the statistics on the GPU (target: under 0.1 s)"
+"$PY" bench/bench_evaluator.py --device cuda --compute-only --compute-repeats 5 || echo "(no CUDA device: skipped)"
 
 echo "== benchmarks"
 "$PY" bench/bench_gpu.py "$@"

@@ -205,6 +205,7 @@ class Evaluator:
             raise InputError(f"reference: {ref_in.description} has {ref_in.n} sample(s); statistics need at least 2")
         self.reference: Evaluated = ref_in
         self._fd_reference: FrechetReference | None = None  # built at the first compute() that needs it
+        self._fd_reference_torch: Any = None  # the same on a CUDA device (genbench.metrics.fid_torch)
         self._git_commit = git_commit()  # once: a subprocess per compute() would cost a training loop time
         self.reset()
 
@@ -505,7 +506,17 @@ class Evaluator:
 
     def _fd(self, stats: FeatureStats) -> dict:
         """The "fd" metric's entry, as the registry's (without bootstrap), against the reference's mean,
-        covariance and factor prepared once (genbench.metrics.fid.FrechetReference)."""
+        covariance and factor prepared once (genbench.metrics.fid.FrechetReference). With the sums on a CUDA
+        device (one process), the same algorithm runs there in torch (genbench.metrics.fid_torch)."""
+        if self.device.type == "cuda" and _world()[1] == 1:
+            from .metrics.fid_torch import TorchFrechetReference, moments
+
+            if self._fd_reference_torch is None:
+                ref = self.reference.stats
+                self._fd_reference_torch = TorchFrechetReference(
+                    torch.from_numpy(ref.mean()).to(self.device), torch.from_numpy(ref.cov()).to(self.device))
+            mu, sigma = moments(self._n, self._total, self._outer)
+            return {"value": self._fd_reference_torch.distance(mu, sigma)}
         if self._fd_reference is None:
             self._fd_reference = FrechetReference.from_stats(self.reference.stats)
         return {"value": self._fd_reference.distance(stats.mean(), stats.cov())}
