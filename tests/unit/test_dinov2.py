@@ -181,13 +181,13 @@ def test_ref_build_in_dinov2_space_and_score_against_it(tmp_path, monkeypatch, v
                                     "--weights", path, "--weights-sha256", sha, "--preprocessing", "torch-bicubic",
                                     "-q"])
     assert res.exit_code == 0, res.output
-    entry = get_reference("fashion-mnist-test_dinov2-vit-s14")
+    entry = get_reference("fashion-mnist-test_dinov2-vit-s14_dinov2-torch-bicubic")  # an explicit policy is in the id
     assert (entry.n, entry.preprocessing, entry.weights_sha256) == (10, "dinov2-torch-bicubic", sha)
     xo = ExtractOptions(extractor="dinov2-vit-s14", weights=path, progress=False, cache=False)
     with pytest.raises(ReferenceStatsError, match="built with preprocessing='dinov2-torch-bicubic'"):
-        score(_images(3), "fashion-mnist-test_dinov2-vit-s14", ["fd"],
+        score(_images(3), "fashion-mnist-test_dinov2-vit-s14_dinov2-torch-bicubic", ["fd"],
               ExtractOptions(extractor="dinov2-vit-s14", weights=path, preprocessing="pil-bicubic", progress=False,
                              cache=False))
-    result = score(_images(3), "fashion-mnist-test_dinov2-vit-s14", ["fd"], xo)  # follows the reference's policy
+    result = score(_images(3), "fashion-mnist-test_dinov2-vit-s14_dinov2-torch-bicubic", ["fd"], xo)  # follows the reference's policy
     assert result.provenance["preprocessing"] == "dinov2-torch-bicubic" and result.metrics["fd_dinov2"]["value"] > 0
     datasets.clear_cache()
