@@ -338,11 +338,11 @@ def to_csv(flat: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def to_html(rows: list[dict], pictures: dict[str, Path], provenance: dict, command: str) -> str:
+def to_html(rows: list[dict], pictures: dict[str, Path], provenance: dict, command: str, board: Board) -> str:
     """index.html from the rows of results.json (see :mod:`genbench.results.pages.leaderboard_page`)."""
     from .results.pages.leaderboard_page import render_page
 
-    return render_page(rows, provenance, pictures, command)
+    return render_page(rows, provenance, pictures, command, board.title, board.notes(provenance))
 
 
 def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_pictures: dict[str, Path],
@@ -359,10 +359,11 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
     doc: dict[str, Any] = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
                      "seconds": r.seconds} for r in rows],
            "provenance": {**provenance, "command": command},
+           "title": board.title, "notes": board.notes(provenance),
            "artifacts": {k: str(v.relative_to(out_dir)) for k, v in pictures.items()}}
     write_text_atomic(out_dir / "leaderboard.md", to_markdown(doc["rows"], provenance, command, board))
     write_text_atomic(out_dir / "leaderboard.csv", to_csv(flat))
-    write_text_atomic(out_dir / "index.html", to_html(doc["rows"], pictures, doc["provenance"], command))
+    write_text_atomic(out_dir / "index.html", to_html(doc["rows"], pictures, doc["provenance"], command, board))
     write_text_atomic(out_dir / "results.json", json.dumps(doc, indent=2) + "\n")
     return pictures
 

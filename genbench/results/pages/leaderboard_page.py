@@ -1,11 +1,13 @@
 """The leaderboard page (``index.html``): ranked table, headline chart, precision-recall scatter, sample grids.
 
 Input: the rows of a leaderboard ``results.json`` (``{"name", "kind", "n", "metrics", "extra", "seconds"}``),
-its provenance, its pictures (name -> PNG bytes or path; ``samples: <row>`` are the rows' sample grids) and
-the command that made it. Rows of kind ``baseline`` and ``added`` are ranked by the headline metric
-(``fd_fmnist``, lower is better); reference rows follow, unranked, in their own order. Every metric
-column carries its direction; FD and KID show their seeded 95% bootstrap interval where the row has
-one (``ci95``), IS its spread over splits (± std).
+its provenance, its pictures (name -> PNG bytes or path; ``samples: <row>`` are the rows' sample grids), the
+command that made it and the board's notes (what each metric is measured against; ``results.json``'s
+``notes``). Nothing here is specific to one data set: the metric columns are the rows' metrics in the order
+they were computed, and rows of kind ``baseline`` and ``added`` are ranked by the first column every one of
+them has (``fd_fmnist`` on the Fashion-MNIST board), in the direction the metric registry declares for it;
+reference rows follow, unranked, in their own order. Every metric column carries its direction; FD and KID
+show their seeded 95% bootstrap interval where the row has one (``ci95``), IS its spread over splits (± std).
 """
 from __future__ import annotations
 
@@ -17,10 +19,8 @@ from ..plots import PALETTE, ScatterPoint, render_hbar_chart, render_scatter_plo
 from . import html as h
 from .metrics import arrow, arrow_title, axis_label, fmt, fmt_interval, fmt_spread, headline, interval
 
-#: Metric columns, in order, when present in any row.
-COLUMNS = ("fd_fmnist", "is_fmnist", "kid_fmnist", "precision", "recall", "density", "coverage", "fid", "is")
-#: Columns shown with their spread (± std over splits or subsets is the only uncertainty IS has).
-WITH_SPREAD = ("is_fmnist", "is")
+#: Metric kinds shown with their spread (± std over splits is the only uncertainty IS has).
+WITH_SPREAD_KINDS = ("is",)
 RANKED_KINDS = ("baseline", "added")
 KIND_COLOURS = {"baseline": PALETTE[0], "added": PALETTE[1], "reference": (150, 150, 150)}
 
@@ -44,13 +44,26 @@ class BoardRow:
         return interval(self.metrics.get(metric))
 
 
+def metric_columns(rows: Sequence[Mapping]) -> list[str]:
+    """Every metric any row has, in the order they first appear (the order the board computed them)."""
+    return list(dict.fromkeys(name for r in rows for name in (r.get("metrics") or {})))
+
+
+def with_spread(column: str) -> bool:
+    """Whether a column shows its ± std (IS: its spread over splits)."""
+    from ...metrics.registry import metric_kind
+
+    return metric_kind(column) in WITH_SPREAD_KINDS
+
+
 def headline_metric(rows: Sequence[Mapping]) -> str:
-    """The ranking metric: the first of :data:`COLUMNS` that every ranked row has (``fd_fmnist``)."""
+    """The ranking metric: the first column that every ranked row has (``fd_fmnist`` on the Fashion-MNIST board)."""
     ranked = [r for r in rows if r.get("kind") in RANKED_KINDS] or list(rows)
-    for column in COLUMNS:
+    columns = metric_columns(rows)
+    for column in columns:
         if ranked and all(headline((r.get("metrics") or {}).get(column)) is not None for r in ranked):
             return column
-    return COLUMNS[0]
+    return columns[0] if columns else ""
 
 
 def ordered_rows(rows: Sequence[Mapping], metric: str | None = None) -> list[BoardRow]:
@@ -80,7 +93,7 @@ def _with_row_intervals(row: Mapping) -> dict:
 
 
 def columns_of(rows: Sequence[BoardRow]) -> list[str]:
-    return [c for c in COLUMNS if any(c in r.metrics for r in rows)]
+    return list(dict.fromkeys(name for r in rows for name in r.metrics))
 
 
 def score_text(row: BoardRow, metric: str) -> str:
@@ -89,7 +102,7 @@ def score_text(row: BoardRow, metric: str) -> str:
     if value is None:
         return ""
     ci = fmt_interval(metric, row.ci(metric))
-    spread = fmt_spread(metric, value, row.metrics.get(metric, {}).get("std")) if metric in WITH_SPREAD else ""
+    spread = fmt_spread(metric, value, row.metrics.get(metric, {}).get("std")) if with_spread(metric) else ""
     return " ".join(t for t in (metric, fmt(metric, value), spread, ci) if t)
 
 
@@ -99,7 +112,7 @@ def _metric_cell(row: BoardRow, column: str) -> h.Cell:
     if value is None:
         return h.Cell("", None, "num")
     text = h.esc(fmt(column, value))
-    if column in WITH_SPREAD:
+    if with_spread(column):
         assert isinstance(entry, dict)  # headline() is None for anything but a dict
         spread = fmt_spread(column, value, entry.get("std"))
         text += f" <small>{h.esc(spread)}</small>" if spread else ""
@@ -190,7 +203,7 @@ def _provenance_items(provenance: Mapping, command: str) -> list[tuple[str, obje
 
 
 def render_page(rows: Sequence[Mapping], provenance: Mapping, pictures: Mapping[str, bytes | str | Path],
-                command: str, title: str = "Fashion-MNIST leaderboard") -> str:
+                command: str, title: str = "Leaderboard", notes: Sequence[str] = ()) -> str:
     """The whole page as one HTML string (see the module docstring)."""
     board = ordered_rows(rows)
     metric = headline_metric(rows)
@@ -203,8 +216,8 @@ def render_page(rows: Sequence[Mapping], provenance: Mapping, pictures: Mapping[
     parts = ["<h2>Table</h2>", leaderboard_table(board, columns),
              "<p class=note>↓ lower is better, ↑ higher is better. Small print under FD and KID: seeded 95% "
              "bootstrap interval over the generated samples (reference fixed), where scored with it; IS: ± std "
-             "over its splits. fd_fmnist is against the full training split's statistics; KID and precision/"
-             "recall/density/coverage against a seeded subset of it (see provenance).</p>"]
+             "over its splits.</p>"]
+    parts += [f"<p class=note>{h.esc(line.replace('`', ''))}</p>" for line in notes]
     chart = headline_chart(board, metric)
     if chart:
         parts += ["<h2>Headline metric</h2>", h.figure(chart, f"bar chart of {metric} per row",
@@ -246,7 +259,7 @@ def markdown_table(rows: Sequence[Mapping]) -> list[str]:
                 cells.append("")
                 continue
             text = fmt(c, value)
-            if c in WITH_SPREAD:
+            if with_spread(c):
                 text += f" {fmt_spread(c, value, r.metrics[c].get('std'))}".rstrip()
             ci = fmt_interval(c, r.ci(c))
             cells.append(f"{text} {ci}".rstrip())
@@ -255,7 +268,7 @@ def markdown_table(rows: Sequence[Mapping]) -> list[str]:
     return lines
 
 
-def render_document(doc: Mapping, base_dir: str | Path = ".", title: str = "Fashion-MNIST leaderboard") -> str:
+def render_document(doc: Mapping, base_dir: str | Path = ".", title: str | None = None) -> str:
     """The page of a leaderboard ``results.json`` document; its ``artifacts`` are read from ``base_dir``
     (pictures that are missing are left out, named in a note)."""
     base = Path(base_dir)
@@ -268,7 +281,9 @@ def render_document(doc: Mapping, base_dir: str | Path = ".", title: str = "Fash
         else:
             missing.append(str(name))
     provenance = doc.get("provenance") or {}
-    text = render_page(doc.get("rows") or [], provenance, pictures, str(provenance.get("command", "")), title)
+    notes = [str(line) for line in doc.get("notes") or []]
+    text = render_page(doc.get("rows") or [], provenance, pictures, str(provenance.get("command", "")),
+                       title or str(doc.get("title") or "Leaderboard"), notes)
     if missing:
         note = f"<p class=note>Pictures not found beside the results file: {h.esc(', '.join(missing))}.</p>"
         text = text.replace("<h2>Provenance</h2>", note + "<h2>Provenance</h2>", 1)

@@ -500,7 +500,7 @@ def render_report(doc, base_dir: str | os.PathLike = ".", title: str | None = No
     base = Path(base_dir)
     doc = unwrap(doc)
     if kind == "leaderboard":
-        return render_document(doc, base, title or "leaderboard")
+        return render_document(doc, base, title)
     prov = (doc.get("provenance") or {}) if isinstance(doc, Mapping) else {}
     heading = title or prov.get("name") or f"genbench {_TITLES[kind]}"
     if kind == "score":
