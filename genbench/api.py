@@ -106,7 +106,7 @@ def _keywords_doc(*classes: type) -> str:
             default = API_DEFAULTS.get(f.name, f.default)
             also = f" (also ``{short[f.name]}``)" if f.name in short else ""
             flag = f.metadata["flag"] + (" turns it off" if f.metadata.get("invert") else "")
-            text = (f.metadata.get("doc") or f.metadata["help"]).replace("%%", "%") + f" CLI: {flag}."
+            text = (f.metadata.get("doc") or f.metadata["help"]) + f" CLI: {flag}."
             lines.append(f"    {f.name}: {f.type} = {default!r}{also}")
             lines += textwrap.wrap(text, 100, initial_indent=" " * 8, subsequent_indent=" " * 8,
                                break_on_hyphens=False)

@@ -152,7 +152,7 @@ class MetricOptions:
     kid_subsets: int = option(100, "--kid-subsets", "Random subsets KID averages over.", min=1)
     kid_subset_size: int = option(1000, "--kid-subset-size", "Samples in each KID subset (at most the smaller sample count).",
                                   min=2)
-    bootstrap: int = option(0, "--bootstrap", "Bootstrap replicates for 95%% intervals of FD and KID (0 = off).", min=0)
+    bootstrap: int = option(0, "--bootstrap", "Bootstrap replicates for 95% intervals of FD and KID (0 = off).", min=0)
     prdc_k_precision_recall: int = option(3, "--pr-k", "k of the k-NN manifolds for precision and recall.", min=1,
                                           param="pr_k")
     prdc_k_density_coverage: int = option(5, "--dc-k", "k of the k-NN balls for density and coverage.", min=1,

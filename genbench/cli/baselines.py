@@ -151,7 +151,7 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append every row (named by its model) to this SQLite results history.")
 @click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Bootstrap replicates for the seeded 95%% intervals of FD and KID on every row (0 = none).")
+              help="Bootstrap replicates for the seeded 95% intervals of FD and KID on every row (0 = none).")
 @click.option("--quiet", "-q", is_flag=True)
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,

@@ -174,7 +174,7 @@ def memorization(samples: str, train: str, test: str, n_cells: int, seed: int, m
 @click.option("--compare-preprocessing", default=None,
               help="Comma-separated resize policies to compare, e.g. tf1-bilinear,torch-bilinear,pil-bicubic.")
 @metric_options("kid_subsets", "kid_subset_size", "bootstrap", show_default=True,
-                help={"bootstrap": "Bootstrap replicates for seeded 95%% intervals of FD and KID, drawn as error bars "
+                help={"bootstrap": "Bootstrap replicates for seeded 95% intervals of FD and KID, drawn as error bars "
                                    "(0 = none)."})
 @click.option("--out", "out_dir", default=None, help="Folder for sensitivity.csv and one PNG plot per metric.")
 @click.option("--json", "json_out", default=None, help="Write the report as JSON to PATH, or to stdout with '-'.")
