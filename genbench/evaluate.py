@@ -50,11 +50,10 @@ from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
-from .sources.subset import SubsetSource, subsample_indices
 from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
-from .stats.reference import sha256_file
+from .util.files import sha256_file
 
 __all__ = ["IDENTITY_FIELDS", "DATASET_EXTRACTORS", "Evaluated", "Pending", "choose_extractor", "open_input",
            "check_inputs", "extract_source", "extract_input", "score"]
@@ -127,13 +126,9 @@ def open_input(
     preprocessing: str | None = None,
     allow_stats: bool = True,
     reference_ids: bool = True,
-    max_n: int | None = None,
-    seed: int = 0,
-    stream: int = 0,
 ) -> Evaluated | Pending:
     """What the user passed for ``role`` (CLI ``flag``): a loaded Evaluated (feature or statistics file, reference id)
-    or a Pending image source, subsampled to at most ``max_n`` rows (seeded by ``seed`` and ``stream``; sources and
-    feature files the same way, :func:`genbench.sources.subset.subsample_indices`).
+    or a Pending image source. (The probes' seeded subsample of either: :func:`genbench.probes.inputs.open_probe_input`.)
 
     ``extractor_name`` (and ``preprocessing``) pick among the statistics a ``dataset:split`` has (None: the data
     set's default extractor).
@@ -152,14 +147,11 @@ def open_input(
             if entry is None and extractor_name is None:
                 entry = lookup_reference(spec)
             if entry is not None:
-                _no_subsample(max_n, f"reference id {entry.id}", flag)
                 saved = entry.load()
                 return _from_saved_stats(saved, role, f"reference id {entry.id}",
                                          {"reference_id": entry.id, "sha256": entry.sha256}, flag)
         if path.is_file() and is_feature_file(path):
-            ev = _from_feature_file(load_features(path), role, flag)
-            idx = subsample_indices(ev.n, max_n, seed, stream)
-            return ev if idx is None else subset_evaluated(ev, idx)
+            return _from_feature_file(load_features(path), role, flag)
         if _is_stats_file(path):
             if not allow_stats:
                 raise InputError(
@@ -171,7 +163,6 @@ def open_input(
                     f"{path}: a statistics file can only be the reference (--ref); the generated side needs "
                     "images or a feature file"
                 )
-            _no_subsample(max_n, str(path), flag)
             with warnings.catch_warnings():  # the compatibility policy says what is unchecked, once
                 warnings.simplefilter("ignore", UnknownProvenanceWarning)
                 saved = load_stats(path)
@@ -181,14 +172,7 @@ def open_input(
         source = as_source(obj)
     if len(source) == 0:
         raise InputError(f"{flag or role} {source.location or source.kind}: no images")
-    idx = subsample_indices(len(source), max_n, seed, stream)
-    return Pending(role, source if idx is None else SubsetSource(source, idx), flag)
-
-
-def _no_subsample(max_n: int | None, what: str, flag: str | None) -> None:
-    if max_n is not None:
-        raise ConfigError(f"{what}" + (f" ({flag})" if flag else "") + ": statistics cannot be subsampled; drop the "
-                          "sample limit")
+    return Pending(role, source, flag)
 
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
@@ -351,17 +335,13 @@ class Prepared:
     def pending(self) -> list[Pending]:
         return [x for x in self.inputs if isinstance(x, Pending)]
 
-    def extract(self, keep_features: bool = True, keep_logits: bool = False, steps: Any = None) -> list[Evaluated]:
+    def extract(self, keep_features: bool = True, keep_logits: bool = False) -> list[Evaluated]:
         """Every input as an Evaluated, in order: pending sources go through the extractor once each."""
-        import contextlib
-
         out = []
         for item in self.inputs:
             if isinstance(item, Pending):
                 assert self.extractor is not None
-                with steps.step() if steps is not None else contextlib.nullcontext():
-                    ev = extract_source(item.source, self.extractor, self.options, item.role, keep_features,
-                                        keep_logits)
+                ev = extract_source(item.source, self.extractor, self.options, item.role, keep_features, keep_logits)
                 ev.flag = item.flag
                 item = ev
             out.append(item)

@@ -281,7 +281,7 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
             extra["scored_against"] = f"{target[0]} class {target[1]} ({refs[target].n} images)"
         rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
         samples[spec.name] = source.read_batch(0, min(64, len(source)))
-        shown = "  ".join(f"{k}={_headline(metrics[k]):.3f}" for k in (board.rank_by, "fid") if k in metrics)
+        shown = "  ".join(f"{k}={headline(metrics[k]):.3f}" for k in (board.rank_by, "fid") if k in metrics)
         log(f"{spec.name:<36} {shown}  ({rows[-1].seconds:.1f} s)")
     provenance = {
         "genbench_version": __version__, "extractor": extractors[0].identity().to_dict(),
@@ -297,18 +297,15 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
 RANKED_KINDS = ("baseline", "added")  # ranked by the board's metric; reference rows follow in their own order
 
 
-_headline = headline  # the one headline rule (genbench.metrics.values)
-
-
 def table_rows(rows: list[Row], board: Board) -> list[dict]:
     """Flat dicts for CSV/Markdown: baselines and added models sorted by the board's metric, then reference rows."""
     columns, with_std = board.columns, board.with_std
-    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: _headline(r.metrics[board.rank_by]))
+    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: headline(r.metrics[board.rank_by]))
     ordered += [r for r in rows if r.kind not in RANKED_KINDS]
     out = []
     for r in ordered:
         flat = {"model": r.name, "kind": r.kind, "n": r.n}
-        flat.update({c: _headline(r.metrics[c]) for c in columns if c in r.metrics})
+        flat.update({c: headline(r.metrics[c]) for c in columns if c in r.metrics})
         flat.update({f"{c}_std": r.metrics[c]["std"] for c in with_std if c in r.metrics})
         for c in columns:  # seeded bootstrap 95% intervals, where the row was scored with them
             if c in r.metrics and "ci95" in r.metrics[c]:

@@ -20,7 +20,6 @@ and bool only, so that ``torch.load(path, weights_only=True)`` reads it::
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import torch
 
 from genbench.errors import InputError, WeightsError
 from genbench.util.atomic import atomic_path, write_text_atomic
+from genbench.util.files import sha256_file
 
 FORMAT = "genbench-baseline"
 FORMAT_VERSION = 1
@@ -91,13 +91,6 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             raise InputError(f"{path}: checkpoint lacks {key!r}")
     return ckpt
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_manifest() -> dict[str, Any]:

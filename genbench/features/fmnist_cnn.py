@@ -23,7 +23,6 @@ actual SHA-256 is then recorded.
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, InputError, WeightsError
+from ..util.files import sha256_file as file_sha256
 from .base import EXTRACTORS, FeatureExtractor, MetricNames
 
 PREPROCESSING = "luma-bilinear28"
@@ -111,13 +111,6 @@ def _as_tensor(images: torch.Tensor | np.ndarray, what: str) -> torch.Tensor:
         raise InputError(f"fmnist-cnn: expected uint8 images, got {images.dtype} ({what}); do not pre-scale")
     return images
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_state(path: Path, expected_sha256: str | None) -> tuple[dict, str]:

@@ -33,6 +33,7 @@ import torch
 from ..config import cache_dir
 from ..errors import WeightsError
 from ..util.atomic import atomic_path
+from ..util.files import sha256_file
 
 _CHUNK = 1 << 20
 
@@ -76,14 +77,6 @@ def cache_root() -> Path:
     """genbench's cache folder: ``$GENBENCH_CACHE`` or ``~/.cache/genbench`` (see genbench.config.cache_dir)."""
     return cache_dir().expanduser()
 
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def how_to_provide(spec: WeightsSpec) -> str:

@@ -2,8 +2,9 @@
 
 Same algorithm as :mod:`genbench.metrics.fid` (a factor F of the reference covariance, prepared once;
 tr((S_gen S_ref)^{1/2}) as the sum of square roots of the eigenvalues of the symmetric F^T S_gen F), written
-with torch so that a streaming evaluator whose sums are on a CUDA device computes FD there and copies one
-number to the host, not the d x d matrices. On the CPU genbench keeps the numpy path; this module runs
+with torch so that a streaming evaluator whose sums are on a CUDA device does the factorisations, products and
+eigenvalue solve there (the host's part is the sums' copy that compute() makes for its result's statistics,
+not their O(d^3) work). On the CPU genbench keeps the numpy path; this module runs
 there too (the tests compare the two).
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ class TorchFrechetReference:
         diff = mu - self.mu
         sq = diff @ diff
         traces = torch.trace(sigma) + self.trace
-        value = float(sq + traces - 2.0 * _drop_roundoff(eig).sqrt().sum())  # one number to the host
+        value = float(sq + traces - 2.0 * _drop_roundoff(eig).sqrt().sum())
         if value < -NEGATIVE_RTOL * float(traces + sq):
             raise InputError(f"the Frechet distance came out {value:.6g}, below zero beyond rounding: a covariance is "
                              "not positive semi-definite (check the statistics files)")

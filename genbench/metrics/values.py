@@ -51,14 +51,6 @@ class MetricValue:
             extra={k: v for k, v in entry.items() if k not in _CORE},
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON form (keys in the order score has always written them)."""
-        out: dict[str, Any] = {"value": self.value} if self.value is not None else {"mean": self.mean, "std": self.std}
-        out.update(self.extra)
-        if self.ci95 is not None:
-            out["ci95"] = list(self.ci95)
-        return out
-
 
 def headline(entry: Mapping[str, Any] | MetricValue) -> float:
     """The headline number of a metric entry (a result document's dict or a MetricValue): ``value``, else ``mean``."""

@@ -34,16 +34,12 @@ from ..evaluate import choose_extractor as choose_for_inputs
 from ..features.base import FeatureExtractor
 from ..sources.base import ImageSource
 from ..sources.subset import SubsetSource, subsample_indices
-from ..stats.compatibility import IDENTITY_FIELDS, Side, check_compatible
+from ..stats.compatibility import Side, check_compatible
 from ..util.progress import Steps
 
-__all__ = ["DATASET_EXTRACTORS", "COMPARED_FIELDS", "ProbeInput", "SubsetSource", "subsample_indices",
+__all__ = ["DATASET_EXTRACTORS", "ProbeInput", "SubsetSource", "subsample_indices",
            "open_probe_input", "subset_evaluated", "choose_extractor", "build_for", "check_identities", "extract_pending",
            "run_identity", "input_identity", "provenance_inputs"]
-
-#: Identity fields compared between inputs (the compatibility policy's, precision included).
-COMPARED_FIELDS = IDENTITY_FIELDS
-
 
 # ----------------------------------------------------------------------------- opening
 
@@ -129,7 +125,7 @@ def build_for(options: ExtractOptions, inputs: list[ProbeInput], specs: list[Any
     return name, (_build_for(name, preprocessing, xo, loaded) if needed else None), xo
 
 
-def check_identities(items: list[tuple[str, dict | None]], fields: tuple[str, ...] = COMPARED_FIELDS) -> dict[str, list[str]]:
+def check_identities(items: list[tuple[str, dict | None]]) -> dict[str, list[str]]:
     """The compatibility policy (:mod:`genbench.stats.compatibility`) on (what, identity) pairs, the first being
     what the others must match: ReferenceStatsError at a field that differs; a warning, and the returned
     unchecked fields, for an input without metadata."""

@@ -38,15 +38,14 @@ class ScoreResult:
 
     def format_table(self) -> str:
         """A readable table for the terminal."""
+        from ..metrics.values import MetricValue
+
         rows = []
         for name, entry in self.metrics.items():
-            if "value" in entry:
-                text = f"{entry['value']:.6g}"
-            else:
-                text = f"{entry['mean']:.6g} ± {_spread(entry['mean'], entry['std'])}"
-            if "ci95" in entry:
-                lo, hi = entry["ci95"]
-                text += f"   95% CI [{lo:.6g}, {hi:.6g}]"
+            v = MetricValue.from_dict(entry)
+            text = f"{v.value:.6g}" if v.value is not None else f"{v.mean:.6g} ± {_spread(v.headline, v.std)}"
+            if v.ci95 is not None:
+                text += f"   95% CI [{v.ci95[0]:.6g}, {v.ci95[1]:.6g}]"
             rows.append((name, text))
         width = max((len(n) for n, _ in rows), default=6)
         p = self.provenance
@@ -63,7 +62,7 @@ class ScoreResult:
         return "\n".join(lines)
 
 
-def _spread(mean: float, std: float) -> str:
+def _spread(mean: float, std: float | None) -> str:
     """A standard deviation for the table: ``0`` when it is zero up to rounding (e.g. one IS split)."""
     if std is None:
         return "?"

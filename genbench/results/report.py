@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, InputError
 from ..util.atomic import atomic_path, write_text_atomic
-from .pages.artifacts import PNG_SIGNATURE, artifact_list, fit_plot_svg, read_png  # noqa: F401  (re-exported)
+from .pages.artifacts import artifact_list, read_png
 from .pages.metrics import headline as page_headline
 
 HTML_NAME, MARKDOWN_NAME = "report.html", "summary.md"

@@ -10,7 +10,6 @@ file's sha256 against the manifest.
 from __future__ import annotations
 
 import functools
-import hashlib
 import importlib.util
 import json
 import os
@@ -22,6 +21,7 @@ from pathlib import Path
 from ..config import cache_dir
 from ..errors import ConfigError, ReferenceStatsError
 from ..util.atomic import write_text_atomic
+from ..util.files import sha256_file
 from .io import SavedStats, load_stats
 
 MANIFEST = "manifest.json"
@@ -69,13 +69,6 @@ def user_dir() -> Path:
     """Where ``genbench ref build`` and ``ref import`` put statistics: outside the repository."""
     return cache_dir() / "reference_stats"
 
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
