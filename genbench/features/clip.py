@@ -17,17 +17,21 @@ Policies (:mod:`genbench.features.vit_preprocess`): ``clip-tf1-bilinear`` (torch
 ``clip-vit-b32`` and ``clip-vit-l14``) and ``clip-cmmd`` (the CMMD reference; the default of
 ``clip-vit-l14-336``, CMMD's network).
 
-Weights: OpenAI publishes these networks only as TorchScript archives (``openaipublic.azureedge.net/clip/
-models/<sha256>/<name>.pt``, the sha256 in the URL being the archive's). genbench does not load TorchScript:
-convert the archive once to a state dict (the command is in the error message and in docs/feature-spaces.md)
-and pass it with ``--weights``, ``$GENBENCH_CLIP_WEIGHTS``, or put it in the cache as ``<cache>/weights/
-<name>.state_dict.pth``. The state dict's sha256 is recorded with every result; pin one with ``--weights-sha256``.
+Weights: OpenAI publishes these networks as TorchScript archives (``openaipublic.azureedge.net/clip/models/
+<sha256>/<name>.pt``, the sha256 in the URL being the archive's). genbench downloads the archive into
+``<cache>/weights/<name>.pt`` (sha256 checked) unless one is given with ``--weights`` or
+``$GENBENCH_CLIP_WEIGHTS``, and reads the image tower's tensors out of it with
+:func:`genbench.features.torchscript_state.read_torchscript_state`, which runs neither TorchScript nor pickled
+code. A state dict converted from an archive is still accepted (given as a path, or cached as
+``<cache>/weights/<name>.state_dict.pth``); no hash is published for it, so its actual sha256 is recorded,
+unverified unless pinned with ``--weights-sha256``. The sha256 of the file used is recorded with every result.
 """
 from __future__ import annotations
 
 import math
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -35,9 +39,10 @@ from torch import nn
 
 from ..errors import ConfigError, WeightsError
 from .base import EXTRACTORS, MetricNames
+from .torchscript_state import is_torchscript_archive, read_torchscript_state
 from .vit_base import VitExtractor, check_state_dict
 from .vit_preprocess import CLIP_PREPROCESSING, VitPolicy
-from .weights import WeightsSpec, cache_root, load_state_dict, resolve_weights
+from .weights import ResolvedWeights, WeightsSpec, cache_root, load_state_dict, resolve_weights
 
 CLIP_METRIC_NAMES = MetricNames("fd_clip", "is_clip", "kid_clip")
 OPENAI_BASE_URL = "https://openaipublic.azureedge.net/clip/models"
@@ -78,8 +83,19 @@ ARCHS = {
 }
 
 
-def weights_spec(arch: ClipArch) -> WeightsSpec:
-    """Where genbench looks for ``arch``'s state dict (no published sha256: OpenAI's hash is the archive's)."""
+def archive_spec(arch: ClipArch) -> WeightsSpec:
+    """OpenAI's TorchScript archive for ``arch``: the canonical file, with its published sha256."""
+    return WeightsSpec(
+        name=f"{arch.name} (OpenAI CLIP {arch.openai_name})",
+        url=arch.archive_url,
+        sha256=arch.archive_sha256,
+        filename=f"{arch.openai_name}.pt",
+        env_var="GENBENCH_CLIP_WEIGHTS",
+    )
+
+
+def state_dict_spec(arch: ClipArch) -> WeightsSpec:
+    """A state dict a user converted from the archive (no published sha256: OpenAI's hash is the archive's)."""
     return WeightsSpec(
         name=f"{arch.name} (OpenAI CLIP {arch.openai_name}, state dict)",
         url=arch.archive_url,
@@ -90,16 +106,37 @@ def weights_spec(arch: ClipArch) -> WeightsSpec:
     )
 
 
-def conversion_hint(arch: ClipArch) -> str:
-    """How to turn OpenAI's TorchScript archive into the state dict genbench loads."""
-    target = cache_root() / "weights" / weights_spec(arch).filename
-    return (
-        f"Download {arch.archive_url} (sha256 {arch.archive_sha256}) on a machine with internet access and "
-        "convert it once to a state dict: python -c \"import torch; m = torch.jit.load('"
-        f"{arch.openai_name}.pt', map_location='cpu'); torch.save({{k: v.float() for k, v in "
-        f"m.state_dict().items()}}, '{target}')\"; or pass the converted file with --weights PATH or "
-        "GENBENCH_CLIP_WEIGHTS=PATH."
-    )
+def state_dict_hint(arch: ClipArch) -> str:
+    """The sentence added to 'archive unavailable' errors: a converted state dict works as well."""
+    return (f"A state dict of the archive's tensors is accepted too: pass it the same way, or copy it to "
+            f"{cache_root() / 'weights' / state_dict_spec(arch).filename}.")
+
+
+def resolve_clip_weights(arch: ClipArch, weights: str | os.PathLike | None = None, *, allow_unverified: bool = False,
+                         allow_download: bool = True, pin: str | None = None) -> tuple[ResolvedWeights, bool]:
+    """The weights file for ``arch`` and whether it is a TorchScript archive (else a state dict).
+
+    A path (``weights``, else ``$GENBENCH_CLIP_WEIGHTS``) is checked as OpenAI's archive when it is a
+    TorchScript archive (another archive is refused unless ``allow_unverified``), else as a state dict (``pin``
+    applies). Without one: a state dict cached under its legacy name, else the cached archive, else a download.
+    """
+    given = weights if weights is not None else (os.environ.get("GENBENCH_CLIP_WEIGHTS") or None)
+    if given is not None:
+        path = Path(given).expanduser()
+        is_archive = not path.is_file() or is_torchscript_archive(path)  # missing: say which file to get
+        spec = archive_spec(arch) if is_archive else state_dict_spec(arch)
+        return resolve_weights(spec, weights, allow_unverified=allow_unverified, allow_download=False,
+                               pin=pin), is_archive
+    if (cache_root() / "weights" / state_dict_spec(arch).filename).is_file():
+        return resolve_weights(state_dict_spec(arch), allow_download=False, pin=pin), False
+    cached = (cache_root() / "weights" / archive_spec(arch).filename).is_file()
+    try:
+        return resolve_weights(archive_spec(arch), allow_unverified=allow_unverified, allow_download=allow_download,
+                               pin=pin), True
+    except WeightsError as exc:
+        if cached:
+            raise
+        raise WeightsError(f"{exc} {state_dict_hint(arch)}") from exc
 
 
 # --------------------------------------------------------------------------- network
@@ -265,36 +302,19 @@ class ClipExtractor(VitExtractor):
         self.arch = arch
 
 
-def _is_torchscript(path: os.PathLike | str) -> bool:
-    """Whether ``path`` is a TorchScript archive (a zip with a ``code/`` folder), without loading it."""
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as zf:
-            return any("/code/" in name for name in zf.namelist()[:2000])
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 def build_clip(arch_name: str, weights: str | os.PathLike | None = None, preprocessing: str | None = None,
-               device: str | torch.device = "cpu", *, allow_unverified: bool = False,
+               device: str | torch.device = "cpu", *, allow_unverified: bool = False, allow_download: bool = True,
                weights_sha256: str | None = None) -> ClipExtractor:
-    """Build the CLIP extractor ``arch_name``; WeightsError / ConfigError as for DINOv2."""
+    """Build the CLIP extractor ``arch_name`` (see the module docstring for weights and policies).
+
+    Raises ConfigError (unknown policy or device) and WeightsError (file missing, unreadable, of another
+    architecture, or failing its sha256 check).
+    """
     arch = ARCHS[arch_name]
-    policy = get_policy(arch, preprocessing)
-    spec = weights_spec(arch)
-    try:
-        resolved = resolve_weights(spec, weights, allow_unverified=allow_unverified, allow_download=False,
-                                   pin=weights_sha256)
-    except WeightsError as exc:
-        if "not in the cache" not in str(exc):
-            raise
-        raise WeightsError(f"{spec.name} weights are not in the cache ({cache_root() / 'weights' / spec.filename}). "
-                           f"{conversion_hint(arch)}") from None
-    if _is_torchscript(resolved.path):
-        raise WeightsError(f"weights file {resolved.path} is a TorchScript archive; genbench loads state dicts "
-                           f"only. {conversion_hint(arch)}")
-    state = load_state_dict(resolved.path)
+    policy = get_policy(arch, preprocessing)  # a bad name fails before any download
+    resolved, is_archive = resolve_clip_weights(arch, weights, allow_unverified=allow_unverified,
+                                                allow_download=allow_download, pin=weights_sha256)
+    state = read_torchscript_state(resolved.path) if is_archive else load_state_dict(resolved.path)
     try:
         extractor = ClipExtractor(arch, state, resolved.sha256, policy, device=device, source=str(resolved.path))
     except RuntimeError as exc:
@@ -305,10 +325,10 @@ def build_clip(arch_name: str, weights: str | os.PathLike | None = None, preproc
 
 def _register(arch_name: str) -> None:
     def factory(weights: str | os.PathLike | None = None, preprocessing: str | None = None,
-                device: str | torch.device = "cpu", *, allow_unverified: bool = False,
+                device: str | torch.device = "cpu", *, allow_unverified: bool = False, allow_download: bool = True,
                 weights_sha256: str | None = None) -> ClipExtractor:
         return build_clip(arch_name, weights, preprocessing, device, allow_unverified=allow_unverified,
-                          weights_sha256=weights_sha256)
+                          allow_download=allow_download, weights_sha256=weights_sha256)
 
     factory.__name__ = f"build_{arch_name.replace('-', '_')}"
     factory.__doc__ = f"The {arch_name} extractor (:func:`build_clip`)."

@@ -8,6 +8,10 @@ scenic's ``normalize_image``, re-typed from google-research ``cmmd/``.
 """
 from __future__ import annotations
 
+import hashlib
+import warnings
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +19,7 @@ import torch
 from genbench.errors import WeightsError
 from genbench.features.clip import ARCHS, ClipExtractor, build_clip, random_state_dict
 from genbench.features.vit_preprocess import CLIP_PREPROCESSING
+from tests.unit.test_torchscript_state import assert_reads_like_torch, openai_like_archive
 
 pytestmark = pytest.mark.reference
 TOL = 1e-4
@@ -88,23 +93,58 @@ def test_cmmd_policy_matches_the_reference_preprocessing():
         assert np.abs(ours - ref).max() < 1e-5
 
 
-def test_wrong_architecture_and_torchscript_files_are_refused(tmp_path):
+@pytest.fixture(scope="module")
+def b32_archive(tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """A ViT-B/32 archive in OpenAI's layout (traced, float16, torch.jit.save) and the state dict it holds."""
+    path = tmp_path_factory.mktemp("clip") / "ViT-B-32.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        state = openai_like_archive(path, ARCHS["clip-vit-b32"], seed=11)
+    return path, state
+
+
+def test_b32_archive_reads_like_torch_jit_load(b32_archive):
+    path, state = b32_archive
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        ours = assert_reads_like_torch(path)
+    assert set(ours) == set(state)
+
+
+def test_build_clip_reads_openai_archives(b32_archive):
+    path, state = b32_archive
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(WeightsError, match=rf"{path}.*has sha256 {digest}, expected {ARCHS['clip-vit-b32'].archive_sha256}"):
+        build_clip("clip-vit-b32", weights=path)
+    ours = build_clip("clip-vit-b32", weights=path, allow_unverified=True)
+    assert not ours.weights_verified and ours.weights_sha256 == digest
+    visual = {k: v.half() for k, v in state.items() if k.startswith("visual.")}  # as the archive stores them
+    theirs = ClipExtractor(ARCHS["clip-vit-b32"], visual, "0" * 64, "clip-tf1-bilinear")
+    images = _images(8, 2, 48, 40)
+    assert torch.allclose(ours(images)["features"], theirs(images)["features"], rtol=0, atol=1e-6)
+
+
+def test_wrong_architecture_and_foreign_archives_are_refused(tmp_path, b32_archive):
     path = tmp_path / "b32.pth"
     torch.save(random_state_dict("clip-vit-b32", 0), path)
     with pytest.raises(WeightsError, match=r"does not fit clip-vit-l14.*expected.*looks like clip-vit-b32"):
         build_clip("clip-vit-l14", weights=path)
-    net = torch.jit.script(torch.nn.Linear(2, 2))
-    ts = tmp_path / "ViT-B-32.pt"
-    torch.jit.save(net, str(ts))
-    with pytest.raises(WeightsError, match="TorchScript archive; genbench loads state dicts only"):
-        build_clip("clip-vit-b32", weights=ts)
+    with pytest.raises(WeightsError, match=r"ViT-B-32\.pt does not fit clip-vit-l14.*looks like clip-vit-b32"):
+        build_clip("clip-vit-l14", weights=b32_archive[0], allow_unverified=True)
+    ts = tmp_path / "linear.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(torch.nn.Linear(2, 2)), str(ts))
+    with pytest.raises(WeightsError, match=r"linear\.pt has no 'visual\.\*' entries"):
+        build_clip("clip-vit-b32", weights=ts, allow_unverified=True)
 
 
-def test_missing_weights_say_how_to_convert(tmp_path, monkeypatch):
+def test_missing_weights_say_what_to_download(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path))
     monkeypatch.delenv("GENBENCH_CLIP_WEIGHTS", raising=False)
-    with pytest.raises(WeightsError, match=r"3035c92b.*torch.jit.load.*state_dict"):
-        build_clip("clip-vit-l14-336")
+    with pytest.raises(WeightsError, match=r"downloads are off.*3035c92b.*--weights.*GENBENCH_CLIP_WEIGHTS.*"
+                                           r"ViT-L-14-336px\.pt.*state_dict"):
+        build_clip("clip-vit-l14-336", allow_download=False)
 
 
 @pytest.mark.slow
