@@ -287,6 +287,34 @@ def test_glo_gaussian_fit_matches_numpy_covariance(dry):
     assert len(set(images.tolist())) == 64
 
 
+@needs_data
+def test_glo_mixture_fit_is_the_em_fit_of_its_codes_and_samples_deterministically(tmp_path):
+    from scipy.stats import multivariate_normal
+
+    from genbench.baselines.gmm import fit_gmm
+
+    config = tiny_config("glo")
+    config["model"] = {**config["model"], "latent_fit": "gmm", "gmm_components": 3}
+    path = baselines.train("glo", config=config, out=tmp_path / "glo.pt", dry_run=True, device="cpu",
+                           log=lambda message: None)
+    model = load_checkpoint(path)
+    codes = model.nets["codes"].z.weight.detach().double()
+    fit = model.nets["latent_fit"]
+    want = fit_gmm(codes, 3, seed=1)  # the run's seed
+    torch.testing.assert_close(fit.weights.double(), want.weights, atol=1e-6, rtol=0)
+    torch.testing.assert_close(fit.means.double(), want.means, atol=1e-6, rtol=0)
+    # The stored mixture's mean log-likelihood of the codes, by scipy, is the one EM reached.
+    covs = (fit.chols.double() @ fit.chols.double().transpose(1, 2)).numpy()
+    density = sum(float(w) * multivariate_normal(m.numpy(), c).pdf(codes.numpy())
+                  for w, m, c in zip(fit.weights.double(), fit.means.double(), covs))
+    assert np.log(density).mean() == pytest.approx(want.log_likelihood, rel=1e-4)
+    np.testing.assert_array_equal(sample_images(model, 9, seed=2), sample_images(path, 9, seed=2))
+    with pytest.raises(ConfigError, match="model.latent_fit = 'kde'"):
+        load_run_config("glo", {"model": {"latent_fit": "kde"}})
+    with pytest.raises(ConfigError, match="model.gmm_components"):
+        load_run_config("glo", {"model": {"latent_fit": "gmm", "gmm_components": 0}})
+
+
 def test_flow_is_invertible_and_logdet_matches_autograd_jacobian():
     from genbench.baselines.families.flow import RealNVP
 

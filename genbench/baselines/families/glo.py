@@ -6,8 +6,12 @@ from the images' PCA projection (as in the paper) and after every step are proje
 onto the unit l2 ball ("ball") or sphere ("sphere"). Losses: "lap1" (Laplacian-pyramid L1,
 sum_j 2^(-2j) mean|L^j(x) - L^j(x')|), "l2" (mean squared error) or "lap1+l2".
 
-Sampling fits a full-covariance Gaussian to the learned codes (stored in the ``latent_fit``
-net) and decodes z ~ N(mean, cov). Because the codes of ``n_codes`` training images are in
+Sampling fits a density to the learned codes after training (stored in the ``latent_fit`` net)
+and decodes draws from it: a full-covariance Gaussian (``latent_fit = "gaussian"``, the paper's
+choice) or a ``gmm_components``-component full-covariance Gaussian mixture fitted by EM
+(``"gmm"``: the ex-post density estimation of Ghosh et al., ICLR 2020; unsupervised, the labels
+are not used). The codes of a 10-class data set are far from one Gaussian: most of a single
+Gaussian's mass falls between the classes' clusters, where the generator was never trained. Because the codes of ``n_codes`` training images are in
 the checkpoint (with their data-set indices), GLO doubles as a tunable copycat for the
 memorization probes: decoding the stored codes reproduces training images.
 """
@@ -23,11 +27,13 @@ from torch import nn
 from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
+from ..gmm import fit_gmm, sample_mixture
 from .base import FAMILIES, Family, Latents, Options
 from .nets import ConvGenerator, dcgan_init
 
 LOSSES = ("lap1", "l2", "lap1+l2")
 PROJECTIONS = ("ball", "sphere")
+LATENT_FITS = ("gaussian", "gmm")
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class GLOOptions(Options):
     projection: str = "ball"
     lr_g: float = 1e-3
     lr_z: float = 1e-2
+    latent_fit: str = "gaussian"  # the density sampled after training: "gaussian" or "gmm"
+    gmm_components: int = 10  # components of the "gmm" fit
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -49,6 +57,10 @@ class GLOOptions(Options):
             raise ConfigError(f"{where}: model.projection = {self.projection!r}; expected one of: {', '.join(PROJECTIONS)}")
         if not 1 <= self.pyramid_levels <= 3:
             raise ConfigError(f"{where}: model.pyramid_levels must be in 1..3 for 28x28 images, got {self.pyramid_levels}")
+        if self.latent_fit not in LATENT_FITS:
+            raise ConfigError(f"{where}: model.latent_fit = {self.latent_fit!r}; expected one of: {', '.join(LATENT_FITS)}")
+        if not 1 <= self.gmm_components <= 1000:
+            raise ConfigError(f"{where}: model.gmm_components must be in 1..1000, got {self.gmm_components}")
         if self.n_codes < 0:
             raise ConfigError(f"{where}: model.n_codes must be >= 0, got {self.n_codes}")
 
@@ -101,6 +113,24 @@ class GaussianFit(nn.Module):
         return self.mean + eps @ self.chol.T
 
 
+class MixtureFit(nn.Module):
+    """z ~ sum_k w_k N(mean_k, cov_k): the Gaussian mixture fitted to the learned codes (cov_k = chol_k chol_k^T)."""
+
+    weights: torch.Tensor  # buffer [K]
+    means: torch.Tensor  # buffer [K, d]
+    chols: torch.Tensor  # buffer [K, d, d]
+
+    def __init__(self, z_dim: int, components: int) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.full((components,), 1.0 / components))
+        self.register_buffer("means", torch.zeros(components, z_dim))
+        self.register_buffer("chols", torch.eye(z_dim).expand(components, z_dim, z_dim).clone())
+
+    def forward(self, eps: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """eps [n, d] standard normal, u [n] uniform in [0, 1) (picks the component) -> z [n, d]."""
+        return sample_mixture(self.weights, self.means, self.chols, eps, u)
+
+
 @FAMILIES.register("glo")
 class GLO(Family):
     name = "glo"
@@ -111,8 +141,9 @@ class GLO(Family):
 
     def setup(self) -> None:
         o = self.options
+        fit: nn.Module = GaussianFit(o.z_dim) if o.latent_fit == "gaussian" else MixtureFit(o.z_dim, o.gmm_components)
         self.nets = {"generator": ConvGenerator(o.z_dim, o.g_ch), "codes": Codes(max(o.n_codes, 1), o.z_dim),
-                     "latent_fit": GaussianFit(o.z_dim)}
+                     "latent_fit": fit}
         dcgan_init(self.nets["generator"])
 
     def make_optimizers(self) -> None:
@@ -126,11 +157,6 @@ class GLO(Family):
         codes = self.nets["codes"]
         assert isinstance(codes, Codes)  # setup(), prepare() and load_state() put a Codes there
         return codes
-
-    def _latent_fit(self) -> GaussianFit:
-        fit = self.nets["latent_fit"]
-        assert isinstance(fit, GaussianFit)  # set by setup()
-        return fit
 
     def project(self, z: torch.Tensor) -> torch.Tensor:
         norm = z.norm(dim=1, keepdim=True).clamp_min(1e-12)
@@ -185,12 +211,21 @@ class GLO(Family):
         return {"loss": loss.detach()}
 
     def finalize(self, streams: dict[str, Arrays]) -> None:
-        """Fit N(mean, cov) to the codes (float64; a small ridge keeps the Cholesky factor defined)."""
-        z = self._codes().z.weight.detach().double()
-        mean = z.mean(0)
-        cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype, device=z.device)
-        fit = self._latent_fit()
-        fit.mean.copy_(mean.float())
+        """Fit the sampling density to the codes (float64; a 1e-6 ridge keeps every Cholesky factor defined).
+
+        "gaussian": N(mean, unbiased covariance). "gmm": EM from k-means++ centres seeded by the run's seed.
+        """
+        z = self._codes().z.weight.detach().double().cpu()
+        fit = self.nets["latent_fit"]
+        if isinstance(fit, MixtureFit):
+            mixture = fit_gmm(z, self.options.gmm_components, seed=self.seed)
+            fit.weights.copy_(mixture.weights.float())
+            fit.means.copy_(mixture.means.float())
+            fit.chols.copy_(mixture.chols.float())
+            return
+        assert isinstance(fit, GaussianFit)  # setup() puts one of the two there
+        cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype)
+        fit.mean.copy_(z.mean(0).float())
         fit.chol.copy_(torch.linalg.cholesky(cov).float())
 
     def evaluate(self, eval_arrays: Arrays | None) -> dict[str, float]:
@@ -209,10 +244,16 @@ class GLO(Family):
         super().load_state(state, where)
 
     def draw(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> Latents:
-        return {"eps": torch.randn(n, self.options.z_dim, generator=generator)}
+        """eps [n, z_dim] ~ N(0, I); for the "gmm" fit also u [n] ~ U[0, 1), drawn after eps."""
+        latents = {"eps": torch.randn(n, self.options.z_dim, generator=generator)}
+        if self.options.latent_fit == "gmm":
+            latents["u"] = torch.rand(n, generator=generator)
+        return latents
 
     def decode(self, latents: Latents) -> torch.Tensor:
-        return self.nets["generator"](self.nets["latent_fit"](latents["eps"]))
+        fit = self.nets["latent_fit"]
+        z = fit(latents["eps"], latents["u"]) if isinstance(fit, MixtureFit) else fit(latents["eps"])
+        return self.nets["generator"](z)
 
     def reconstruct(self, rows: torch.Tensor) -> torch.Tensor:
         """Decode the stored codes ``rows`` (copies of training images ``codes.image_index[rows]``)."""
