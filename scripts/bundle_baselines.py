@@ -13,7 +13,8 @@ checkpoint the way the leaderboard does (fd_fmnist, ``-n`` samples, seed 0) and 
 A run trained with an EMA of its generator (``train.ema_decay``) holds both the averaged and the last raw
 weights; ``--weights`` picks which one is bundled: ``ema``, ``raw``, or ``better`` (default): the one with
 the lower fd_fmnist at sampling seed 1 (the leaderboard reports seed 0, so the choice is not made on the
-reported number). The checkpoint then records ``sampled_weights`` and both scores.
+reported number). The checkpoint then records ``sampled_weights`` and both scores, and keeps only the chosen
+weights (the other set stays in the training run's checkpoint), so that the package data stays small.
 """
 from __future__ import annotations
 
@@ -61,7 +62,6 @@ def with_weights(source: Path, which: str, n: int) -> Path:
     swapped = dict(ckpt)
     swapped["state"] = {"nets": {**ckpt["state"]["nets"], **raw}, "extra": ckpt["state"]["extra"]}
     swapped["raw_weights"] = {}
-    swapped["ema_weights"] = {net: ckpt["state"]["nets"][net] for net in raw}
     candidate = source.with_name(source.stem + "-chosen.pt")
     scores = {}
     if which == "better":
@@ -70,6 +70,7 @@ def with_weights(source: Path, which: str, n: int) -> Path:
         print(f"{source.stem}: fd_fmnist at n={n}, seed 1: EMA {scores['ema']:.2f}, raw {scores['raw']:.2f}")
         which = "raw" if scores["raw"] < scores["ema"] else "ema"
     chosen = dict(ckpt) if which == "ema" else swapped
+    chosen["raw_weights"] = {}  # only the sampled generator ships
     chosen["sampled_weights"] = which
     chosen["weight_choice"] = {"rule": "lower fd_fmnist at sampling seed 1", "n": n, **scores} if scores else {}
     save_checkpoint(chosen, candidate)

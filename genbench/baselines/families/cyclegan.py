@@ -6,8 +6,9 @@ downsamplings, residual blocks, two upsamplings, 7x7 conv, instance norm, reflec
 two PatchGAN discriminators with instance norm, the least-squares GAN loss, the cycle loss
 lambda * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1) and the identity loss
 identity_weight * lambda * (|G(b) - b|_1 + |F(a) - a|_1); the discriminators see fakes from a
-50-image history pool; Adam(2e-4, beta1 = 0.5), weights from N(0, 0.02). (The paper's linear
-learning-rate decay over the second half of training is left out.)
+50-image history pool; Adam(2e-4, beta1 = 0.5), weights from N(0, 0.02). The paper's schedule
+(constant, then linearly to 0 over the second half) is the shared loop's ``lr_schedule = "linear"``
+with ``lr_decay_start = 0.5``, as configs/cyclegan.toml sets it.
 
 Sampling translates held-out source-domain images: the class-A images of the evaluation split
 (kept in the checkpoint), in a seeded random order (a fresh permutation each pass).

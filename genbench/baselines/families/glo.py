@@ -27,9 +27,8 @@ from torch import nn
 from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
-from ..gmm import fit_gmm, sample_mixture
 from .base import FAMILIES, Family, Latents, Options
-from .nets import ConvGenerator, dcgan_init
+from .nets import ConvGenerator, MixtureFit, dcgan_init
 
 LOSSES = ("lap1", "l2", "lap1+l2")
 PROJECTIONS = ("ball", "sphere")
@@ -111,24 +110,6 @@ class GaussianFit(nn.Module):
 
     def forward(self, eps: torch.Tensor) -> torch.Tensor:
         return self.mean + eps @ self.chol.T
-
-
-class MixtureFit(nn.Module):
-    """z ~ sum_k w_k N(mean_k, cov_k): the Gaussian mixture fitted to the learned codes (cov_k = chol_k chol_k^T)."""
-
-    weights: torch.Tensor  # buffer [K]
-    means: torch.Tensor  # buffer [K, d]
-    chols: torch.Tensor  # buffer [K, d, d]
-
-    def __init__(self, z_dim: int, components: int) -> None:
-        super().__init__()
-        self.register_buffer("weights", torch.full((components,), 1.0 / components))
-        self.register_buffer("means", torch.zeros(components, z_dim))
-        self.register_buffer("chols", torch.eye(z_dim).expand(components, z_dim, z_dim).clone())
-
-    def forward(self, eps: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-        """eps [n, d] standard normal, u [n] uniform in [0, 1) (picks the component) -> z [n, d]."""
-        return sample_mixture(self.weights, self.means, self.chols, eps, u)
 
 
 @FAMILIES.register("glo")
@@ -218,10 +199,7 @@ class GLO(Family):
         z = self._codes().z.weight.detach().double().cpu()
         fit = self.nets["latent_fit"]
         if isinstance(fit, MixtureFit):
-            mixture = fit_gmm(z, self.options.gmm_components, seed=self.seed)
-            fit.weights.copy_(mixture.weights.float())
-            fit.means.copy_(mixture.means.float())
-            fit.chols.copy_(mixture.chols.float())
+            fit.fit(z, seed=self.seed)
             return
         assert isinstance(fit, GaussianFit)  # setup() puts one of the two there
         cov = torch.cov(z.T) + 1e-6 * torch.eye(z.shape[1], dtype=z.dtype)

@@ -1,12 +1,15 @@
-"""Small convolutional networks for 28x28 images, shared by the GAN families.
+"""Small networks shared by the families: convolutional nets for 28x28 images, and a latent mixture.
 
 Shapes: generators map [B, in_dim] -> [B, out_ch, 28, 28] (tanh, in [-1, 1]; out_ch = 1 for gray);
-discriminators map [B, in_ch, 28, 28] -> [B] (one unbounded score per image).
+discriminators map [B, in_ch, 28, 28] -> [B] (one unbounded score per image); ``MixtureFit`` maps
+(eps [n, d], u [n]) -> z [n, d].
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from ..gmm import Mixture, fit_gmm, sample_mixture
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -76,3 +79,31 @@ class ConvDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).squeeze(1)
+
+
+class MixtureFit(nn.Module):
+    """z ~ sum_k w_k N(mean_k, cov_k), cov_k = chol_k chol_k^T: a Gaussian mixture fitted after training to
+    the latents of the training images (GLO's codes, a VAE's posterior means), sampled instead of a fixed prior."""
+
+    weights: torch.Tensor  # buffer [K]
+    means: torch.Tensor  # buffer [K, d]
+    chols: torch.Tensor  # buffer [K, d, d]
+
+    def __init__(self, z_dim: int, components: int) -> None:
+        super().__init__()
+        self.register_buffer("weights", torch.full((components,), 1.0 / components))
+        self.register_buffer("means", torch.zeros(components, z_dim))
+        self.register_buffer("chols", torch.eye(z_dim).expand(components, z_dim, z_dim).clone())
+
+    def forward(self, eps: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """eps [n, d] standard normal, u [n] uniform in [0, 1) (picks the component) -> z [n, d]."""
+        return sample_mixture(self.weights, self.means, self.chols, eps, u)
+
+    @torch.no_grad()
+    def fit(self, z: torch.Tensor, seed: int) -> Mixture:
+        """Fit the mixture to z [N, d] by EM (float64, k-means++ start seeded by ``seed``) and store it."""
+        mixture = fit_gmm(z.detach().double().cpu(), len(self.weights), seed=seed)
+        self.weights.copy_(mixture.weights.float())
+        self.means.copy_(mixture.means.float())
+        self.chols.copy_(mixture.chols.float())
+        return mixture
