@@ -315,6 +315,28 @@ def test_glo_mixture_fit_is_the_em_fit_of_its_codes_and_samples_deterministicall
         load_run_config("glo", {"model": {"latent_fit": "gmm", "gmm_components": 0}})
 
 
+@needs_data
+def test_vae_mixture_fit_is_the_em_fit_of_the_training_posterior_means(tmp_path):
+    from genbench.baselines.data import load_arrays
+    from genbench.baselines.gmm import fit_gmm
+
+    config = tiny_config("vae")
+    config["model"] = {**config["model"], "latent_fit": "gmm", "gmm_components": 2}
+    path = baselines.train("vae", config=config, out=tmp_path / "vae.pt", dry_run=True, device="cpu",
+                           log=lambda message: None)
+    model = load_checkpoint(path)
+    train = load_arrays("fashion-mnist:train")
+    with torch.no_grad():
+        means = model.nets["encoder"](torch.tensor(train.images).float().div(255).unsqueeze(1))[0].double()
+    want = fit_gmm(means, 2, seed=1)
+    fit = model.nets["latent_fit"]
+    torch.testing.assert_close(fit.weights.double(), want.weights, atol=1e-5, rtol=0)
+    torch.testing.assert_close(fit.means.double(), want.means, atol=1e-5, rtol=1e-5)
+    np.testing.assert_array_equal(sample_images(model, 9, seed=2), sample_images(path, 9, seed=2))
+    with pytest.raises(ConfigError, match="model.latent_fit = 'flow'"):
+        load_run_config("vae", {"model": {"latent_fit": "flow"}})
+
+
 def test_flow_is_invertible_and_logdet_matches_autograd_jacobian():
     from genbench.baselines.families.flow import RealNVP
 

@@ -5,7 +5,11 @@ sampling, KL in closed form. Decoder likelihood p(x|z):
   - "bernoulli": per-pixel Bernoulli with logits; the grey levels in [0, 1] are the targets of
     the cross-entropy (the usual practice on non-binary data);
   - "gaussian": per-pixel N(sigmoid(out), sigma^2), sigma fixed or learned (one scalar).
-Samples are decoder means (sigmoid of the logits), in [0, 1], as usual for VAE figures.
+Samples are decoder means (sigmoid of the logits), in [0, 1], as usual for VAE figures, of z drawn
+from the prior N(0, I) (``latent_fit = "prior"``, the paper's) or from a ``gmm_components``-component
+Gaussian mixture fitted after training to the posterior means of the training images (``"gmm"``: the
+ex-post density estimation of Ghosh et al., ICLR 2020), which samples where the decoder was trained
+when the aggregate posterior is far from the prior.
 """
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
 from .base import FAMILIES, Family, Latents, Options
+from .nets import MixtureFit
+
+LATENT_FITS = ("prior", "gmm")
 
 
 @dataclass(frozen=True)
@@ -31,6 +38,8 @@ class VAEOptions(Options):
     sigma: float = 0.1  # Gaussian decoder's standard deviation (initial value when learned)
     learn_sigma: bool = False
     lr: float = 1e-3
+    latent_fit: str = "prior"  # where samples draw z: "prior" or "gmm" (fitted to the posterior means)
+    gmm_components: int = 10
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -38,6 +47,10 @@ class VAEOptions(Options):
             raise ConfigError(f"{where}: model.decoder = {self.decoder!r}; expected 'bernoulli' or 'gaussian'")
         if self.sigma <= 0:
             raise ConfigError(f"{where}: model.sigma must be > 0, got {self.sigma}")
+        if self.latent_fit not in LATENT_FITS:
+            raise ConfigError(f"{where}: model.latent_fit = {self.latent_fit!r}; expected one of: {', '.join(LATENT_FITS)}")
+        if not 1 <= self.gmm_components <= 1000:
+            raise ConfigError(f"{where}: model.gmm_components must be in 1..1000, got {self.gmm_components}")
 
 
 class Encoder(nn.Module):
@@ -90,9 +103,11 @@ class VAE(Family):
             "encoder": Encoder(o.z_dim, o.ch, o.fc_dim),
             "decoder": Decoder(o.z_dim, o.ch, o.fc_dim, math.log(o.sigma), o.learn_sigma),
         }
+        if o.latent_fit == "gmm":
+            self.nets["latent_fit"] = MixtureFit(o.z_dim, o.gmm_components)
 
     def make_optimizers(self) -> None:
-        params = [p for net in self.nets.values() for p in net.parameters() if p.requires_grad]
+        params = [p for name in ("encoder", "decoder") for p in self.nets[name].parameters() if p.requires_grad]
         self.optimizers = {"vae": torch.optim.Adam(params, lr=self.options.lr)}
 
     def neg_elbo(self, x: torch.Tensor, noise: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -124,6 +139,16 @@ class VAE(Family):
         opt.step()
         return {"neg_elbo": loss.detach(), "recon": nll.mean().detach(), "kl": kl.mean().detach()}
 
+    @torch.no_grad()
+    def finalize(self, streams: dict[str, Arrays]) -> None:
+        """For the "gmm" latent fit: fit the mixture to the posterior means of every training image."""
+        fit = self.nets.get("latent_fit")
+        if not isinstance(fit, MixtureFit):
+            return
+        x = torch.tensor(streams["train"].images).float().div(255).unsqueeze(1)
+        means = [self.nets["encoder"](chunk.to(self.device))[0].double().cpu() for chunk in x.split(1000)]
+        fit.fit(torch.cat(means), seed=self.seed)
+
     def evaluate(self, eval_arrays: Arrays | None) -> dict[str, float]:
         """Mean negative ELBO (nats per image) on the evaluation split, one posterior draw per image."""
         if eval_arrays is None:
@@ -136,7 +161,13 @@ class VAE(Family):
         return {"test_neg_elbo_nats": total / len(x)}
 
     def draw(self, n: int, generator: torch.Generator, labels: torch.Tensor | None = None) -> Latents:
-        return {"z": torch.randn(n, self.options.z_dim, generator=generator)}
+        """z [n, z_dim] ~ N(0, I); for the "gmm" fit also u [n] ~ U[0, 1), drawn after z, and z is its eps."""
+        latents = {"z": torch.randn(n, self.options.z_dim, generator=generator)}
+        if self.options.latent_fit == "gmm":
+            latents["u"] = torch.rand(n, generator=generator)
+        return latents
 
     def decode(self, latents: Latents) -> torch.Tensor:
-        return torch.sigmoid(self.nets["decoder"](latents["z"]))
+        fit = self.nets.get("latent_fit")
+        z = fit(latents["z"], latents["u"]) if isinstance(fit, MixtureFit) else latents["z"]
+        return torch.sigmoid(self.nets["decoder"](z))
