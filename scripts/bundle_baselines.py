@@ -14,7 +14,8 @@ A run trained with an EMA of its generator (``train.ema_decay``) holds both the 
 weights; ``--weights`` picks which one is bundled: ``ema``, ``raw``, or ``better`` (default): the one with
 the lower fd_fmnist at sampling seed 1 (the leaderboard reports seed 0, so the choice is not made on the
 reported number). The checkpoint then records ``sampled_weights`` and both scores, and keeps only the chosen
-weights (the other set stays in the training run's checkpoint), so that the package data stays small.
+weights (the other set stays in the training run's checkpoint), so that the package data stays small. For the
+same reason a family with ``sampling_nets`` (cyclegan: its A -> B generator) ships only those networks.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ from genbench.baselines.checkpoint import (
     record_bundled,
     save_checkpoint,
 )
+from genbench.baselines.families import FAMILIES
 
 
 def finished(source: Path) -> bool:
@@ -77,11 +79,23 @@ def with_weights(source: Path, which: str, n: int) -> Path:
     return candidate
 
 
+def sampling_only(source: Path) -> Path:
+    """``source``, or a copy beside it holding only the networks its family needs to sample."""
+    ckpt = torch.load(source, map_location="cpu", weights_only=True)
+    family = FAMILIES.get(ckpt["family"])
+    if not family.sampling_nets or set(ckpt["state"]["nets"]) == set(family.sampling_nets):
+        return source
+    stripped = {**ckpt, "state": family.sampling_state(ckpt["state"])}
+    candidate = source.with_name(source.stem + "-sampling.pt")
+    save_checkpoint(stripped, candidate)
+    return candidate
+
+
 def bundle(name: str, run_dir: Path, if_better: bool, n: int, weights: str = "better") -> None:
     source = run_dir / f"{name}.pt"
     if not finished(source):
         raise SystemExit(f"{source}: not a finished run; wait for {source.with_suffix('.log')} to say 'done'")
-    source = with_weights(source, weights, n)
+    source = sampling_only(with_weights(source, weights, n))
     target = CHECKPOINT_DIR / f"{name}.pt"
     if if_better and name in read_manifest()["checkpoints"] and target.is_file():
         new, old = fd_fmnist(source, n), fd_fmnist(target, n)

@@ -64,6 +64,9 @@ class Family(ABC):
     amp_safe: ClassVar[bool] = True  # may train under bfloat16 autocast
     output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)  # range of decode()'s float images
     ema_net: ClassVar[str | None] = None  # the net that train.ema_decay averages (None: the family has no EMA)
+    # The nets that sample() needs, when fewer than all: a bundled checkpoint may hold only these
+    # (``sampling_state``), to keep package data small; such a model samples but does not train.
+    sampling_nets: ClassVar[tuple[str, ...]] = ()
     # Set by genbench.baselines.api.load_checkpoint on a loaded family (absent on a freshly built one).
     checkpoint_path: Path
     checkpoint_sha256: str
@@ -175,9 +178,14 @@ class Family(ABC):
     def load_state(self, state: dict[str, Any], where: str) -> None:
         """Load ``state()``'s output; InputError when networks or shapes do not match."""
         nets = state.get("nets")
-        if not isinstance(nets, dict) or set(nets) != set(self.nets):
+        sampling_only = bool(self.sampling_nets) and isinstance(nets, dict) and set(nets) == set(self.sampling_nets)
+        if not isinstance(nets, dict) or (set(nets) != set(self.nets) and not sampling_only):
             got = sorted(nets) if isinstance(nets, dict) else type(nets).__name__
-            raise InputError(f"{where}: {self.name} checkpoint should hold networks {sorted(self.nets)}, got {got}")
+            also = f" (or only {sorted(self.sampling_nets)}, to sample)" if self.sampling_nets else ""
+            raise InputError(f"{where}: {self.name} checkpoint should hold networks {sorted(self.nets)}{also}, got {got}")
+        if sampling_only:
+            self.nets = {name: self.nets[name] for name in self.sampling_nets}
+            self.optimizers = {}
         for name, net in self.nets.items():
             try:
                 net.load_state_dict(nets[name])
@@ -186,6 +194,13 @@ class Family(ABC):
                 raise InputError(f"{where}: network {name!r} does not match the {self.name} options: {' '.join(first)}") from None
         self.load_extra_state(state.get("extra", {}), where)
         self.train_mode(False)
+
+    @classmethod
+    def sampling_state(cls, state: dict[str, Any]) -> dict[str, Any]:
+        """``state()``'s output cut down to the nets that sampling needs (all of them unless ``sampling_nets``)."""
+        if not cls.sampling_nets:
+            return state
+        return {**state, "nets": {name: state["nets"][name] for name in cls.sampling_nets}}
 
     def load_extra_state(self, extra: dict[str, torch.Tensor], where: str) -> None:
         return None

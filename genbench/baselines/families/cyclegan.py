@@ -136,6 +136,8 @@ class CycleGAN(Family):
     options_cls = CycleGANOptions
     paper = "Zhu et al. 2017, Unpaired Image-to-Image Translation using Cycle-Consistent Adversarial Networks"
 
+    sampling_nets = ("g_ab",)  # translation A -> B; the bundled checkpoint ships only this generator
+
     options: CycleGANOptions
 
     def setup(self) -> None:
