@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("rev", help="git revision of the 'before' grids")
     parser.add_argument("--out", type=Path, default=GRIDS / "before-after-grids.png")
     parser.add_argument("--before-label", default=None, help="column title (default: 'before (REV)')")
+    parser.add_argument("--after-label", default="after", help="column title of the working tree's grids")
     args = parser.parse_args()
     pairs = [(name, grid_at(args.rev, name), Image.open(GRIDS / f"grid-{name}.png").convert("RGB")) for name in ROWS]
     w = max(max(a.width, b.width) for _, a, b in pairs)
@@ -37,7 +38,7 @@ def main() -> None:
     canvas = Image.new("RGB", (LABEL_W + 2 * w + GAP, HEADER_H + len(pairs) * (h + GAP)), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((LABEL_W, 4), args.before_label or f"before ({args.rev})", fill="black")
-    draw.text((LABEL_W + w + GAP, 4), "after (working tree)", fill="black")
+    draw.text((LABEL_W + w + GAP, 4), args.after_label, fill="black")
     for i, (name, before, after) in enumerate(pairs):
         top = HEADER_H + i * (h + GAP)
         draw.text((4, top + h // 2), name, fill="black")
