@@ -10,10 +10,13 @@ Sampling fits a density to the learned codes after training (stored in the ``lat
 and decodes draws from it: a full-covariance Gaussian (``latent_fit = "gaussian"``, the paper's
 choice) or a ``gmm_components``-component full-covariance Gaussian mixture fitted by EM
 (``"gmm"``: the ex-post density estimation of Ghosh et al., ICLR 2020; unsupervised, the labels
-are not used). The codes of a 10-class data set are far from one Gaussian: most of a single
-Gaussian's mass falls between the classes' clusters, where the generator was never trained. Because the codes of ``n_codes`` training images are in
-the checkpoint (with their data-set indices), GLO doubles as a tunable copycat for the
-memorization probes: decoding the stored codes reproduces training images.
+are not used). The codes of a 10-class data set form clusters that one Gaussian fits badly:
+many of its draws fall between them, where the generator was never trained (the bundled
+checkpoints: fd_fmnist 197 with one Gaussian, 63 with ten components).
+
+Because the codes of ``n_codes`` training images are in the checkpoint (with their data-set
+indices), GLO doubles as a tunable copycat for the memorization probes: decoding the stored
+codes reproduces training images.
 """
 from __future__ import annotations
 
