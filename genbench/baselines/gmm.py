@@ -1,7 +1,7 @@
 """A Gaussian mixture with full covariances, fitted by expectation-maximisation (pure math, float64).
 
-Used by GLO to sample: a density fitted after training to the learned codes (``model.latent_fit = "gmm"``),
-the "ex-post density estimation" of Ghosh et al. (ICLR 2020). Shapes: data x [N, d]; a K-component
+Used by GLO and the VAE to sample (``model.latent_fit = "gmm"``): a density fitted after training to the
+latents of the training images, the "ex-post density estimation" of Ghosh et al. (ICLR 2020). Shapes: data x [N, d]; a K-component
 mixture holds weights [K], means [K, d] and the lower Cholesky factors of the covariances [K, d, d].
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ class Mixture:
     weights: torch.Tensor  # [K], sums to 1
     means: torch.Tensor  # [K, d]
     chols: torch.Tensor  # [K, d, d], lower triangular: cov_k = chols[k] @ chols[k].T
-    log_likelihood: float  # mean log-density of the data under the fit (nats per point)
+    log_likelihood: float  # mean log-density of the data (nats per point) at the last E step, one M step before the parameters
     iterations: int
 
 

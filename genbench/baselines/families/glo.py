@@ -31,7 +31,7 @@ from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
 from .base import FAMILIES, Family, Latents, Options
-from .nets import ConvGenerator, MixtureFit, dcgan_init
+from .nets import ConvGenerator, MixtureFit, check_latent_fit, dcgan_init
 
 LOSSES = ("lap1", "l2", "lap1+l2")
 PROJECTIONS = ("ball", "sphere")
@@ -59,10 +59,7 @@ class GLOOptions(Options):
             raise ConfigError(f"{where}: model.projection = {self.projection!r}; expected one of: {', '.join(PROJECTIONS)}")
         if not 1 <= self.pyramid_levels <= 3:
             raise ConfigError(f"{where}: model.pyramid_levels must be in 1..3 for 28x28 images, got {self.pyramid_levels}")
-        if self.latent_fit not in LATENT_FITS:
-            raise ConfigError(f"{where}: model.latent_fit = {self.latent_fit!r}; expected one of: {', '.join(LATENT_FITS)}")
-        if not 1 <= self.gmm_components <= 1000:
-            raise ConfigError(f"{where}: model.gmm_components must be in 1..1000, got {self.gmm_components}")
+        check_latent_fit(where, self.latent_fit, LATENT_FITS, self.gmm_components)
         if self.n_codes < 0:
             raise ConfigError(f"{where}: model.n_codes must be >= 0, got {self.n_codes}")
 

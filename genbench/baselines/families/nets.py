@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from genbench.errors import ConfigError
+
 from ..gmm import Mixture, fit_gmm, sample_mixture
 
 
@@ -79,6 +81,14 @@ class ConvDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x).squeeze(1)
+
+
+def check_latent_fit(where: str, latent_fit: str, choices: tuple[str, ...], components: int) -> None:
+    """ConfigError unless ``model.latent_fit`` is one of ``choices`` and ``model.gmm_components`` in 1..1000."""
+    if latent_fit not in choices:
+        raise ConfigError(f"{where}: model.latent_fit = {latent_fit!r}; expected one of: {', '.join(choices)}")
+    if not 1 <= components <= 1000:
+        raise ConfigError(f"{where}: model.gmm_components must be in 1..1000, got {components}")
 
 
 class MixtureFit(nn.Module):

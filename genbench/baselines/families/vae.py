@@ -24,7 +24,7 @@ from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
 from .base import FAMILIES, Family, Latents, Options
-from .nets import MixtureFit
+from .nets import MixtureFit, check_latent_fit
 
 LATENT_FITS = ("prior", "gmm")
 
@@ -47,10 +47,7 @@ class VAEOptions(Options):
             raise ConfigError(f"{where}: model.decoder = {self.decoder!r}; expected 'bernoulli' or 'gaussian'")
         if self.sigma <= 0:
             raise ConfigError(f"{where}: model.sigma must be > 0, got {self.sigma}")
-        if self.latent_fit not in LATENT_FITS:
-            raise ConfigError(f"{where}: model.latent_fit = {self.latent_fit!r}; expected one of: {', '.join(LATENT_FITS)}")
-        if not 1 <= self.gmm_components <= 1000:
-            raise ConfigError(f"{where}: model.gmm_components must be in 1..1000, got {self.gmm_components}")
+        check_latent_fit(where, self.latent_fit, LATENT_FITS, self.gmm_components)
 
 
 class Encoder(nn.Module):
@@ -146,7 +143,7 @@ class VAE(Family):
         if not isinstance(fit, MixtureFit):
             return
         x = torch.tensor(streams["train"].images).float().div(255).unsqueeze(1)
-        means = [self.nets["encoder"](chunk.to(self.device))[0].double().cpu() for chunk in x.split(1000)]
+        means = [self.nets["encoder"](chunk.to(self.device))[0] for chunk in x.split(1000)]
         fit.fit(torch.cat(means), seed=self.seed)
 
     def evaluate(self, eval_arrays: Arrays | None) -> dict[str, float]:
