@@ -41,7 +41,7 @@ TINY_MODEL = {
     "cgan": {"z_dim": 8, "g_ch": 4, "d_ch": 4},
     "vae": {"z_dim": 4, "ch": 4, "fc_dim": 8},
     "glo": {"z_dim": 4, "g_ch": 4, "n_codes": 64},
-    "flow": {"hidden_ch": 4},
+    "flow": {"hidden_ch": 4, "depth": 2},
     "cyclegan": {"g_ch": 4, "d_ch": 4, "n_res": 1, "pool_size": 4},
 }
 
@@ -337,19 +337,58 @@ def test_vae_mixture_fit_is_the_em_fit_of_the_training_posterior_means(tmp_path)
         load_run_config("vae", {"model": {"latent_fit": "flow"}})
 
 
-def test_flow_is_invertible_and_logdet_matches_autograd_jacobian():
+@needs_data
+def test_flow_realnvp_layout_still_trains_loads_and_samples(tmp_path):
+    config = tiny_config("flow")
+    config["model"] = {"arch": "realnvp", "hidden_ch": 4}
+    path = baselines.train("flow", config=config, out=tmp_path / "flow.pt", dry_run=True, device="cpu",
+                           log=lambda message: None)
+    model = load_checkpoint(path)
+    assert type(model.nets["flow"]).__name__ == "RealNVP"
+    assert 0 < model.info["metrics"]["test_bpd"] < 16
+    np.testing.assert_array_equal(sample_images(model, 5, seed=3), sample_images(path, 5, seed=3))
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ({"arch": "maf"}, r"model\.arch must be one of realnvp, glow, got 'maf'"),
+    ({"depth": 0}, r"model\.depth must be >= 1, got 0"),
+])
+def test_flow_options_out_of_range_are_refused(model, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config("flow", {"model": model})
+
+
+@pytest.mark.parametrize("arch", ["realnvp", "glow"])
+def test_flow_is_invertible_and_logdet_matches_autograd_jacobian(arch):
     from genbench.baselines.families.flow import RealNVP
+    from genbench.baselines.families.glow_net import Glow
 
     torch.manual_seed(0)
-    flow = RealNVP(hidden=4).double()
+    flow = (Glow(hidden=4, depth=2) if arch == "glow" else RealNVP(hidden=4)).double()
+    y = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    flow.train()
+    flow(3.0 * y + 1.0)  # glow: ActNorm's data-dependent start (on other data, so it is not the identity on y)
+    flow.eval()
     with torch.no_grad():
         for p in flow.parameters():  # leave the identity start: random weights everywhere
             p.add_(0.1 * torch.randn_like(p))
-    y = torch.randn(2, 1, 28, 28, dtype=torch.float64)
     z, logdet = flow(y)
     torch.testing.assert_close(flow.reverse(z), y)
     jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 1, 28, 28))[0][0], y[0].flatten(), vectorize=True)
     torch.testing.assert_close(logdet[0], torch.linalg.slogdet(jac)[1])
+
+
+def test_glow_actnorm_starts_from_the_first_batch_only():
+    from genbench.baselines.families.glow_net import ActNorm
+
+    norm = ActNorm(3).train()
+    x = torch.randn(16, 3, 5, 5) * torch.tensor([1.0, 2.0, 5.0]).view(1, 3, 1, 1) + 4.0
+    y, _ = norm(x)
+    torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
+    before = norm.bias.detach().clone()
+    norm(10.0 * x)
+    torch.testing.assert_close(norm.bias.detach(), before)  # the second batch does not re-initialise
 
 
 # -- checkpoint errors ----------------------------------------------------------------------------

@@ -1,21 +1,26 @@
-"""RealNVP-style normalising flow (Dinh, Sohl-Dickstein & Bengio, ICLR 2017) for 28x28 images.
+"""Normalising flows for 28x28 images: RealNVP (Dinh, Sohl-Dickstein & Bengio, ICLR 2017) or Glow.
 
 Data: pixels k in {0..255} are dequantised with uniform noise, x = (k + u) / 256, and mapped
-to logit space, y = logit(alpha + (1 - 2 alpha) x). Flow: a multi-scale stack of affine
-coupling layers, y' = y_a, y_b * exp(s(y_a)) + t(y_a), with checkerboard masks, a squeeze
-(2x2 space-to-channel), channel-wise masks, and half of the dimensions factored out after
-each scale:
+to logit space, y = logit(alpha + (1 - 2 alpha) x). ``model.arch`` picks the flow on y:
+
+- ``"glow"`` (the bundled config): ActNorm, invertible 1x1 convolutions, affine couplings and
+  learned split priors (Kingma & Dhariwal 2018), in ``glow_net.py``.
+- ``"realnvp"`` (the default, so older checkpoints load): a multi-scale stack of affine
+  coupling layers, y' = y_a, y_b * exp(s(y_a)) + t(y_a), with checkerboard masks, a squeeze
+  (2x2 space-to-channel), channel-wise masks, and half of the dimensions factored out after
+  each scale::
 
     [1,28,28]: 3 checkerboard -> squeeze [4,14,14] -> 3 channel -> factor out [2,14,14]
     [2,14,14]: 3 checkerboard -> squeeze [8,7,7]   -> 3 channel -> factor out [4,7,7]
     [4,7,7]:   4 checkerboard -> [4,7,7]
 
-Prior N(0, I) on all 784 latent dimensions. s = scale * tanh(raw) for stability; the last
-convolution of each coupling net starts at zero so the flow starts as the identity (the
-paper's batch-norm layers are left out, so the density of an image never depends on the
-rest of its batch, in training or in evaluation).
-Loss and reported metric: bits per dimension of the discrete data,
-bpd = (-log p(y) - log|dy/dx| + D log 256) / (D ln 2), D = 784.
+  Prior N(0, I) on all 784 latent dimensions. s = scale * tanh(raw) for stability; the last
+  convolution of each coupling net starts at zero so the flow starts as the identity (the
+  paper's batch-norm layers are left out, so the density of an image never depends on the
+  rest of its batch, in training or in evaluation).
+
+Both map y to standard-normal latents [B, 784] with log|det| [B]. Loss and reported metric:
+bits per dimension of the discrete data, bpd = (-log p(y) - log|dy/dx| + D log 256) / (D ln 2), D = 784.
 """
 from __future__ import annotations
 
@@ -29,13 +34,17 @@ from genbench.errors import ConfigError
 
 from ..data import Arrays, Batch
 from .base import FAMILIES, Family, Latents, Options
+from .glow_net import Glow, run_forward, run_reverse, squeeze, unsqueeze
 
 D = 784
+ARCHS = ("realnvp", "glow")
 
 
 @dataclass(frozen=True)
 class FlowOptions(Options):
+    arch: str = "realnvp"  # "realnvp" (the module docstring's layout) or "glow" (glow_net.py)
     hidden_ch: int = 32
+    depth: int = 8  # glow: flow steps per level
     alpha: float = 0.05  # logit transform margin
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -44,24 +53,14 @@ class FlowOptions(Options):
 
     def validate(self, where: str) -> None:
         super().validate(where)
+        if self.arch not in ARCHS:
+            raise ConfigError(f"{where}: model.arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.depth < 1:
+            raise ConfigError(f"{where}: model.depth must be >= 1, got {self.depth}")
         if not 0 < self.alpha < 0.5:
             raise ConfigError(f"{where}: model.alpha must be in (0, 0.5), got {self.alpha}")
         if self.sample_temperature <= 0:
             raise ConfigError(f"{where}: model.sample_temperature must be > 0, got {self.sample_temperature}")
-
-
-def squeeze(x: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] -> [B, 4C, H/2, W/2] (each 2x2 block becomes 4 channels)."""
-    b, c, h, w = x.shape
-    x = x.view(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
-    return x.reshape(b, 4 * c, h // 2, w // 2)
-
-
-def unsqueeze(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of squeeze: [B, 4C, H, W] -> [B, C, 2H, 2W]."""
-    b, c4, h, w = x.shape
-    x = x.view(b, c4 // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
-    return x.reshape(b, c4 // 4, 2 * h, 2 * w)
 
 
 class CouplingNet(nn.Module):
@@ -135,54 +134,43 @@ class RealNVP(nn.Module):
         self.s2_board, self.s2_chan = stack(2, "checkerboard", 3), stack(8, "channel", 3)
         self.final = stack(4, "checkerboard", 4)
 
-    @staticmethod
-    def _run(layers: nn.ModuleList, h: torch.Tensor, logdet: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        for layer in layers:
-            h, ld = layer(h)
-            logdet = logdet + ld
-        return h, logdet
-
-    @staticmethod
-    def _run_reverse(layers: nn.ModuleList, h: torch.Tensor) -> torch.Tensor:
-        for layer in reversed(layers):
-            h, _ = layer(h, reverse=True)
-        return h
-
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(z [B, 784], log|det dz/dy| [B])."""
         logdet = y.new_zeros(y.shape[0])
-        h, logdet = self._run(self.s1_board, y, logdet)
-        h, logdet = self._run(self.s1_chan, squeeze(h), logdet)
+        h, logdet = run_forward(self.s1_board, y, logdet)
+        h, logdet = run_forward(self.s1_chan, squeeze(h), logdet)
         z1, h = h[:, :2], h[:, 2:]
-        h, logdet = self._run(self.s2_board, h, logdet)
-        h, logdet = self._run(self.s2_chan, squeeze(h), logdet)
+        h, logdet = run_forward(self.s2_board, h, logdet)
+        h, logdet = run_forward(self.s2_chan, squeeze(h), logdet)
         z2, h = h[:, :4], h[:, 4:]
-        h, logdet = self._run(self.final, h, logdet)
+        h, logdet = run_forward(self.final, h, logdet)
         return torch.cat([z1.flatten(1), z2.flatten(1), h.flatten(1)], 1), logdet
 
     def reverse(self, z: torch.Tensor) -> torch.Tensor:
         """y [B, 1, 28, 28] for z [B, 784]."""
         b = z.shape[0]
         z1, z2, z3 = z[:, :392].view(b, 2, 14, 14), z[:, 392:588].view(b, 4, 7, 7), z[:, 588:].view(b, 4, 7, 7)
-        h = self._run_reverse(self.final, z3)
-        h = self._run_reverse(self.s2_chan, torch.cat([z2, h], 1))
-        h = self._run_reverse(self.s2_board, unsqueeze(h))
-        h = self._run_reverse(self.s1_chan, torch.cat([z1, h], 1))
-        return self._run_reverse(self.s1_board, unsqueeze(h))
+        h = run_reverse(self.final, z3)
+        h = run_reverse(self.s2_chan, torch.cat([z2, h], 1))
+        h = run_reverse(self.s2_board, unsqueeze(h))
+        h = run_reverse(self.s1_chan, torch.cat([z1, h], 1))
+        return run_reverse(self.s1_board, unsqueeze(h))
 
 
 @FAMILIES.register("flow")
 class Flow(Family):
     name = "flow"
     options_cls = FlowOptions
-    paper = "Dinh et al. 2017, Density estimation using Real NVP"
+    paper = "Kingma & Dhariwal 2018, Glow (model.arch = \"glow\"); Dinh et al. 2017, Real NVP (\"realnvp\")"
     amp_safe = False
     output_range = (0.0, 1.0)
+    ema_net = "flow"  # used when train.ema_decay > 0 (Polyak averaging, as in Flow++)
 
     options: FlowOptions
 
     def setup(self) -> None:
-        self.nets = {"flow": RealNVP(self.options.hidden_ch)}
+        o = self.options
+        self.nets = {"flow": Glow(o.hidden_ch, o.depth) if o.arch == "glow" else RealNVP(o.hidden_ch)}
 
     def make_optimizers(self) -> None:
         o = self.options
@@ -226,7 +214,7 @@ class Flow(Family):
 
     def decode(self, latents: Latents) -> torch.Tensor:
         flow = self.nets["flow"]
-        assert isinstance(flow, RealNVP)  # set by setup()
+        assert isinstance(flow, (RealNVP, Glow))  # set by setup()
         y = flow.reverse(latents["z"])
         a = self.options.alpha
         return (torch.sigmoid(y) - a) / (1 - 2 * a)
