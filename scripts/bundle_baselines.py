@@ -14,8 +14,10 @@ A run trained with an EMA of its generator (``train.ema_decay``) holds both the 
 weights; ``--weights`` picks which one is bundled: ``ema``, ``raw``, or ``better`` (default): the one with
 the lower fd_fmnist at sampling seed 1 (the leaderboard reports seed 0, so the choice is not made on the
 reported number). The checkpoint then records ``sampled_weights`` and both scores, and keeps only the chosen
-weights (the other set stays in the training run's checkpoint), so that the package data stays small. For the
-same reason a family with ``sampling_nets`` (cyclegan: its A -> B generator) ships only those networks.
+weights (the other set stays in the training run's checkpoint), so that the package data stays small.
+For the same reason a family with ``sampling_nets`` (cyclegan: its A -> B generator) ships only those
+networks. Training evaluates the EMA weights, so when the raw ones are chosen their held-out metrics (the
+flow's test bits/dim) are computed again and those are recorded.
 """
 from __future__ import annotations
 
@@ -76,7 +78,25 @@ def with_weights(source: Path, which: str, n: int) -> Path:
     chosen["sampled_weights"] = which
     chosen["weight_choice"] = {"rule": "lower fd_fmnist at sampling seed 1", "n": n, **scores} if scores else {}
     save_checkpoint(chosen, candidate)
+    if which == "raw" and ckpt.get("metrics"):  # training evaluated the EMA weights; these are others
+        chosen["metrics"] = evaluate_again(candidate)
+        print(f"{source.stem}: metrics of the raw weights: {chosen['metrics']}")
+        save_checkpoint(chosen, candidate)
     return candidate
+
+
+def evaluate_again(path: Path) -> dict[str, float]:
+    """The family's held-out metrics (e.g. the flow's test bits/dim) of the weights in ``path``, as training computes them."""
+    from genbench.baselines.api import load_checkpoint
+    from genbench.baselines.data import load_arrays
+
+    family = load_checkpoint(path)
+    data = family.info["config"]["data"]
+    eval_arrays = load_arrays(data["eval_dataset"])
+    if data.get("eval_n"):
+        eval_arrays = eval_arrays.subset(slice(0, data["eval_n"]))
+    with torch.no_grad():
+        return family.evaluate(eval_arrays)
 
 
 def sampling_only(source: Path) -> Path:
