@@ -68,7 +68,7 @@ def to_markdown(rows: list[dict], seeds: list[int], command: str) -> str:
     for r in rows:
         lines.append(f"| {r['name']} | {r['checkpoint']} | {r['n']} | " + " | ".join(f"{v:.2f}" for v in r["values"])
                      + f" | {r['mean']:.2f} | {r['std']:.2f} | {r['range']:.2f} |")
-    if any(r["range"] == 0 for r in rows):
+    if any(f"{r['range']:.2f}" == "0.00" for r in rows):  # as printed: reordering the same images moves the last bits
         lines += ["", "A spread of 0 means the samples do not depend on the seed: cyclegan translates every held-out "
                   "source once, only their order is seeded."]
     lines += ["", f"Made by `{command}`.", ""]

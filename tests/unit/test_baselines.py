@@ -680,3 +680,14 @@ def test_cli_sample_npz_of_the_stacked_variant(tmp_path):
     assert result.exit_code == 0, result.output
     with np.load(out) as data:
         np.testing.assert_array_equal(data["images"], sample_images("dcgan-stacked", 3, seed=0))
+
+
+def test_spread_table_explains_a_range_that_prints_as_zero():
+    from genbench.baselines.spread import to_markdown
+
+    # the same 1000 images in another order give an FD that differs only in the last bits
+    same = {"name": "cyclegan", "checkpoint": "bundled", "n": 1000, "values": [68.77, 68.77 + 1e-12, 68.77],
+            "mean": 68.77, "std": 5e-13, "range": 1e-12}
+    moving = dict(same, name="dcgan", values=[44.78, 46.22, 44.34], range=1.88, std=0.98)
+    assert "A spread of 0" in to_markdown([moving, same], [0, 1, 2], "cmd")
+    assert "A spread of 0" not in to_markdown([moving], [0, 1, 2], "cmd")
