@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 
 from ..errors import ConfigError, InputError
-from .knn import DEFAULT_MAX_MEMORY_BYTES, BYTES_PER_ENTRY, as_features, check_same_width
+from .knn import BYTES_PER_ENTRY, DEFAULT_MAX_MEMORY_BYTES, as_features, check_same_width
 
 #: torchmetrics' default ``cosine_distance_eps``.
 COSINE_EPS = 0.1
