@@ -157,6 +157,15 @@ class MetricOptions:
                                           param="pr_k")
     prdc_k_density_coverage: int = option(5, "--dc-k", "k of the k-NN balls for density and coverage.", min=1,
                                           param="dc_k")
+    vendi_q: str = option("1", "--vendi-q", "Order q of the Vendi score: a positive number or inf (1 = the paper's "
+                          "Shannon entropy).")
+    mifid_eps: float = option(0.1, "--mifid-eps", "MiFID's cosine-distance threshold: below it the FD is divided by "
+                              "the mean minimum cosine distance to the training set.")
+    top_pr_alpha: float = option(0.1, "--top-pr-alpha", "Significance level of TopP&R's bootstrap confidence band.")
+    realism_k: int = option(3, "--realism-k", "k of the reference k-NN balls of the realism score.", min=1)
+    rarity_k: int = option(3, "--rarity-k", "k of the reference k-NN balls of the rarity score.", min=1)
+    fd_check: bool = option(False, "--fd-check", "Also compute FD by scipy's sqrtm route and report its agreement "
+                            "and imaginary part (in the FD's diagnostics).")
 
     def __post_init__(self) -> None:
         _check_bounds(self)

@@ -28,6 +28,7 @@ The reference code computes in float32 (torch ``.float()``); genbench in float64
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def alpha_precision_beta_recall(real: np.ndarray, generated: np.ndarray, *, chun
     check_same_width(**{"reference features": r, "generated features": g})
     if len(r) < 2:
         raise ConfigError(f"alpha-precision/beta-recall need at least 2 reference samples; got {len(r)}")
-    opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
     alphas = np.linspace(0.0, 1.0, N_ALPHAS)
     center = r.mean(axis=0)
     radii = np.quantile(_norms_to(r, center, max_memory_bytes), alphas)
@@ -103,7 +104,7 @@ def authenticity(train: np.ndarray, generated: np.ndarray, *, chunk_size: int | 
     check_same_width(**{"training features": t, "generated features": g})
     if len(t) < 2:
         raise ConfigError(f"authenticity needs at least 2 training samples; got {len(t)}")
-    opts = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"chunk_size": chunk_size, "max_memory_bytes": max_memory_bytes}
     d, i = nearest_neighbours(g, t, 1, query_name="generated features", base_name="training features", **opts)
     needed = np.unique(i[:, 0])
     own, _ = nearest_neighbours(t[needed], t, 1, exclude=needed, query_name="training features",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -38,6 +38,12 @@ T = TypeVar("T")
 GEN_STATS, REF_STATS = "generated statistics", "reference statistics"
 GEN_FEATURES, REF_FEATURES = "generated features", "reference features"
 GEN_LOGITS = "generated classifier logits"
+# Roles beyond generated/reference: the training set the model saw and a held-out test set (FLD, and the
+# training side of MiFID and authenticity). They reach a metric through compute_plan(..., roles=...) and
+# plan_role(); a metric that needs one and does not get it raises ConfigError naming the option.
+TRAIN_FEATURES, TEST_FEATURES = "training features", "test features"
+#: The option that supplies each extra role, for messages.
+ROLE_OPTIONS = {TRAIN_FEATURES: "--train", TEST_FEATURES: "--test"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ def direction(name: str) -> str | None:
 # ----------------------------------------------------------------------------- computing a plan
 
 _PLAN_WORK: contextvars.ContextVar[dict[Hashable, Any] | None] = contextvars.ContextVar("plan_work", default=None)
+_PLAN_ROLES: contextvars.ContextVar[Mapping[str, Evaluated] | None] = contextvars.ContextVar("plan_roles", default=None)
 
 
 def shared(key: Hashable, work: Callable[[], T]) -> T:
@@ -108,18 +115,40 @@ def shared(key: Hashable, work: Callable[[], T]) -> T:
 
 
 @contextlib.contextmanager
-def plan_scope() -> Iterator[None]:
-    """The lifetime of :func:`shared` work: one plan's metrics on one generated/reference pair."""
+def plan_scope(roles: Mapping[str, Evaluated] | None = None) -> Iterator[None]:
+    """The lifetime of :func:`shared` work and of the extra roles (:func:`plan_role`): one plan's metrics on one
+    generated/reference pair."""
     token = _PLAN_WORK.set({})
+    role_token = _PLAN_ROLES.set(dict(roles or {}))
     try:
         yield
     finally:
+        _PLAN_ROLES.reset(role_token)
         _PLAN_WORK.reset(token)
 
 
-def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict[str, dict]:
-    """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once."""
-    with plan_scope():
+def plan_role(need: str) -> Evaluated | None:
+    """The input of an extra role (:data:`TRAIN_FEATURES`, :data:`TEST_FEATURES`) given to the running plan, or None."""
+    return (_PLAN_ROLES.get() or {}).get(need)
+
+
+def require_role(need: str, metric: str) -> Evaluated:
+    """:func:`plan_role`, or ConfigError naming the metric and the option that supplies the role."""
+    ev = plan_role(need)
+    if ev is None or ev.features is None:
+        raise ConfigError(f"metric {metric} (--metrics) needs {need}; pass them with {ROLE_OPTIONS.get(need, need)} "
+                          "(images, or a feature file written by `genbench extract`)")
+    return ev
+
+
+def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, opt: MetricOptions,
+                 roles: Mapping[str, Evaluated] | None = None) -> dict[str, dict]:
+    """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once.
+
+    ``roles``: inputs of the extra roles keyed by need (``{TRAIN_FEATURES: train, TEST_FEATURES: test}``), for
+    the metrics that declare them.
+    """
+    with plan_scope(roles):
         return {out_name: METRICS.get(kind).compute(gen, ref, opt) for out_name, kind in plan}
 
 
@@ -148,7 +177,10 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)",
                  higher_is_better=False)
 def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    from .fd_diagnostics import fd_diagnostics
+
     out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
+    out["diagnostics"] = fd_diagnostics(gen.stats, ref.stats, out["value"], check=opt.fd_check)
     if opt.bootstrap and gen.features is not None:
         with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
             out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed,

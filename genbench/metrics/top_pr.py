@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -184,7 +185,7 @@ def top_pr(real: np.ndarray, generated: np.ndarray, *, seed: int = 0, alpha: flo
     r64, g64 = r32.astype(np.float64), g32.astype(np.float64)
     d = r64.shape[1]
     k = 5 * d
-    opts = {"max_memory_bytes": max_memory_bytes}
+    opts: dict[str, Any] = {"max_memory_bytes": max_memory_bytes}
     h_r = balloon_bandwidth(r64, k, **opts)
     h_g = balloon_bandwidth(g64, k, **opts)
     rng = np.random.RandomState(seed)
