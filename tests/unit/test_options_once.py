@@ -50,7 +50,12 @@ def test_every_metric_option_of_score_has_its_flag_and_the_dataclass_default():
         param = params[param_name(f)]
         assert f.metadata["flag"] in param.opts, f.name
         assert param.default == f.default, f.name
-        assert isinstance(param.type, click.IntRange) and param.type.min == f.metadata["min"], f.name
+        if "min" in f.metadata:
+            assert isinstance(param.type, click.IntRange) and param.type.min == f.metadata["min"], f.name
+        elif isinstance(f.default, bool):
+            assert param.is_flag, f.name
+        else:  # float and str options: click's type of the default
+            assert param.type.name == {float: "float", str: "text"}[type(f.default)], f.name
     assert params["pr_k"].opts == ["--pr-k"] and params["dc_k"].opts == ["--dc-k"]
 
 
