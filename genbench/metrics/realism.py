@@ -62,7 +62,7 @@ class SampleScores:
 
     def realism_summary(self) -> dict:
         return {"value": float(np.median(self.realism)), "summary": "median over generated samples",
-                "mean": float(self.realism.mean()), "fraction_above_1": float((self.realism > 1).mean()),
+                "mean_realism": float(self.realism.mean()), "fraction_above_1": float((self.realism > 1).mean()),
                 "k": self.realism_k, "percentile": REALISM_PERCENTILE}
 
     def rarity_summary(self) -> dict:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -181,6 +182,8 @@ def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
 
     out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
     out["diagnostics"] = fd_diagnostics(gen.stats, ref.stats, out["value"], check=opt.fd_check)
+    for message in out["diagnostics"].get("warnings", []):
+        warnings.warn(message, stacklevel=2)
     if opt.bootstrap and gen.features is not None:
         with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
             out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed,

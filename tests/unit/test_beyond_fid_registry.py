@@ -7,6 +7,7 @@ import pytest
 from genbench.config import MetricOptions
 from genbench.errors import ConfigError, InputError, ReferenceStatsError
 from genbench.metrics.inputs import Evaluated
+from genbench.metrics.values import MetricValue
 from genbench.metrics.registry import (
     METRICS,
     TEST_FEATURES,
@@ -49,6 +50,7 @@ def test_one_plan_gives_the_json_shape() -> None:
                        roles={k: v for k, v in ev.items() if k in (TRAIN_FEATURES, TEST_FEATURES)})
     for name in NAMES:
         assert isinstance(out[name]["value"], float), name
+        assert MetricValue.from_dict(out[name]).headline == out[name]["value"], name  # what tables and gates read
     assert out["authenticity"]["train"] == "train.npz"  # --train overrides the reference
     assert len(out["authenticity"]["ci95"]) == 2 and len(out["rarity"]["ci95"]) == 2
     m = out["mifid"]  # in 6 dimensions random points already lie within cosine distance 0.1 of some training point
