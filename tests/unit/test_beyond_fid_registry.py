@@ -7,7 +7,6 @@ import pytest
 from genbench.config import MetricOptions
 from genbench.errors import ConfigError, InputError, ReferenceStatsError
 from genbench.metrics.inputs import Evaluated
-from genbench.metrics.values import MetricValue
 from genbench.metrics.registry import (
     METRICS,
     TEST_FEATURES,
@@ -16,6 +15,7 @@ from genbench.metrics.registry import (
     direction,
     preflight_metrics,
 )
+from genbench.metrics.values import MetricValue
 from genbench.stats.feature_stats import FeatureStats
 
 NAMES = ["vendi", "mifid", "top_precision", "top_recall", "rarity", "realism", "alpha_precision", "beta_recall",
