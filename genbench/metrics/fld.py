@@ -44,7 +44,7 @@ BATCH = 10000
 ORIGIN_SHRINK = 0.9**2
 LOG_SIGMA_RANGE = (-40.0, 20.0)
 #: Bytes of cached float32 training-to-means distances allowed (beyond it: recomputed per batch).
-CACHE_BYTES = 2 * 1024**3
+CACHE_BYTES = 1024**3
 
 
 def _sq_dists(x, mus):
