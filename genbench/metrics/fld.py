@@ -24,7 +24,8 @@ shuffle of the baseline, the baseline fit's shuffle), and computes in float32 to
 difference: the authors compute the gap with a second, separately fitted mixture (another ``FLD`` object);
 genbench takes both numbers from one fit (the same estimator, one random shuffle fewer). Memory: the
 training-to-means squared distances are cached only when they fit ``cache_bytes`` (the authors cache them
-whole); otherwise each batch's distances are recomputed, so memory stays at a batch x m block.
+whole); otherwise each batch's distances are recomputed; each batch's loss and gradient are accumulated
+over row chunks (the same gradient, other rounding), so the temporaries stay near ``CHUNK_BYTES``.
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ ORIGIN_SHRINK = 0.9**2
 LOG_SIGMA_RANGE = (-40.0, 20.0)
 #: Bytes of cached float32 training-to-means distances allowed (beyond it: recomputed per batch).
 CACHE_BYTES = 1024**3
+#: Budget for one chunk's float32 temporaries of the likelihood and its gradient.
+CHUNK_BYTES = 256 * 1024**2
 
 
 def _sq_dists(x, mus):
@@ -84,17 +87,23 @@ class _Mixture:
             min_d = cached.min(dim=0).values
         else:
             min_d = torch.full((self.m,), math.inf)
-            for batch in x.split(BATCH):
+            for batch in x.split(self._chunk_rows()):
                 min_d = torch.minimum(min_d, _sq_dists(batch, self.mus).min(dim=0).values)
         self.log_sigmas.data = ((min_d + 1e-3) / self.d).log()
+        rows = self._chunk_rows()
         for _ in range(EPOCHS):
             for i, batch in enumerate(x.split(BATCH)):
                 optim.zero_grad()
-                dists = cached[i * BATCH:(i + 1) * BATCH] if cached is not None else _sq_dists(batch, self.mus)
-                pairwise = self._pairwise(dists, self.log_sigmas) - np.log(self.m)
-                origin = self._pairwise(ORIGIN_SHRINK * _sq_dists(batch, mean_x), self.origin_log_sigma)
-                loss = -torch.logsumexp(torch.cat([pairwise, origin], dim=1), dim=1).mean() / self.d
-                loss.backward()
+                dists = cached[i * BATCH:(i + 1) * BATCH] if cached is not None else None
+                # The batch's loss -mean(lls)/d, its gradient accumulated over row chunks (the same gradient;
+                # memory stays at a chunk x m block instead of the authors' batch x m).
+                for start in range(0, len(batch), rows):
+                    part = batch[start:start + rows]
+                    d_part = dists[start:start + rows] if dists is not None else _sq_dists(part, self.mus)
+                    pairwise = self._pairwise(d_part, self.log_sigmas) - np.log(self.m)
+                    origin = self._pairwise(ORIGIN_SHRINK * _sq_dists(part, mean_x), self.origin_log_sigma)
+                    lls = torch.logsumexp(torch.cat([pairwise, origin], dim=1), dim=1)
+                    (-lls.sum() / (len(batch) * self.d)).backward()
                 optim.step()
                 with torch.no_grad():
                     self.log_sigmas.data = self.log_sigmas.clamp(*LOG_SIGMA_RANGE).data
@@ -102,13 +111,17 @@ class _Mixture:
                 on_epoch(1)
         self.log_sigmas = self.log_sigmas.detach()
 
+    def _chunk_rows(self) -> int:
+        """Rows per chunk: about CHUNK_BYTES of float32 [rows, m] temporaries (a handful live at once)."""
+        return max(1, CHUNK_BYTES // (self.m * 4 * 8))
+
     def nll(self, x) -> float:
         """-(1/d) mean log-likelihood of x [n, d] (float64 accumulation of float32 per-point values)."""
         import torch
 
         total = 0.0
         with torch.no_grad():
-            for batch in x.split(BATCH):
+            for batch in x.split(self._chunk_rows()):
                 lls = torch.logsumexp(self._pairwise(_sq_dists(batch, self.mus), self.log_sigmas) - np.log(self.m), dim=1)
                 total += float((-lls / self.d).double().sum())
         return total / len(x)

@@ -89,9 +89,12 @@ def test_matches_the_authors_algorithm(copies: float) -> None:
         assert got.gap < 0 and got.fld > 100  # copies of training points: overfit by both numbers
 
 
-def test_the_uncached_route_gives_the_same_numbers() -> None:
+def test_the_uncached_chunked_route_gives_the_same_numbers(monkeypatch) -> None:
+    import genbench.metrics.fld as fld_module
+
     train, test, gen = _sets(1)
     a = fld(train, test, gen, seed=5)
+    monkeypatch.setattr(fld_module, "CHUNK_BYTES", 100 * 4 * 8 * 7)  # 7-row chunks of the 100 components
     b = fld(train, test, gen, seed=5, cache_bytes=0)
     assert b.fld == pytest.approx(a.fld, rel=1e-4, abs=1e-3)
     assert b.gap == pytest.approx(a.gap, rel=1e-4, abs=1e-3)
