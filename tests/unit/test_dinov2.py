@@ -24,9 +24,6 @@ def _private(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
     for var in ("GENBENCH_DINOV2_WEIGHTS", "GENBENCH_DINOV2_WEIGHTS_SHA256"):
         monkeypatch.delenv(var, raising=False)
-    build_extractor.cache_clear()
-    yield
-    build_extractor.cache_clear()
 
 
 @pytest.fixture(scope="module")
