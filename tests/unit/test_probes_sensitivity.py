@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from scipy import linalg
 
-import genbench.probes.sensitivity as sens
 from genbench.config import ExtractOptions, MetricOptions
 from genbench.errors import ConfigError
 from genbench.features.base import EXTRACTORS
