@@ -232,7 +232,7 @@ def extract_source(
 
     warn_repeats(source)
     out = extract_features(ExtractionRequest(source, extractor, options, role, keep_features, keep_logits))
-    return Evaluated(
+    return split_layers(extractor, Evaluated(
         role,
         f"{source.location or source.kind} ({role})",
         extractor.identity().to_dict(),
@@ -242,7 +242,28 @@ def extract_source(
         labels=out.labels if source.has_labels else None,
         files=[source.key(i) for i in range(len(source))] if keep_features else None,  # names go with features
         info={**source.info().to_dict(), **out.info},
-    )
+    ))
+
+
+def split_layers(extractor: FeatureExtractor, ev: Evaluated) -> Evaluated:
+    """An extractor that streams several layers at once (inception-v3 ``pool3+spatial``) gives the first as the
+    features and the others' statistics in ``ev.layers`` (exact: blocks of the same float64 sums)."""
+    parts = getattr(extractor, "part_identities", lambda: {})()
+    if len(parts) < 2:
+        return ev
+    (first, first_id), *rest = parts.items()
+    d = int(first_id["feature_dim"])
+    total, outer = ev.stats.total, ev.stats.outer
+    start, layers = d, {}
+    for name, ident in rest:
+        stop = start + int(ident["feature_dim"])
+        layers[name] = FeatureStats(ev.stats.n, total[start:stop].copy(), outer[start:stop, start:stop].copy())
+        start = stop
+    ev.stats = FeatureStats(ev.stats.n, total[:d].copy(), outer[:d, :d].copy())
+    ev.features = None if ev.features is None else np.ascontiguousarray(ev.features[:, :d])
+    ev.identity = {**(ev.identity or {}), **first_id}
+    ev.layers = layers
+    return ev
 
 
 def repeats_message(source: ImageSource) -> str | None:
@@ -264,8 +285,11 @@ def warn_repeats(source: ImageSource) -> None:
 
 
 def run_identity(extractor: FeatureExtractor, options: ExtractOptions) -> dict[str, Any]:
-    """The identity features extracted in this run carry: the extractor's, plus the arithmetic precision."""
-    return {**extractor.identity().to_dict(), "precision": options.precision}
+    """The identity features extracted in this run carry: the extractor's (its first part where it streams several
+    layers, see :func:`split_layers`), plus the arithmetic precision."""
+    parts = getattr(extractor, "part_identities", lambda: {})()
+    own = next(iter(parts.values())) if parts else extractor.identity().to_dict()
+    return {**own, "precision": options.precision, **({"protocol": options.protocol} if options.protocol else {})}
 
 
 def run_side(name: str, identity: dict[str, Any] | None) -> Side:
@@ -305,7 +329,7 @@ def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded:
     """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
     try:
         return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights,
-                               xo.weights_sha256)
+                               xo.weights_sha256, layer=xo.layer)
     except ConfigError as exc:
         origin = next((ev.description for ev in loaded if ev.identity and xo.preprocessing is None
                        and ev.identity.get("preprocessing") == preprocessing), None)
@@ -510,6 +534,12 @@ def prepare_run(
     started = time.perf_counter()
     xo = for_this_rank(extract_options or ExtractOptions())  # under torchrun: cuda -> cuda:LOCAL_RANK
     mo = metric_options or MetricOptions()
+    if xo.protocol is not None:  # genbench.protocols: its extractor, preprocessing and layer (or a refusal)
+        from .protocols import apply_extract_protocol, get_protocol
+
+        xo = apply_extract_protocol(get_protocol(xo.protocol), xo)
+    elif metrics is not None and "sfid" in metrics and xo.layer is None:
+        xo = xo.replaced(layer="pool3+spatial")  # sFID beside the pool3 metrics: both layers in one pass
     order = sorted(inputs, key=lambda role: role != "reference")  # a bad reference fails before anything else
     items: dict[str, Item] = {}
     for role in order:
@@ -605,7 +635,13 @@ def score(
     extract_options: ExtractOptions | None = None,
     metric_options: MetricOptions | None = None,
 ) -> ScoreResult:
-    """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs."""
+    """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs (and
+    :func:`genbench.protocols.score_protocol` for ``extract_options.protocol``)."""
+    if extract_options is not None and extract_options.protocol is not None:
+        from .protocols import score_protocol
+
+        return score_protocol(generated, reference, extract_options.protocol, extract_options, metric_options,
+                              metrics)
     run = prepare_run({"reference": reference, "generated": generated}, extract_options, metric_options, metrics,
                       specs=[reference, generated])
     return run.score()

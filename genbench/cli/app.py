@@ -81,7 +81,12 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
-    table = result.format_table()
+    if xo.protocol is not None:  # the paper's table (ADM: Inception Score, FID, sFID, Precision, Recall)
+        from ..protocols import paper_table
+
+        table = paper_table(result)
+    else:
+        table = result.format_table()
     if "precision_check" in result.provenance:
         table += "\n" + format_precision_deviation(result.provenance["precision_check"])
     show_result(table, json_out, quiet)

@@ -19,6 +19,8 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from ..config import MetricOptions
 from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
@@ -156,6 +158,11 @@ def preflight_metrics(plan: list[tuple[str, str]], n_generated: int, n_reference
 
 
 def _is_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
+    if opt.is_split_size is not None:
+        if n_gen < opt.is_split_size:
+            raise ConfigError(f"IS over splits of {opt.is_split_size} images (--is-split-size) needs at least "
+                              f"{opt.is_split_size} generated samples; the generated input has {n_gen}")
+        return
     if n_gen < opt.is_splits:
         raise ConfigError(f"IS needs at least as many generated samples as splits (--is-splits={opt.is_splits}); "
                           f"the generated input has {n_gen}")
@@ -172,6 +179,9 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)",
                  higher_is_better=False)
 def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    if opt.covariance == "biased":  # StyleGAN's FeatureStats.get_mean_cov: divide by N
+        reference = prepared("fd-reference-biased", lambda: FrechetReference(ref.stats.mean(), biased_cov(ref.stats)))
+        return {"value": reference.distance(gen.stats.mean(), biased_cov(gen.stats)), "covariance": "biased"}
     reference = prepared("fd-reference", lambda: FrechetReference.from_stats(ref.stats))
     out: dict = {"value": reference.distance(gen.stats.mean(), gen.stats.cov())}
     if opt.bootstrap and gen.features is not None:
@@ -181,10 +191,20 @@ def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     return out
 
 
+def biased_cov(stats) -> np.ndarray:
+    """The covariance divided by N (StyleGAN's convention): the unbiased one times (N - 1) / N."""
+    return stats.cov() * ((stats.n - 1) / stats.n)
+
+
 @register_metric("is", {GEN_LOGITS}, "Inception Score (classifier score on a domain network)", preflight=_is_sizes,
                  higher_is_better=True)
 def _is(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     assert gen.logits is not None  # GEN_LOGITS is a declared need
+    if opt.is_split_size is not None:  # ADM's rule: contiguous, unshuffled splits of a fixed size
+        from .inception_score import inception_score_split_size
+
+        spread, splits = inception_score_split_size(gen.logits, opt.is_split_size)
+        return {"mean": spread.mean, "std": spread.std, "splits": splits, "split_size": opt.is_split_size}
     spread = inception_score(gen.logits, splits=opt.is_splits, seed=opt.seed)
     return {"mean": spread.mean, "std": spread.std, "splits": opt.is_splits}
 
@@ -221,6 +241,57 @@ def _is_infinity(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
 
     assert gen.logits is not None  # GEN_LOGITS is a declared need
     return is_infinity(gen.logits, seed=opt.seed).to_dict()
+
+
+# What sFID needs: the statistics of the spatial layer (Evaluated.layers["spatial"]) of both roles.
+GEN_SPATIAL, REF_SPATIAL = "generated spatial statistics", "reference spatial statistics"
+
+
+@register_metric("sfid", {GEN_SPATIAL, REF_SPATIAL},
+                 "sFID: Frechet distance of inception-v3's spatial features (ADM: 7 channels of mixed_6/conv)",
+                 higher_is_better=False)
+def _sfid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    sides = []
+    for ev in (gen, ref):
+        stats = ev.layers.get("spatial")
+        if stats is None:
+            raise ConfigError(f"metric sfid (--metrics) needs the spatial features of the {ev.role} input "
+                              f"{ev.description}, which has none; extract images with inception-v3, or give a "
+                              "reference with spatial statistics (an ADM reference batch's mu_s/sigma_s)")
+        sides.append(stats)
+    reference = prepared("sfid-reference", lambda: FrechetReference(sides[1].mean(), sides[1].cov()))
+    return {"value": reference.distance(sides[0].mean(), sides[0].cov())}
+
+
+def _adm_pr_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
+    k = opt.prdc_k_precision_recall
+    if min(n_gen, n_ref) <= k:
+        raise ConfigError(f"precision/recall with k={k} (--pr-k) need more than {k} samples on each side "
+                          f"({n_gen} generated, {n_ref} reference)")
+
+
+def _adm_pr(gen: Evaluated, ref: Evaluated, opt: MetricOptions):
+    from .adm import adm_precision_recall
+
+    assert gen.features is not None and ref.features is not None  # declared needs
+    k = opt.prdc_k_precision_recall
+    return shared(("adm-pr", k), lambda: adm_precision_recall(ref.features, gen.features, k))
+
+
+@register_metric("precision-adm", {GEN_FEATURES, REF_FEATURES},
+                 "ADM's precision: samples within some reference k-NN ball (squared radii, <=)", preflight=_adm_pr_sizes,
+                 higher_is_better=True)
+def _precision_adm(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    pr = _adm_pr(gen, ref, opt)
+    return {"value": pr.precision, "k": pr.k}
+
+
+@register_metric("recall-adm", {GEN_FEATURES, REF_FEATURES},
+                 "ADM's recall: reference vectors within some sample k-NN ball (squared radii, <=)",
+                 preflight=_adm_pr_sizes, higher_is_better=True)
+def _recall_adm(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
+    pr = _adm_pr(gen, ref, opt)
+    return {"value": pr.recall, "k": pr.k}
 
 
 #: The one space CMMD is defined in: CLIP ViT-L/14@336 embeddings under the reference's preprocessing.

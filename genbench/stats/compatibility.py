@@ -12,6 +12,7 @@ preprocessing   the resize/normalise policy the images went through
 precision       float32, tf32 or bf16; a file that does not record it is float32
                 (every file written before precision was recorded was)
 feature_dim     the width of a feature vector
+protocol        the paper protocol (``--protocol``: adm, edm2, ...) the numbers were made under
 ============== ===============================================================
 
 A field that one side records and the other does not is *unchecked*; an input without any
@@ -30,7 +31,8 @@ from dataclasses import dataclass
 from ..errors import ReferenceStatsError
 
 #: The identity fields, in the order they are checked and reported.
-IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim")
+IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim",
+                                     "protocol")
 
 #: What a file that does not record a field was made with, where that is known.
 IMPLIED: dict[str, object] = {"precision": "float32"}
@@ -65,6 +67,7 @@ def mismatch_message(what: str, key: str, value: object, other: str, other_value
 HINTS = {
     "precision": "extract both sides at one --precision: bf16/tf32 features are not float32 statistics",
     "extractor": "pass --extractor to match the reference, or a reference built with this extractor",
+    "protocol": "a protocol's numbers are compared only with a reference and results made under the same --protocol",
 }
 
 

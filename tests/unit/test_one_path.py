@@ -23,7 +23,7 @@ DIM = 16
 BASE = {"extractor": "test-tiny", "weights_sha256": "a" * 64, "layer": "proj", "preprocessing": "avgpool8",
         "precision": "float32", "feature_dim": DIM}
 OTHER = {"extractor": "fmnist-cnn", "weights_sha256": "b" * 64, "layer": "penultimate", "preprocessing": "x",
-         "precision": "bf16", "feature_dim": 17}
+         "precision": "bf16", "feature_dim": 17, "protocol": "edm2"}
 
 
 def _features(seed: int, n: int = 60, dim: int = DIM, shift: float = 0.0) -> np.ndarray:
@@ -53,11 +53,12 @@ def _plain_npz(path, feats):
 
 @pytest.mark.parametrize("field", IDENTITY_FIELDS)
 def test_each_identity_field_is_refused_with_one_message(field):
-    other = {**BASE, field: OTHER[field]}
+    base = {**BASE, "protocol": "adm"}  # made under a paper protocol (genbench.protocols)
+    other = {**base, field: OTHER[field]}
     with pytest.raises(ReferenceStatsError) as caught:
-        check_compatible([Side("generated input g.npz", other)], Side("reference input r.npz (--ref)", BASE))
+        check_compatible([Side("generated input g.npz", other)], Side("reference input r.npz (--ref)", base))
     message = str(caught.value)
-    assert f"{field}={OTHER[field]!r}" in message and f"{field}={BASE[field]!r}" in message
+    assert f"{field}={OTHER[field]!r}" in message and f"{field}={base[field]!r}" in message
     assert message.startswith("generated input g.npz was built with") and "(--ref)" in message
 
 
