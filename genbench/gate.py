@@ -174,6 +174,15 @@ def _reference_differences(old: dict, new: dict) -> list[str]:
     return out
 
 
+def _implied_metric_options() -> dict:
+    """What a result document that predates a metric option was computed with: the options added since, at their
+    defaults (``is_split_size`` None, ``covariance`` unbiased)."""
+    from .config import MetricOptions
+
+    defaults = MetricOptions().to_dict()
+    return {k: defaults[k] for k in ("is_split_size", "covariance")}
+
+
 def incompatibilities(old: dict, new: dict, ignore: tuple[str, ...] | list[str] = ()) -> list[str]:
     """What makes two provenance dicts measure different things, as readable lines (empty: compatible).
 
@@ -204,9 +213,10 @@ def incompatibilities(old: dict, new: dict, ignore: tuple[str, ...] | list[str] 
             out.append(f"generated n: {a!r} -> {b!r} (FD and IS depend on the sample count)")
     if "metric_options" not in ignore:
         a, b = old.get("metric_options") or {}, new.get("metric_options") or {}
+        implied = _implied_metric_options() if a and b else {}  # a result older than an option had its default
         for key in sorted((set(a) | set(b)) - _FREE_OPTIONS):
-            if a.get(key) != b.get(key):
-                out.append(f"metric option {key}: {a.get(key)!r} -> {b.get(key)!r}")
+            if a.get(key, implied.get(key)) != b.get(key, implied.get(key)):
+                out.append(f"metric option {key}: {a.get(key, implied.get(key))!r} -> {b.get(key, implied.get(key))!r}")
     return out
 
 
