@@ -248,7 +248,7 @@ def extract_source(
 def split_layers(extractor: FeatureExtractor, ev: Evaluated) -> Evaluated:
     """An extractor that streams several layers at once (inception-v3 ``pool3+spatial``) gives the first as the
     features and the others' statistics in ``ev.layers`` (exact: blocks of the same float64 sums)."""
-    parts = getattr(extractor, "part_identities", lambda: {})()
+    parts: dict[str, dict] = getattr(extractor, "part_identities", dict)()
     if len(parts) < 2:
         return ev
     (first, first_id), *rest = parts.items()
@@ -287,7 +287,7 @@ def warn_repeats(source: ImageSource) -> None:
 def run_identity(extractor: FeatureExtractor, options: ExtractOptions) -> dict[str, Any]:
     """The identity features extracted in this run carry: the extractor's (its first part where it streams several
     layers, see :func:`split_layers`), plus the arithmetic precision."""
-    parts = getattr(extractor, "part_identities", lambda: {})()
+    parts: dict[str, dict] = getattr(extractor, "part_identities", dict)()
     own = next(iter(parts.values())) if parts else extractor.identity().to_dict()
     return {**own, "precision": options.precision, **({"protocol": options.protocol} if options.protocol else {})}
 

@@ -27,6 +27,7 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
     option_values,
     seed_option,
 )
+from .prepare import prep_options, prepared_input
 from .results import show_result
 
 
@@ -127,18 +128,20 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@prep_options
 @extraction_options
-def stats(source: str, output: str, overwrite: bool, **kw) -> None:
+def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
     from ..api import compute_stats
     from ..extraction.distributed import is_main_process
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
-    st, meta = compute_stats(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    given, recorded = prepared_input(source, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
+    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
-    save_stats(output, st, meta, overwrite=overwrite)
+    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
     if not kw["quiet"]:
         click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
 
@@ -221,6 +224,10 @@ from .results import report, results  # noqa: E402  (results history, HTML/Markd
 
 main.add_command(check)
 main.add_command(results)
+
+from .prepare import prepare  # noqa: E402  (a data set through a paper's preparation)
+
+main.add_command(prepare)
 main.add_command(report)
 
 

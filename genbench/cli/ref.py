@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import ConfigError, ReferenceStatsError
 from .options import device_option
+from .prepare import prep_options, prepared_input
 from .results import emit_json, json_option
 
 
@@ -109,8 +110,10 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 @click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
+@prep_options
 def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
-              workers: int, bundled: bool, overwrite: bool, quiet: bool) -> None:
+              workers: int, bundled: bool, overwrite: bool, quiet: bool, prep: str | None = None,
+              resolution: int | None = None) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
     from .. import __version__
     from ..api import compute_stats
@@ -142,19 +145,25 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
             policy = preprocessing  # a plug-in's own policy: the extractor checks it when it is built
     folder = bundled_dir() if bundled else user_dir()
     # An explicit policy is part of the id: statistics of one extractor under two policies never share an id.
-    entry_id = f"{dataset}-{split}_{extractor}" + (f"_{policy}" if policy else "")
+    given, recorded = prepared_input(spec, prep, resolution, data_dir)  # --prep: part of the id and the metadata
+    entry_id = (f"{dataset}-{split}_{extractor}" + (f"_{policy}" if policy else "")
+                + (f"_{recorded['prep']}-{recorded['resolution']}" if recorded else ""))
     if any(e.id == entry_id for e in read_manifest(folder)) and not overwrite:  # before any extraction
         raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
-    stats, meta = compute_stats(spec, extractor=extractor, weights=weights, preprocessing=preprocessing,
+    stats, meta = compute_stats(given, extractor=extractor, weights=weights, preprocessing=preprocessing,
                                 batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet,
                                 weights_sha256=weights_pin)
     name = stats_file_name(dataset, split, meta["extractor"], meta["layer"], meta["preprocessing"], stats.n)
+    if recorded:  # two preparations of one split are two files
+        name = name[:-len(".npz")] + f"_{recorded['prep']}-{recorded['resolution']}.npz"
     entries = read_manifest(folder)
     if any(e.id == entry_id for e in entries) and not overwrite:  # written by another process meanwhile
         raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
     command = (f"genbench ref build {spec} --extractor {extractor}" + (f" --preprocessing {policy}" if policy else "")
+               + (f" --prep {recorded['prep']} --resolution {recorded['resolution']}" if recorded else "")
                + (" --bundled" if bundled else "") + " --overwrite")
-    save_stats(folder / name, stats, {**meta, "dataset": dataset, "split": split, "command": command}, overwrite=True)
+    save_stats(folder / name, stats, {**meta, **recorded, "dataset": dataset, "split": split, "command": command},
+               overwrite=True)
     entry = ManifestEntry(
         id=entry_id, file=name, sha256=sha256_file(folder / name), dataset=dataset, split=split, n=stats.n,
         extractor=meta["extractor"], weights_sha256=meta["weights_sha256"], layer=meta["layer"],

@@ -380,7 +380,7 @@ class InceptionV3Extractor(FeatureExtractor):
     name = "inception-v3"
     layer = "pool3"
     feature_dim = FEATURE_DIM
-    logits_dim = NUM_CLASSES
+    logits_dim: int | None = NUM_CLASSES
     accepts_mixed_sizes = True
     metric_names = MetricNames("fid", "is", "kid")
     #: False when the weights file's sha256 is not the published one (accepted with allow_unverified).

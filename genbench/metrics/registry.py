@@ -273,9 +273,10 @@ def _adm_pr_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 def _adm_pr(gen: Evaluated, ref: Evaluated, opt: MetricOptions):
     from .adm import adm_precision_recall
 
-    assert gen.features is not None and ref.features is not None  # declared needs
+    ref_features, gen_features = ref.features, gen.features
+    assert gen_features is not None and ref_features is not None  # declared needs
     k = opt.prdc_k_precision_recall
-    return shared(("adm-pr", k), lambda: adm_precision_recall(ref.features, gen.features, k))
+    return shared(("adm-pr", k), lambda: adm_precision_recall(ref_features, gen_features, k))
 
 
 @register_metric("precision-adm", {GEN_FEATURES, REF_FEATURES},
