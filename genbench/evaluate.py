@@ -421,8 +421,8 @@ class Run:
         """The plan's metrics on the generated/reference pair (``evaluated`` overrides a role: the Evaluator's
         stream); the reference-side work (FD's factor) is done once per run."""
         given = dict(evaluated or {})
-        gen = given.get("generated") or self.evaluated("generated")
         ref = given.get("reference") or self.evaluated("reference")
+        gen = given.get("generated") or self.evaluated("generated")
         for ev in (gen, ref):
             if ev.n < 2:
                 raise InputError(f"the {ev.role} input {ev.description} has {ev.n} sample(s); statistics need at least 2")
@@ -455,7 +455,8 @@ class Run:
 
     def score(self) -> ScoreResult:
         """Extract what is pending, compute the plan and build the result (``genbench score``)."""
-        gen, ref = self.evaluated("generated"), self.evaluated("reference")
+        ref = self.evaluated("reference")  # the reference first, as every verb extracts it
+        gen = self.evaluated("generated")
         if not is_main_process():  # under torchrun, rank 0 alone computes metrics and reports
             return ScoreResult({}, {"rank": int(os.environ.get("RANK", "0")), "note": "metrics are computed on rank 0"})
         precision_check = {}
