@@ -13,7 +13,8 @@ leaves the target as it was:
 - **sha256**: checked when one is expected; the actual digest is returned either way;
 - **atomic**: the body goes to ``<target folder>/.partial/<name>.<random>``, then one rename puts it at the
   target; on any error, interrupt included, the partial file is removed. A partial left by a killed process
-  is removed by the next download of the same file once it is older than :data:`STALE_SECONDS`.
+  is removed by the next download of the same file (its name says which process wrote it: once that process is
+  gone, or after :data:`STALE_SECONDS` without a write).
 
 Every failure raises the caller's error class (a :class:`~genbench.errors.GenbenchError`: exit 2 at the CLI)
 with a message naming the URL, the HTTP status where there is one, and ``offline``: how to supply the file
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import socket
 import tempfile
 import time
 import urllib.error
@@ -55,14 +57,36 @@ def mirrored(url: str) -> str:
     return f"{base.rstrip('/')}/{parts.netloc}{path if path.startswith('/') else '/' + path}"
 
 
+def _partial_prefix(name: str) -> str:
+    """``NAME.HOST.PID.``: whose download a partial file is (so a later one can tell a dead writer)."""
+    host = "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:64] or "host"
+    return f"{name}.{host}.{os.getpid()}."
+
+
+def _writer_alive(prefix_parts: list[str]) -> bool:
+    """Whether the process named by a partial file's HOST.PID still runs (True when it cannot be told)."""
+    host, pid = prefix_parts
+    if host != _partial_prefix("x").split(".")[1] or not pid.isdigit():
+        return True  # another machine's download: only its age can say it is dead
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 def _clean_stale(partial_dir: Path, name: str) -> None:
-    """Remove partial files of ``name`` that no live download has touched for :data:`STALE_SECONDS`."""
+    """Remove partial files of ``name`` whose download died: its process (on this machine) is gone, or nothing
+    touched the file for :data:`STALE_SECONDS`."""
     if not partial_dir.is_dir():
         return
     now = time.time()
     for old in partial_dir.glob(f"{name}.*"):
+        parts = old.name[len(name) + 1:].split(".")
         try:
-            if now - old.stat().st_mtime > STALE_SECONDS:
+            if (len(parts) >= 3 and not _writer_alive(parts[:2])) or now - old.stat().st_mtime > STALE_SECONDS:
                 old.unlink()
         except OSError:
             pass
@@ -109,7 +133,7 @@ def download(
     except OSError as exc:
         raise error(f"{what}: cannot create {partial_dir} to download into ({exc}). {offline}") from None
     _clean_stale(partial_dir, target.name)
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{target.name}.", dir=partial_dir)
+    fd, tmp_name = tempfile.mkstemp(prefix=_partial_prefix(target.name), dir=partial_dir)
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     received = 0
