@@ -58,8 +58,8 @@ def mismatch_message(what: str, key: str, value: object, other: str, other_value
     """The one refusal message: the input, the field, both values."""
     hint = HINTS.get(key, "")
     if key == "preprocessing":  # name the policy that reproduces the input's features
-        hint = (f"the features of {what} are reproduced with --preprocessing {value}; pass that (or nothing, to "
-                "follow the reference), or use a reference made with " + repr(other_value))
+        hint = (f"to compare with {what}, extract with --preprocessing {value}; to compare with {other}, with "
+                f"--preprocessing {other_value}")
     return (f"{what} was built with {key}={value!r}, but {other} uses {key}={other_value!r}; features and "
             "statistics made under different settings cannot be compared" + (f" ({hint})" if hint else ""))
 
