@@ -1,8 +1,8 @@
 """Write genbench/stats/catalogue.json: the published reference statistics of the field, by name.
 
 The facts (URLs, keys, n, resolution, how each file was made, covariance normalisation, published checksums)
-come from the owners' repositories and docs as summarised in docs/published-references.md; what those sources
-do not state is left null and listed under ``unconfirmed``. Run from the repository root:
+come from the owners' repositories, issue threads and docs (each entry's ``citation``); what those sources do
+not state is left null and listed under ``unconfirmed``. README "Published references" summarises them. Run from the repository root:
 
     python scripts/make_catalogue.py            # rewrite the JSON
     python scripts/make_catalogue.py --check    # exit 1 when the JSON is not what this script writes
@@ -32,7 +32,7 @@ NV_PT = "NVIDIA TorchScript (inception-2015-12-05.pt, a direct translation of th
 NV_PKL = "NVIDIA pickle (StyleGAN3's inception-2015-12-05.pkl, a direct translation of the TF graph)"
 PT_PORT = "PyTorch port (pytorch-fid's pt_inception-2015-12-05-6726825d.pth, as clean-fid legacy_pytorch)"
 
-#: What the anchors measured between packagings of the one Inception network (docs/published-references.md).
+#: What the anchors measured between packagings of the one Inception network (README "Published references").
 AGREEMENT = {
     "tf1-bilinear": ("TF graph vs NVIDIA TorchScript (clean-fid legacy_tensorflow vs TTUR, 5,000 StyleGAN2 vs "
                      "5,000 FFHQ images): FID 8.972544787448271 vs 8.972518580709163 (about 2e-05); torch-fidelity's "
@@ -284,7 +284,7 @@ def catalogue() -> dict:
         "format_version": 1,
         "about": ("Published reference statistics for FID-family metrics: where each file lives, what it holds, "
                   "how it was made and which genbench extractor and preprocessing policy reproduce its features. "
-                  "Written by scripts/make_catalogue.py; facts: docs/published-references.md."),
+                  "Written by scripts/make_catalogue.py; sources: each entry's citation."),
         "entries": entries,
     }
 
