@@ -264,10 +264,16 @@ def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str
 
 
 def get_reference(ref_id: str) -> ManifestEntry:
-    """The entry named ``ref_id`` (an id or dataset:split); an unknown one lists the known ids."""
-    entry = lookup_reference(ref_id)
+    """The entry named ``ref_id`` (an id or dataset:split) in the stores, never downloaded; an unknown one lists
+    the known ids (a catalogue id not fetched yet says how to fetch it)."""
+    entry = lookup_reference(ref_id, fetch=False)
     if entry is None:
         from ..registry import did_you_mean
+        from .catalogue import resolve
+
+        if resolve(ref_id) is not None:
+            raise ReferenceStatsError(f"reference {ref_id} is in the catalogue of published references but not "
+                                      f"fetched yet: genbench ref fetch {ref_id.split('@', 1)[0]}")
 
         entries = all_entries()
         known = ", ".join(sorted(e.id for e in entries)) or "(none)"
