@@ -341,6 +341,8 @@ def fetch_reference(entry: CatalogueEntry, *, from_file: str | Path | None = Non
             new.append(_write_component(entry, got, folder, actual, origin, images))
             if not existed:
                 created.append(target)
+        if expected is None:  # the bytes read and imported: now they are this store's copy of the file
+            _record_pin(entry, actual, size, origin, folder)
         before = read_manifest(folder)
         entries = [e for e in before if e.id not in ids]
         write_manifest(folder, entries + new)
@@ -359,7 +361,6 @@ def fetch_reference(entry: CatalogueEntry, *, from_file: str | Path | None = Non
                 parent.rmdir()  # only when empty
     check = "published" if entry.sha256 else "recorded"
     if expected is None:
-        _record_pin(entry, actual, size, origin, folder)
         check = "recorded now"
         if say is not None:
             say(f"{entry.id}: no sha256 is published; recorded sha256 {actual} of this first copy in "

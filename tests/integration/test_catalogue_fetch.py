@@ -137,6 +137,7 @@ FETCHED = ["clean-fid/cifar10_legacy_tensorflow_train_32", "clean-fid/afhq_cat_c
            "ttur/fid_stats_cifar10_train", "adm/VIRTUAL_imagenet64_labeled", "edm/cifar10-32x32", "edm2/img512"]
 
 
+@pytest.mark.slow  # six files, eight 2048-d covariances checked: about 25 s on 2 cores
 def test_a_fresh_store_fetches_every_format_with_its_provenance(mirror, tmp_path, files):
     res = run("ref", "fetch", *FETCHED)
     assert res.exit_code == 0, res.stderr
