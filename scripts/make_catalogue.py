@@ -62,13 +62,15 @@ def inception(layer: str = "pool3", preprocessing: str = "tf1-bilinear", referen
 
 def entry(source: str, stem: str, suffix: str, url: str, fmt: str, dataset: str, split: str, resolution: int | None,
           n: int | None, n_basis: str, made_by: str, components: list[dict], citation: str, max_bytes: int,
-          images: dict | None = None, unconfirmed: tuple[str, ...] = (), notes: tuple[str, ...] = ()) -> dict:
+          images: dict | None = None, unconfirmed: tuple[str, ...] = (), notes: tuple[str, ...] = (),
+          git_blob_sha1: str | None = None) -> dict:
     return {
         "id": f"{source}/{stem}", "source": source, "file": stem + suffix, "url": url, "format": fmt,
         "dataset": dataset, "split": split, "resolution": resolution, "n": n, "n_basis": n_basis,
         "sha256": None, "sha256_basis": "none published: recorded at the first download and checked on every later copy",
-        "covariance": "unbiased", "max_bytes": max_bytes, "made_by": made_by, "images": images,
-        "components": components, "unconfirmed": list(unconfirmed), "notes": list(notes), "citation": citation,
+        "git_blob_sha1": git_blob_sha1, "covariance": "unbiased", "max_bytes": max_bytes, "made_by": made_by,
+        "images": images, "components": components, "unconfirmed": list(unconfirmed), "notes": list(notes),
+        "citation": citation,
     }
 
 
@@ -278,8 +280,37 @@ def edm_entries() -> list[dict]:
     return out
 
 
+# ----------------------------------------------------------------------------- the LTH14 line (MAR, FractalGen)
+
+#: (source, repository, stem, resolution, git blob SHA-1 of the file in the repository's tree, origin stated?)
+LTH14 = [
+    ("mar", "LTH14/mar", "adm_in256_stats", 256, "1da4c17607fe959d54999fd098105649a0c05e15", True),
+    ("fractalgen", "LTH14/fractalgen", "adm_in64_stats", 64, "9740153cb724c0a05e522f8516a34a6b9d21fa0e", False),
+]
+
+
+def lth14_entries() -> list[dict]:
+    out = []
+    for source, repo, stem, res, blob, stated in LTH14:
+        unconfirmed = ["the raw-file URL (derived from the repository path and its default branch, main)"]
+        if not stated:
+            unconfirmed.append("its origin (presumably ADM's ImageNet-64 reference statistics)")
+        out.append(entry(
+            source, stem, ".npz", f"https://github.com/{repo}/raw/main/fid_stats/{stem}.npz", "lth14-npz", "imagenet",
+            "unstated", res, None, "as ADM's reference statistics (not stated)",
+            f"{repo}: the mu and sigma of ADM's ImageNet-{res} reference batch ('Our evaluation will generate the "
+            "exact same result as the ADM evaluation suite', LTH14/mar#8), scored there with torch-fidelity's "
+            "inception-v3-compat (TF1-exact bilinear) through the LTH14 fork",
+            [inception()], f"{repo} fid_stats/{stem}.npz (git tree); LTH14/mar#8", 64 * MiB,
+            unconfirmed=tuple(unconfirmed),
+            notes=(f"checked against the git blob SHA-1 {blob} of the repository's tree (sha1 of 'blob SIZE\\0' + "
+                   "bytes)",),
+            git_blob_sha1=blob))
+    return out
+
+
 def catalogue() -> dict:
-    entries = cleanfid_entries() + ttur_entries() + adm_entries() + edm_entries()
+    entries = cleanfid_entries() + ttur_entries() + adm_entries() + edm_entries() + lth14_entries()
     return {
         "format_version": 1,
         "about": ("Published reference statistics for FID-family metrics: where each file lives, what it holds, "

@@ -24,7 +24,7 @@ from ..errors import ConfigError, ReferenceStatsError
 
 CATALOGUE_FILE = Path(__file__).with_name("catalogue.json")
 #: Formats a catalogue entry may have, each with its reader in :mod:`genbench.stats.foreign`.
-FORMATS = ("clean-fid-npz", "clean-fid-kid-npz", "ttur-npz", "adm-npz", "edm-npz", "edm2-pkl")
+FORMATS = ("clean-fid-npz", "clean-fid-kid-npz", "ttur-npz", "adm-npz", "edm-npz", "edm2-pkl", "lth14-npz")
 #: How an entry's covariance was normalised: "unbiased" (/(N-1), genbench's own) or "biased" (/N: converted).
 COVARIANCES = ("unbiased", "biased")
 COMPONENT_SEP = "@"
@@ -80,6 +80,7 @@ class CatalogueEntry:
     components: tuple[Component, ...]
     citation: str
     images: dict[str, Any] | None = None  # {"key": "arr_0", "n": 10000, ...}: images kept for precision/recall
+    git_blob_sha1: str | None = None  # a published git blob SHA-1 (a file in a repository's tree), checked too
     unconfirmed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -147,7 +148,8 @@ def parse_entry(raw: dict[str, Any]) -> CatalogueEntry:
             resolution=raw.get("resolution"), n=raw.get("n"), n_basis=str(raw["n_basis"]), sha256=raw.get("sha256"),
             sha256_basis=str(raw["sha256_basis"]), covariance=str(raw["covariance"]), max_bytes=int(raw["max_bytes"]),
             made_by=str(raw["made_by"]), components=comps, citation=str(raw["citation"]), images=raw.get("images"),
-            unconfirmed=tuple(raw.get("unconfirmed", ())), notes=tuple(raw.get("notes", ())))
+            unconfirmed=tuple(raw.get("unconfirmed", ())), notes=tuple(raw.get("notes", ())),
+            git_blob_sha1=raw.get("git_blob_sha1"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ReferenceStatsError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
     problems = []
@@ -163,6 +165,9 @@ def parse_entry(raw: dict[str, Any]) -> CatalogueEntry:
         problems.append(f"file {entry.file!r} is not the last part of the URL {entry.url}")
     if entry.sha256 is not None and (len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256)):
         problems.append("sha256 is not 64 lower-case hexadecimal digits")
+    blob = entry.git_blob_sha1
+    if blob is not None and (len(blob) != 40 or any(c not in "0123456789abcdef" for c in blob)):
+        problems.append("git_blob_sha1 is not 40 lower-case hexadecimal digits")
     if problems:
         raise ReferenceStatsError(f"{where}: " + "; ".join(problems))
     return entry

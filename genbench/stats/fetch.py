@@ -22,6 +22,8 @@ Formats (the readers never run pickled code and read arrays bounded, ``allow_pic
                           itself is kept in the store for its ``arr_0`` images (precision and recall)
 ``edm2-pkl``              a pickle of ``{"num_images", "fid": {mu, sigma}, "fd_dinov2": {mu, sigma}}``,
                           read with a restricted unpickler (:mod:`genbench.stats.foreign`)
+``lth14-npz``             ``mu``, ``sigma`` (MAR, FractalGen), also checked against the git blob SHA-1 the
+                          repository's tree publishes
 ========================= ==========================================================================
 
 Covariances are stored with genbench's /(N-1) normalisation; an entry whose covariance was divided by N
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import json
 import shutil
 import sys
@@ -117,6 +120,25 @@ def offline_route(entry: CatalogueEntry) -> str:
     """How to get ``entry`` onto a machine without a network: the sentence every fetch error ends with."""
     return (f"Offline: download {entry.url} elsewhere, copy it here and run `genbench ref fetch {entry.id} --from "
             f"FILE`; or serve a mirror and set GENBENCH_DOWNLOAD_MIRROR=BASE (fetches BASE/HOST/PATH).")
+
+
+def git_blob_sha1(path: Path) -> str:
+    """The SHA-1 git gives a file's bytes in a tree: sha1 of ``b"blob SIZE\\0"`` followed by the bytes."""
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode(), usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_git_blob(entry: CatalogueEntry, path: Path) -> None:
+    """ReferenceStatsError unless ``path`` has the git blob SHA-1 the entry's repository publishes (if any)."""
+    if entry.git_blob_sha1 is None:
+        return
+    actual = git_blob_sha1(path)
+    if actual != entry.git_blob_sha1:
+        raise ReferenceStatsError(f"{path}: git blob SHA-1 {actual}, but {entry.id}'s repository tree has "
+                                  f"{entry.git_blob_sha1}: not the published file. {offline_route(entry)}")
 
 
 # ----------------------------------------------------------------------------- reading one component
@@ -330,6 +352,7 @@ def fetch_reference(entry: CatalogueEntry, *, from_file: str | Path | None = Non
                 created.append(kept)
             origin, raw = "download", kept
         size = raw.stat().st_size
+        check_git_blob(entry, raw)
         images = check_images(entry, raw)
         if images is not None:
             images["path"] = str(kept)

@@ -363,3 +363,24 @@ def test_fd_against_a_published_statistics_reference_records_both_packagings(mir
     assert ref["reference_id"] == "ttur/fid_stats_cifar10_train" and ref["catalogue_id"] == "ttur/fid_stats_cifar10_train"
     assert ref["packaging"].startswith("reference: TF graph") and "features: PyTorch port" in ref["packaging"]
     assert ref["url"] == CAT.get("ttur/fid_stats_cifar10_train").url
+
+
+def test_a_published_git_blob_sha1_is_checked(mirror, tmp_path, files):
+    """MAR's adm_in256_stats.npz: its repository's tree publishes a git blob SHA-1, which other bytes fail."""
+    import dataclasses
+
+    from genbench.stats.fetch import fetch_reference, git_blob_sha1
+
+    ref_id = "mar/adm_in256_stats"
+    body = files["ttur/fid_stats_cifar10_train"][0]  # a valid mu/sigma file, but not MAR's
+    mirror.files[mirror_path(ref_id)] = body
+    res = run("ref", "fetch", ref_id, "-q")
+    assert res.exit_code == 2 and "git blob SHA-1" in res.stderr and CAT.get(ref_id).git_blob_sha1 in res.stderr
+    assert store_files(tmp_path) == []
+    served = tmp_path / "served.npz"
+    served.write_bytes(body)
+    blob = subprocess.run(["git", "hash-object", str(served)], capture_output=True, text=True, check=True).stdout.strip()
+    assert git_blob_sha1(served) == blob  # the same digest git computes
+    matching = dataclasses.replace(CAT.get(ref_id), git_blob_sha1=blob)
+    result = fetch_reference(matching, progress=False, say=None)
+    assert [e.id for e in result.entries] == [ref_id] and result.entries[0].preprocessing == "tf1-bilinear"

@@ -33,9 +33,12 @@ def test_every_source_and_the_ids_users_write():
                    "adm/VIRTUAL_imagenet512", "adm/VIRTUAL_lsun_bedroom256", "edm/cifar10-32x32",
                    "edm/imagenet-64x64-baseline", "edm2/img512", "edm2/img64"):
         assert needed in ids, needed
-    counts = {s: sum(e.source == s for e in CAT.entries) for s in ("clean-fid", "ttur", "adm", "edm", "edm2")}
+    counts = {s: sum(e.source == s for e in CAT.entries) for s in ("clean-fid", "ttur", "adm", "edm", "edm2", "mar",
+                                                                    "fractalgen")}
     # clean-fid: 19 (data set, resolution, split) rows, 3 modes each but 2 trainfull rows clean only; + KID, 5 x 3
-    assert counts == {"clean-fid": 19 * 3 - 2 * 2 + 5 * 3, "ttur": 6, "adm": 7, "edm": 5, "edm2": 2}
+    assert counts == {"clean-fid": 19 * 3 - 2 * 2 + 5 * 3, "ttur": 6, "adm": 7, "edm": 5, "edm2": 2,
+                      "mar": 1, "fractalgen": 1}
+    assert len(CAT.entries) == sum(counts.values())
 
 
 def test_every_component_names_a_genbench_extractor_and_policy():
