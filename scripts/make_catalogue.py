@@ -63,12 +63,12 @@ def inception(layer: str = "pool3", preprocessing: str = "tf1-bilinear", referen
 def entry(source: str, stem: str, suffix: str, url: str, fmt: str, dataset: str, split: str, resolution: int | None,
           n: int | None, n_basis: str, made_by: str, components: list[dict], citation: str, max_bytes: int,
           images: dict | None = None, unconfirmed: tuple[str, ...] = (), notes: tuple[str, ...] = (),
-          git_blob_sha1: str | None = None) -> dict:
+          git_blob_sha1: str | None = None, fingerprint: dict | None = None) -> dict:
     return {
         "id": f"{source}/{stem}", "source": source, "file": stem + suffix, "url": url, "format": fmt,
         "dataset": dataset, "split": split, "resolution": resolution, "n": n, "n_basis": n_basis,
         "sha256": None, "sha256_basis": "none published: recorded at the first download and checked on every later copy",
-        "git_blob_sha1": git_blob_sha1, "covariance": "unbiased", "max_bytes": max_bytes, "made_by": made_by,
+        "git_blob_sha1": git_blob_sha1, "fingerprint": fingerprint, "covariance": "unbiased", "max_bytes": max_bytes, "made_by": made_by,
         "images": images, "components": components, "unconfirmed": list(unconfirmed), "notes": list(notes),
         "citation": citation,
     }
@@ -108,6 +108,11 @@ CLEANFID = [
     ("horse2zebra", 256, "test", 140, ALL_MODES, "horse2zebra test", False),
     ("cat2dog", 256, "test", 500, ALL_MODES, "cat2dog test", False),
 ]
+#: Content fingerprints of official files printed by users (not checksums): file stem -> sums.
+CLEANFID_FINGERPRINTS = {
+    "ffhq_clean_trainval70k_256": {"mu_sum": 618.9957, "mu_sum_tol": 5e-4, "sigma_sum": 12467.119923723967,
+                                   "source": "GaParmar/clean-fid#27: a user's printout of the official file"},
+}
 CLEANFID_CITATION = ("GaParmar/clean-fid README 'Supported Precomputed Datasets', docs/datasets.md, "
                      "cleanfid/features.py::get_reference_statistics (Parmar et al., CVPR 2022)")
 
@@ -130,7 +135,7 @@ def cleanfid_entries() -> list[dict]:
                 "clean-fid", stem, ".npz", CLEANFID_BASE + stem + ".npz", "clean-fid-npz", name, split, res, n,
                 "stated (README)", f"clean-fid mode {mode}: {how}; from {made_from}",
                 [inception(preprocessing=policy, reference=reference)], CLEANFID_CITATION, 64 * MiB,
-                unconfirmed=tuple(unconfirmed), notes=tuple(notes)))
+                unconfirmed=tuple(unconfirmed), notes=tuple(notes), fingerprint=CLEANFID_FINGERPRINTS.get(stem)))
             if kid:
                 kid_stem = stem + "_kid"
                 out.append(entry(

@@ -81,6 +81,7 @@ class CatalogueEntry:
     citation: str
     images: dict[str, Any] | None = None  # {"key": "arr_0", "n": 10000, ...}: images kept for precision/recall
     git_blob_sha1: str | None = None  # a published git blob SHA-1 (a file in a repository's tree), checked too
+    fingerprint: dict[str, Any] | None = None  # {"mu_sum", "mu_sum_tol", "sigma_sum", "source"}: sums a user printed
     unconfirmed: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
 
@@ -149,7 +150,7 @@ def parse_entry(raw: dict[str, Any]) -> CatalogueEntry:
             sha256_basis=str(raw["sha256_basis"]), covariance=str(raw["covariance"]), max_bytes=int(raw["max_bytes"]),
             made_by=str(raw["made_by"]), components=comps, citation=str(raw["citation"]), images=raw.get("images"),
             unconfirmed=tuple(raw.get("unconfirmed", ())), notes=tuple(raw.get("notes", ())),
-            git_blob_sha1=raw.get("git_blob_sha1"))
+            git_blob_sha1=raw.get("git_blob_sha1"), fingerprint=raw.get("fingerprint"))
     except (KeyError, TypeError, ValueError) as exc:
         raise ReferenceStatsError(f"{where}: malformed ({type(exc).__name__}: {exc})") from None
     problems = []

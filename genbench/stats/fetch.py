@@ -210,6 +210,29 @@ def read_components(entry: CatalogueEntry, path: Path) -> list[_Read]:
     return out
 
 
+def fingerprint_note(entry: CatalogueEntry, got: _Read) -> str | None:
+    """Whether the first statistics match the sums a user printed of the official file (None: no such print).
+
+    ``mu.sum()`` within ``mu_sum_tol`` (it was printed as a float32 sum), ``sigma.sum()`` to 1e-9 relative;
+    a difference warns (the print is a third party's, and the served file may have changed since), it is
+    recorded either way.
+    """
+    fp = entry.fingerprint
+    if not fp or got.mu is None or got.sigma is None:
+        return None
+    mu_sum, sigma_sum = float(got.mu.sum()), float(got.sigma.sum())
+    same = (abs(mu_sum - fp["mu_sum"]) <= float(fp["mu_sum_tol"])
+            and abs(sigma_sum - fp["sigma_sum"]) <= 1e-9 * abs(fp["sigma_sum"]))
+    note = (f"{'matches' if same else 'differs from'} the fingerprint of {fp['source']} (mu.sum() {mu_sum:.6f} vs "
+            f"{fp['mu_sum']}, sigma.sum() {sigma_sum:.9f} vs {fp['sigma_sum']})")
+    if not same:
+        import warnings
+
+        warnings.warn(f"{entry.id}: the file {note}; it may not be the file others scored against", UserWarning,
+                      stacklevel=3)
+    return note
+
+
 def check_images(entry: CatalogueEntry, path: Path) -> dict[str, Any] | None:
     """The header of ``entry``'s kept images (``arr_0`` of an ADM batch): uint8 [N, H, W, 3] at its resolution."""
     if not entry.images:
@@ -267,6 +290,9 @@ def _write_component(entry: CatalogueEntry, got: _Read, folder: Path, sha256: st
                                   "covariance": got.conversion}
     if images is not None:
         provenance["images"] = images
+    note = fingerprint_note(entry, got) if comp is entry.components[0] else None
+    if note is not None:
+        provenance["fingerprint"] = note
     return ManifestEntry(
         id=entry.store_id(comp), file=name, sha256=sha256_file(folder / name), dataset=entry.dataset,
         split=entry.split, n=got.n or 0, extractor=comp.extractor, weights_sha256=comp.weights_sha256 or "",

@@ -115,3 +115,17 @@ def test_a_covariance_divided_by_n_is_converted_exactly_once(tmp_path):
     unknown_n = dataclasses.replace(entry, n=None)
     with pytest.raises(ReferenceStatsError, match="needs N"):
         read_components(unknown_n, path)
+
+
+def test_a_printed_fingerprint_is_compared_and_recorded():
+    from genbench.stats.fetch import _Read, fingerprint_note
+
+    entry = CAT.get("clean-fid/ffhq_clean_trainval70k_256")
+    assert entry.fingerprint is not None and "clean-fid#27" in entry.fingerprint["source"]
+    comp = entry.components[0]
+    mu = np.full(2048, 618.9957 / 2048)
+    sigma = np.full((2048, 2048), 12467.119923723967 / 2048**2)
+    assert fingerprint_note(entry, _Read(comp, mu=mu, sigma=sigma)).startswith("matches")
+    with pytest.warns(UserWarning, match="differs from the fingerprint"):
+        assert fingerprint_note(entry, _Read(comp, mu=mu * 1.01, sigma=sigma)).startswith("differs")
+    assert fingerprint_note(CAT.get("edm/cifar10-32x32"), _Read(comp, mu=mu, sigma=sigma)) is None
