@@ -384,3 +384,13 @@ def test_a_published_git_blob_sha1_is_checked(mirror, tmp_path, files):
     matching = dataclasses.replace(CAT.get(ref_id), git_blob_sha1=blob)
     result = fetch_reference(matching, progress=False, say=None)
     assert [e.id for e in result.entries] == [ref_id] and result.entries[0].preprocessing == "tf1-bilinear"
+
+
+def test_unknown_ids_are_refused_before_any_download(mirror, tmp_path):
+    res = run("ref", "fetch", "ttur/fid_stats_cifar10_train", "clean-fid/cifar10_clean_train_23")
+    assert res.exit_code == 2 and "did you mean" in res.stderr and "ref list --catalog" in res.stderr
+    assert mirror.requests == [] and store_files(tmp_path) == []
+    res = run("ref", "fetch", "edm/cifar10-32x32", "ttur/fid_stats_cifar10_train", "--from", tmp_path / "x.npz")
+    assert res.exit_code == 2 and "exactly one ID" in res.stderr
+    res = run("ref", "show", "edm/cifar10-32x32@fid")  # a catalogue id: shown without fetching
+    assert res.exit_code == 0 and "not fetched" in res.stdout and mirror.requests == []
