@@ -308,12 +308,18 @@ def test_a_pickle_that_runs_code_is_refused_and_the_code_does_not_run(mirror, tm
     assert not marker.exists() and store_files(tmp_path) == []
 
 
-def test_a_protocol_5_pickle_of_arrays_reads(tmp_path):
+@pytest.mark.parametrize("protocol, numpy1", [(5, False), (2, False), (2, True)])
+def test_pickles_of_arrays_from_other_protocols_and_numpy_1_read(tmp_path, protocol, numpy1):
+    """Protocol 5 (Python 3.14's default) and a pickle naming numpy 1's numpy.core module (EDM2's era)."""
     from genbench.stats.foreign import read_edm2_pickle
 
     mu, sigma = gaussian(16, 12)
-    path = tmp_path / "p5.pkl"
-    path.write_bytes(pickle.dumps({"num_images": 9, "fid": {"mu": mu, "sigma": sigma}}, protocol=5))
+    data = pickle.dumps({"num_images": 9, "fid": {"mu": mu, "sigma": sigma}}, protocol=protocol)
+    if numpy1:  # protocol 2 names globals as text, so numpy 1's module path can be written in directly
+        assert data.count(b"numpy._core.multiarray") == 1
+        data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    path = tmp_path / "stats.pkl"
+    path.write_bytes(data)
     got_mu, got_sigma, n = read_edm2_pickle(path, "fid")
     np.testing.assert_array_equal(got_mu, mu)
     np.testing.assert_array_equal(got_sigma, sigma)
