@@ -179,3 +179,57 @@ def _check_bounds(options: object) -> None:
             raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be an integer >= {low}, got {value!r}")
         if high is not None and value > high:
             raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be at most {high}, got {value}")
+
+
+# ----------------------------------------------------------------------------- keywords of the Python API
+
+#: The one default the Python API (genbench.score, extract, Evaluator) sets apart from the fields above: quiet
+#: (the CLI shows progress; -q turns it off).
+API_DEFAULTS: dict[str, Any] = {"progress": False}
+
+
+def _aliases(cls: type) -> dict[str, str]:
+    """Short keyword -> field name: the CLI's parameter name where it is not the field's (``pr_k``, ``dc_k``)."""
+    return {param_name(f): f.name for f in option_fields(cls) if param_name(f) != f.name and not f.metadata.get("invert")}
+
+
+def split_options(options: dict[str, Any], *classes: type, call: str) -> list[dict[str, Any]]:
+    """``options`` (keywords of ``call``) -> one dict of field values per class in ``classes``; an unknown keyword, or
+    a field given twice (by its name and its alias), is a ConfigError naming it."""
+    from .registry import did_you_mean
+
+    owner = {f.name: cls for cls in classes for f in option_fields(cls)}
+    aliases = {alias: name for cls in classes for alias, name in _aliases(cls).items()}
+    chosen: dict[type, dict[str, Any]] = {cls: {} for cls in classes}
+    given_as: dict[str, str] = {}
+    for key, value in options.items():
+        name = aliases.get(key, key)
+        if name not in owner:
+            valid = sorted([*owner, *aliases])
+            raise ConfigError(f"{call}() got an unknown keyword {key!r}{did_you_mean(key, valid)}; "
+                              f"valid keywords: {', '.join(valid)}")
+        if name in given_as:
+            raise ConfigError(f"{call}(): {given_as[name]!r} and {key!r} both set {name}; give one")
+        given_as[name] = key
+        chosen[owner[name]][name] = value
+    return [chosen[cls] for cls in classes]
+
+
+def keywords_doc(*classes: type) -> str:
+    """The keyword list appended to the docstrings, from the dataclass fields (so it cannot drift from them); indented
+    like the docstrings, so that ``help()`` shows one block."""
+    import textwrap
+
+    lines = ["", "", "Keyword options (defaults from genbench.config; the API alone defaults to progress=False):"]
+    for cls in classes:
+        lines += ["", f"{cls.__name__}:"]
+        short = {name: alias for alias, name in _aliases(cls).items()}
+        for f in option_fields(cls):
+            default = API_DEFAULTS.get(f.name, f.default)
+            also = f" (also ``{short[f.name]}``)" if f.name in short else ""
+            flag = f.metadata["flag"] + (" turns it off" if f.metadata.get("invert") else "")
+            text = (f.metadata.get("doc") or f.metadata["help"]) + f" CLI: {flag}."
+            lines.append(f"    {f.name}: {f.type} = {default!r}{also}")
+            lines += textwrap.wrap(text, 100, initial_indent=" " * 8, subsequent_indent=" " * 8,
+                               break_on_hyphens=False)
+    return "\n".join("    " + line if line else "" for line in lines) + "\n"

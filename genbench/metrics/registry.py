@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 from ..util.progress import current as current_progress
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
-from .fid import frechet_distance_from_stats
+from .fid import FrechetReference
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
 
@@ -117,10 +117,34 @@ def plan_scope() -> Iterator[None]:
         _PLAN_WORK.reset(token)
 
 
-def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict[str, dict]:
-    """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once."""
-    with plan_scope():
-        return {out_name: METRICS.get(kind).compute(gen, ref, opt) for out_name, kind in plan}
+#: Work on the reference side alone (FD's prepared reference), kept for as long as a prepared run lives.
+_REFERENCE_WORK: contextvars.ContextVar[dict | None] = contextvars.ContextVar("genbench_reference_work", default=None)
+
+
+def prepared(key: Hashable, work: Callable[[], T]) -> T:
+    """``work()`` on the reference side only, done once per prepared run (the memo :func:`compute_plan` is given),
+    so a training loop's repeated computes against one reference reuse it; outside a run: every time."""
+    memo = _REFERENCE_WORK.get()
+    if memo is None:
+        return work()
+    if key not in memo:
+        memo[key] = work()
+    return memo[key]
+
+
+def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, opt: MetricOptions,
+                 reference_memo: dict | None = None) -> dict[str, dict]:
+    """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once.
+
+    ``reference_memo``: where reference-side work (:func:`prepared`) is kept between calls; it must belong to this
+    one reference (a prepared run owns one). None: a fresh memo for this call.
+    """
+    token = _REFERENCE_WORK.set({} if reference_memo is None else reference_memo)
+    try:
+        with plan_scope():
+            return {out_name: METRICS.get(kind).compute(gen, ref, opt) for out_name, kind in plan}
+    finally:
+        _REFERENCE_WORK.reset(token)
 
 
 def preflight_metrics(plan: list[tuple[str, str]], n_generated: int, n_reference: int, opt: MetricOptions) -> None:
@@ -148,7 +172,8 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)",
                  higher_is_better=False)
 def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
-    out: dict = {"value": frechet_distance_from_stats(gen.stats, ref.stats)}
+    reference = prepared("fd-reference", lambda: FrechetReference.from_stats(ref.stats))
+    out: dict = {"value": reference.distance(gen.stats.mean(), gen.stats.cov())}
     if opt.bootstrap and gen.features is not None:
         with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
             out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed,

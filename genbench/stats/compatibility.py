@@ -71,6 +71,15 @@ HINTS = {
 }
 
 
+def same_identity(a: Mapping[str, object] | None, b: Mapping[str, object] | None) -> bool:
+    """True when both record every identity field and all agree (implied values filled in): the policy's strict
+    form, for choosing among candidates (bundled statistics for an extractor) rather than refusing."""
+    have, want = identity_fields(a), identity_fields(b)
+    if have is None or want is None:
+        return False
+    return all(have.get(k) == want.get(k) and k in have for k in IDENTITY_FIELDS)
+
+
 def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: bool = True) -> dict[str, list[str]]:
     """Refuse sides built under other settings than ``expected`` (default: the first side with metadata).
 

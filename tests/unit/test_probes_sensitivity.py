@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from scipy import linalg
 
-import genbench.probes.sensitivity as sens
 from genbench.config import ExtractOptions, MetricOptions
 from genbench.errors import ConfigError
 from genbench.features.base import EXTRACTORS
@@ -135,14 +134,16 @@ def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(dat
 
 
 def test_reference_and_untransformed_samples_are_extracted_once(data, monkeypatch):
+    import genbench.evaluate as engine
+
     calls = []
-    real = sens.extract_source
+    real = engine.extract_source
 
     def counting(source, extractor, options, role="generated", *args):
         calls.append(role)
         return real(source, extractor, options, role, *args)
 
-    monkeypatch.setattr(sens, "extract_source", counting)
+    monkeypatch.setattr(engine, "extract_source", counting)  # every extraction of a prepared run goes through it
     opts = SensitivityOptions(transforms=("gaussian-blur", "shift"), metrics=("fd", "precision", "recall"),
                               strengths={"*": (0, 1, 2)}, max_samples=None)
     report = run_sensitivity_probe(data["samples"], data["reference"], opts, XO, MO)
