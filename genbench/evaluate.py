@@ -147,9 +147,12 @@ def open_input(
             if entry is None and extractor_name is None:
                 entry = lookup_reference(spec)
             if entry is not None:
+                if entry.kind == "features":  # a published KID reference: per-sample features
+                    ev = _from_feature_file(entry.load_features(), role, flag)
+                    ev.info.update(entry.source_info())
+                    return ev
                 saved = entry.load()
-                return _from_saved_stats(saved, role, f"reference id {entry.id}",
-                                         {"reference_id": entry.id, "sha256": entry.sha256}, flag)
+                return _from_saved_stats(saved, role, f"reference id {entry.id}", entry.source_info(), flag)
         if path.is_file() and is_feature_file(path):
             return _from_feature_file(load_features(path), role, flag)
         if _is_stats_file(path):

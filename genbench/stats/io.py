@@ -119,6 +119,25 @@ def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: boo
             np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)))
 
 
+def save_gaussian(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int | None, meta: dict,
+                  overwrite: bool = False) -> None:
+    """Write float64 ``mu`` [d] and ``sigma`` [d, d] exactly as given (no round trip through sums), atomically.
+
+    ``n``: the sample count, or None where the statistics' source does not state it (then the file has no
+    ``n`` and :func:`load_stats` treats the count as unknown). Used for imported published statistics.
+    """
+    meta = {**meta, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
+    meta.pop("n", None)
+    arrays: dict[str, np.ndarray | np.str_] = {"mu": np.asarray(mu, np.float64), "sigma": np.asarray(sigma, np.float64)}
+    if n is not None:
+        meta["n"] = int(n)
+        arrays["n"] = np.int64(n)  # type: ignore[assignment]  # a 0-d array, as save_stats writes it
+    arrays["meta"] = np.str_(json.dumps(meta))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle; no such key
+
+
 def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """float64 (mu, sigma) after the checks every statistics file gets: shapes, finite values, a valid covariance."""
     mu, sigma = np.asarray(mu, np.float64), np.asarray(sigma, np.float64)
