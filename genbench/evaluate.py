@@ -179,8 +179,9 @@ def open_input(
 
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
+    unknown = {} if saved.n_known else {"n_known": False}  # a file without a count: n is recorded as None
     return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description,
-                                                                         **info}, flag=flag)
+                                                                         **info, **unknown}, flag=flag)
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
@@ -445,7 +446,8 @@ class Run:
         mo = self.metric_options
         return build_provenance(
             self.identity,
-            inputs if inputs is not None else {role: {**ev.info, "n": ev.n} for role, ev in evaluated.items()},
+            inputs if inputs is not None else {role: {**ev.info, "n": ev.n if ev.info.get("n_known", True) else None}
+                                               for role, ev in evaluated.items()},
             options={**({"metric_options": mo.to_dict()} if self.plan else {}), **(options or {})},
             seed=mo.seed if seed is None else seed,
             extract_options=self.options if (self.pending or self.streamed) else None,

@@ -109,6 +109,7 @@ class SavedStats:
     stats: FeatureStats
     meta: dict | None
     path: Path | None = None
+    n_known: bool = True  # False: the file records no sample count (stats.n is then a placeholder of 2)
 
 
 def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False) -> None:
@@ -176,7 +177,7 @@ def load_stats(path: str | Path) -> SavedStats:
             stacklevel=2,
         )
     # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
-    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path)
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2)
 
 
 @dataclass
