@@ -147,9 +147,12 @@ def open_input(
             if entry is None and extractor_name is None:
                 entry = lookup_reference(spec)
             if entry is not None:
+                if entry.kind == "features":  # a published KID reference: per-sample features
+                    ev = _from_feature_file(entry.load_features(), role, flag)
+                    ev.info.update(entry.source_info())
+                    return ev
                 saved = entry.load()
-                return _from_saved_stats(saved, role, f"reference id {entry.id}",
-                                         {"reference_id": entry.id, "sha256": entry.sha256}, flag)
+                return _from_saved_stats(saved, role, f"reference id {entry.id}", entry.source_info(), flag)
         if path.is_file() and is_feature_file(path):
             return _from_feature_file(load_features(path), role, flag)
         if _is_stats_file(path):
@@ -176,8 +179,9 @@ def open_input(
 
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
+    unknown = {} if saved.n_known else {"n_known": False}  # a file without a count: n is recorded as None
     return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description,
-                                                                         **info}, flag=flag)
+                                                                         **info, **unknown}, flag=flag)
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
@@ -445,8 +449,8 @@ class Run:
         """The plan's metrics on the generated/reference pair (``evaluated`` overrides a role: the Evaluator's
         stream); the reference-side work (FD's factor) is done once per run."""
         given = dict(evaluated or {})
-        gen = given.get("generated") or self.evaluated("generated")
         ref = given.get("reference") or self.evaluated("reference")
+        gen = given.get("generated") or self.evaluated("generated")
         for ev in (gen, ref):
             if ev.n < 2:
                 raise InputError(f"the {ev.role} input {ev.description} has {ev.n} sample(s); statistics need at least 2")
@@ -466,7 +470,8 @@ class Run:
         mo = self.metric_options
         return build_provenance(
             self.identity,
-            inputs if inputs is not None else {role: {**ev.info, "n": ev.n} for role, ev in evaluated.items()},
+            inputs if inputs is not None else {role: {**ev.info, "n": ev.n if ev.info.get("n_known", True) else None}
+                                               for role, ev in evaluated.items()},
             options={**({"metric_options": mo.to_dict()} if self.plan else {}), **(options or {})},
             seed=mo.seed if seed is None else seed,
             extract_options=self.options if (self.pending or self.streamed) else None,
@@ -479,7 +484,8 @@ class Run:
 
     def score(self) -> ScoreResult:
         """Extract what is pending, compute the plan and build the result (``genbench score``)."""
-        gen, ref = self.evaluated("generated"), self.evaluated("reference")
+        ref = self.evaluated("reference")  # the reference first, as every verb extracts it
+        gen = self.evaluated("generated")
         if not is_main_process():  # under torchrun, rank 0 alone computes metrics and reports
             return ScoreResult({}, {"rank": int(os.environ.get("RANK", "0")), "note": "metrics are computed on rank 0"})
         precision_check = {}

@@ -153,10 +153,9 @@ def stats(source: str, output: str, overwrite: bool, prep: str | None, resolutio
 def list_plugins() -> None:
     """List extractors, preprocessing policies, metrics and references."""
     from ..features import extractor_names
-    from ..metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
+    from ..metrics.registry import METRICS  # complete on import (genbench.metrics imports every registration)
     from ..stats.reference import all_entries
 
-    resolve_metrics([], None, "")  # registers optional metrics
     click.echo("extractors:    " + ", ".join(extractor_names()))
     try:
         from ..features.preprocess import PREPROCESSING

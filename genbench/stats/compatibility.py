@@ -59,6 +59,9 @@ def identity_fields(identity: Mapping[str, object] | None) -> dict[str, object] 
 def mismatch_message(what: str, key: str, value: object, other: str, other_value: object) -> str:
     """The one refusal message: the input, the field, both values."""
     hint = HINTS.get(key, "")
+    if key == "preprocessing":  # name the policy that reproduces the input's features
+        hint = (f"to compare with {what}, extract with --preprocessing {value}; to compare with {other}, with "
+                f"--preprocessing {other_value}")
     return (f"{what} was built with {key}={value!r}, but {other} uses {key}={other_value!r}; features and "
             "statistics made under different settings cannot be compared" + (f" ({hint})" if hint else ""))
 

@@ -34,6 +34,7 @@ PACKAGE_DATA = [
     "genbench/_reference_stats/fashion-mnist-test_fmnist-cnn-penultimate_luma-bilinear28_n10000.npz",
     "genbench/weights/fmnist-cnn.pt",
     "genbench/weights/fmnist-cnn.json",
+    "genbench/stats/catalogue.json",
     "genbench/baselines/checkpoints/manifest.json",
 ]
 
@@ -129,6 +130,8 @@ def test_installed_ref_list_and_verify(installed):
     listed = _genbench(installed, "ref", "list")
     assert "fashion-mnist" in listed.stdout + listed.stderr
     _genbench(installed, "ref", "verify")
+    catalogue = _genbench(installed, "ref", "list", "--catalog")  # the catalogue comes from the installed package
+    assert "clean-fid/cifar10_legacy_tensorflow_train_32" in catalogue.stdout and "edm2/img512" in catalogue.stdout
 
 
 @pytest.fixture(scope="module")

@@ -230,3 +230,26 @@ def test_ref_build_follows_the_data_set_default(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path))
     CliRunner().invoke(main, ["ref", "build", "fashion-mnist:test", "-q"])
     assert chosen == ["fmnist-cnn"]
+
+
+def test_statistics_without_a_count_record_n_as_unknown(tmp_path):
+    """A plain mu/sigma file (pytorch-fid, TTUR, a published reference) states no n: provenance says None, never the
+    placeholder the sums are rebuilt with."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(60, 4)) + 0.5
+    ref = tmp_path / "plain.npz"
+    np.savez(ref, mu=b.mean(0), sigma=np.cov(b, rowvar=False))
+    gen = tmp_path / "gen.npz"
+    np.savez(gen, features=a.astype(np.float32))
+    with pytest.warns(UserWarning):
+        result = evaluate.score(str(gen), str(ref), ["fd"])
+    assert result.provenance["inputs"]["reference"]["n"] is None
+    assert result.provenance["inputs"]["generated"]["n"] == 50
+    diff = a.mean(0) - b.mean(0)
+    from scipy import linalg
+
+    s1, s2 = np.cov(a.astype(np.float32).astype(np.float64), rowvar=False), np.cov(b, rowvar=False)
+    want = diff @ diff + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert result.value("fid") == pytest.approx(want, rel=1e-6)  # no extractor recorded: the default, Inception

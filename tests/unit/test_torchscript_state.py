@@ -293,7 +293,7 @@ def test_download_lands_in_the_cache_and_loads(cache, served):
 
 def test_download_with_the_wrong_sha256_caches_nothing(cache, served):
     arch = clip.ARCHS["clip-vit-b32"]  # the published sha256, which the tiny archive does not have
-    with pytest.raises(WeightsError, match=rf"{arch.archive_url} have sha256 .*expected {arch.archive_sha256}"):
+    with pytest.raises(WeightsError, match=rf"{arch.archive_url} has sha256 .*expected {arch.archive_sha256}"):
         clip.resolve_clip_weights(arch)
     assert not any((cache / "weights").iterdir())
 
