@@ -257,6 +257,39 @@ def _open_generated(generated: Any, p: Protocol) -> Any:
     return generated
 
 
+#: the protocol each catalogue source's files were made under (genbench.stats.catalogue); clean-fid: mode clean only
+_CATALOGUE_PROTOCOLS = {"adm": "adm", "mar": "adm", "fractalgen": "adm", "edm2": "edm2", "ttur": "ttur"}
+
+
+def catalogue_protocol(source: str, preprocessing: str) -> str | None:
+    """The protocol a published reference of catalogue ``source`` was made under (None: none of genbench's)."""
+    if source == "clean-fid":
+        return "clean-fid" if preprocessing == "pil-bicubic" else None
+    return _CATALOGUE_PROTOCOLS.get(source)
+
+
+def _catalogue_hit(reference: Any, p: Protocol) -> Any:
+    """The catalogue entry ``reference`` names (None: no catalogue id); ReferenceStatsError when it was made under
+    another protocol than ``p``."""
+    from pathlib import Path
+
+    from .errors import ReferenceStatsError
+    from .stats.catalogue import resolve
+
+    if not isinstance(reference, str) or Path(reference).exists():
+        return None
+    hit = resolve(reference, p.extractor)
+    if hit is None:
+        return None
+    entry, comp = hit
+    made = catalogue_protocol(entry.source, comp.preprocessing)
+    if made is not None and made != p.name:
+        raise ReferenceStatsError(f"reference {reference} (--ref) was made under protocol={made!r} ({entry.made_by}), "
+                                  f"but this run uses protocol={p.name!r} (--protocol); a protocol's numbers are "
+                                  "compared only with references made under it")
+    return entry
+
+
 def _open_reference(reference: Any, p: Protocol, xo: ExtractOptions) -> tuple[Any, dict | None, dict]:
     """(the reference input for the run, statistics that replace the extracted ones by layer or None, info)."""
     from pathlib import Path
@@ -264,6 +297,12 @@ def _open_reference(reference: Any, p: Protocol, xo: ExtractOptions) -> tuple[An
     from .evaluate import Pending
     from .sources.adm import is_reference_batch, open_reference_batch
 
+    entry = _catalogue_hit(reference, p)
+    if entry is not None and entry.format == "adm-npz":  # the batch itself: its images serve precision/recall
+        from .stats.fetch import downloads_path, fetch_reference
+
+        fetch_reference(entry, progress=xo.progress)
+        reference = downloads_path(entry)
     if isinstance(reference, (str, Path)) and is_reference_batch(reference):
         batch = open_reference_batch(reference)
         if p.pr_reference_size is not None and len(batch.images) > p.pr_reference_size:
@@ -296,9 +335,17 @@ def _score_second(generated: Any, reference: Any, p: Protocol, xo: ExtractOption
     from .evaluate import prepare_run
 
     assert p.second is not None
-    base = (xo or ExtractOptions()).replaced(extractor=None, preprocessing=None, layer=None)
+    # the second network's own weights (its environment variable, the cache, its download): --weights is the first's
+    base = (xo or ExtractOptions()).replaced(extractor=None, preprocessing=None, layer=None, weights=None,
+                                             allow_unverified_weights=False)
     sxo = apply_extract_protocol(p, base, second=True)
-    ref = _edm2_reference(reference, "fd_dinov2") if str(reference).endswith(".pkl") else reference
+    entry = _catalogue_hit(reference, p)
+    if entry is not None:  # the store entry of the second component (edm2/img512@fd_dinov2)
+        from .stats.catalogue import COMPONENT_SEP
+
+        ref: Any = f"{entry.id}{COMPONENT_SEP}{entry.components[-1].name}"
+    else:
+        ref = _edm2_reference(reference, "fd_dinov2") if str(reference).endswith(".pkl") else reference
     run = prepare_run({"reference": ref, "generated": _open_generated(generated, p)}, sxo, mo, [p.second[2]],
                       specs=[s for s in (reference, generated) if isinstance(s, str)])
     return run.score().metrics, dict(run.identity or {})

@@ -141,3 +141,32 @@ def test_reference_made_under_another_protocol_is_refused(weights, batches, tmp_
               "--weights", weights[0], "--allow-unverified-weights", "-q")
     assert res.exit_code == 2
     assert "protocol='edm2'" in res.stderr and "protocol='ttur'" in res.stderr
+
+
+# ----------------------------------------------------------------------------- catalogue references
+
+
+def _adm64_batch(path, n=5):
+    rng = np.random.default_rng(8)
+    arrays = {"arr_0": rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8)}
+    for key, dim in (("", 2048), ("_s", 2023)):
+        a = rng.normal(size=(dim, 4))
+        arrays["mu" + key], arrays["sigma" + key] = rng.normal(size=dim), a @ a.T + np.eye(dim)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def test_catalogue_adm_batch_is_read_as_a_reference_batch(tmp_path, monkeypatch):
+    monkeypatch.setenv("GENBENCH_OFFLINE", "1")
+    arrays = _adm64_batch(tmp_path / "VIRTUAL_imagenet64_labeled.npz")
+    res = run("ref", "fetch", "adm/VIRTUAL_imagenet64_labeled", "--from", tmp_path / "VIRTUAL_imagenet64_labeled.npz",
+              "-q")
+    assert res.exit_code == 0, res.output
+    ref_in, layers, info = protocols._open_reference("adm/VIRTUAL_imagenet64_labeled", protocols.get_protocol("adm"),
+                                                     protocols.ExtractOptions(progress=False))
+    assert len(ref_in.source) == 5 and "adm_reference_batch" in info
+    assert np.allclose(layers["pool3"].mean(), arrays["mu"]) and np.allclose(layers["spatial"].mean(), arrays["mu_s"])
+    # made under adm: another protocol is refused, naming both, before anything is extracted
+    res = run("score", tmp_path / "VIRTUAL_imagenet64_labeled.npz", "--protocol", "ttur", "--ref",
+              "adm/VIRTUAL_imagenet64_labeled", "-q")
+    assert res.exit_code == 2 and "protocol='adm'" in res.stderr and "protocol='ttur'" in res.stderr
