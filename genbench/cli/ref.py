@@ -307,11 +307,16 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
                    "restricted unpickler); adm: an ADM reference batch .npz (mu/sigma only).")
 @click.option("--key", default=None, help="EDM2 .pkl: which statistics (fid or fd_dinov2; default from --extractor).")
 @click.option("--note", default="", help="Where the statistics came from.")
+@click.option("--covariance", type=click.Choice(["unbiased", "biased"]), default="unbiased", show_default=True,
+              help="How the file's sigma is normalised: unbiased (/(N-1)) or biased (/N: StyleGAN); biased is "
+                   "converted exactly with N, and that is recorded.")
+@click.option("--protocol", default=None, help="The paper protocol the statistics were made under (recorded in their "
+              "identity; genbench list protocols).")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str, weights_sha256: str, layer: str,
                preprocessing: str, n: int | None, fmt: str, key: str | None, note: str, overwrite: bool,
-               quiet: bool) -> None:
+               quiet: bool, covariance: str = "unbiased", protocol: str | None = None) -> None:
     """Import mu/sigma from another tool (.npz, EDM2 .pkl, ADM .npz), recording the provenance the user states."""
     import warnings
 
@@ -355,10 +360,19 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     entries = read_manifest(folder)
     if any(e.id == ref_id for e in entries) and not overwrite:
         raise ConfigError(f"reference {ref_id} already exists in {folder}; pass --overwrite to replace it")
+    if protocol is not None:
+        from ..protocols import get_protocol
+
+        get_protocol(protocol)  # ConfigError listing the protocols
+    converted = {}
+    if covariance == "biased":  # sigma = sums / N - mu mu^T: the same sums as sigma * N / (N - 1) under /(N-1)
+        sigma = sigma * (count / (count - 1))
+        converted = {"covariance_import": f"biased (/N) as imported; multiplied by N/(N-1) with N={count}"}
     stats = FeatureStats.from_mean_cov(mu, sigma, count)
     meta = {"extractor": extractor, "layer": layer, "preprocessing": preprocessing, "weights_sha256": weights_sha256,
             "feature_dim": stats.dim, "provenance": "declared by the user at import", "note": note,
-            "imported_from": str(Path(file).resolve()), "imported_format": fmt + (f":{key}" if key else "")}
+            "imported_from": str(Path(file).resolve()), "imported_format": fmt + (f":{key}" if key else ""),
+            **converted, **({"protocol": protocol} if protocol else {})}
     # The file is named by its content, never by the user's id: an id can never reach outside the store.
     digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode() + stats.mean().tobytes() + stats.cov().tobytes())
     name = f"imported-{digest.hexdigest()[:20]}.npz"
