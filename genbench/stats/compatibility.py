@@ -34,6 +34,10 @@ from ..errors import ReferenceStatsError
 IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim",
                                      "protocol")
 
+#: Fields whose absence means "none" when choosing among candidates (:func:`same_identity`): statistics made
+#: without a protocol match a run without one.
+OPTIONAL: tuple[str, ...] = ("protocol",)
+
 #: What a file that does not record a field was made with, where that is known.
 IMPLIED: dict[str, object] = {"precision": "float32"}
 
@@ -80,7 +84,7 @@ def same_identity(a: Mapping[str, object] | None, b: Mapping[str, object] | None
     have, want = identity_fields(a), identity_fields(b)
     if have is None or want is None:
         return False
-    return all(have.get(k) == want.get(k) and k in have for k in IDENTITY_FIELDS)
+    return all(have.get(k) == want.get(k) and (k in have or k in OPTIONAL) for k in IDENTITY_FIELDS)
 
 
 def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: bool = True) -> dict[str, list[str]]:
