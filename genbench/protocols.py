@@ -196,7 +196,7 @@ def score_protocol(generated: Any, reference: Any, protocol: Protocol | str,
     genbench reads. Raises ConfigError/InputError (exit 2) for contradicting options, a bad batch, or fewer
     samples than the protocol's IS split size.
     """
-    from .evaluate import prepare_run
+    from .evaluate import Pending, prepare_run
     from .results.records import ScoreResult
 
     p = get_protocol(protocol) if isinstance(protocol, str) else protocol
@@ -207,6 +207,12 @@ def score_protocol(generated: Any, reference: Any, protocol: Protocol | str,
     ref_in, ref_layers, ref_info = _open_reference(reference, p, xo)
     run = prepare_run({"reference": ref_in, "generated": gen_in}, xo, mo, chosen,
                       specs=[s for s in (reference, generated) if isinstance(s, str)])
+    loaded_ref = run.inputs["reference"]
+    if "sfid" in chosen and ref_layers is None and not isinstance(loaded_ref, Pending) and (
+            "spatial" not in loaded_ref.layers):  # refused before any image is extracted
+        raise ConfigError(f"--ref {reference}: sFID (--protocol {p.name}) needs the reference's spatial statistics, "
+                          "which this reference has not; give an ADM reference batch (mu_s/sigma_s), a catalogue id "
+                          "such as adm/VIRTUAL_imagenet256_labeled, or images")
     gen = run.evaluated("generated")
     _check_sample_count(p, gen.n)
     ref = run.evaluated("reference")

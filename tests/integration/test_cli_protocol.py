@@ -170,3 +170,60 @@ def test_catalogue_adm_batch_is_read_as_a_reference_batch(tmp_path, monkeypatch)
     res = run("score", tmp_path / "VIRTUAL_imagenet64_labeled.npz", "--protocol", "ttur", "--ref",
               "adm/VIRTUAL_imagenet64_labeled", "-q")
     assert res.exit_code == 2 and "protocol='adm'" in res.stderr and "protocol='ttur'" in res.stderr
+
+
+# ----------------------------------------------------------------------------- EDM2: two feature spaces
+
+
+def test_edm2_scores_both_feature_spaces_against_its_pickle(tmp_path):
+    """EDM2's plumbing with two fast stand-in networks: FID's space and FD_DINOv2's, each against its statistics
+    in one EDM2 pickle ({'num_images', 'fid': {mu, sigma}, 'fd_dinov2': {mu, sigma}})."""
+    import pickle
+
+    from genbench.features.base import EXTRACTORS, MetricNames
+    from genbench.metrics.fid import frechet_distance
+    from tests.conftest import TinyExtractor, make_images
+
+    class TinyB(TinyExtractor):
+        name = "test-tiny-b"
+        metric_names = MetricNames("fd_tinyb", "is_tinyb", "kid_tinyb")
+
+    if "test-tiny-b" not in EXTRACTORS:
+        EXTRACTORS.register("test-tiny-b")(lambda weights=None, preprocessing=None, device="cpu": TinyB().to(device))
+    name = "edm2-test-tiny"
+    if name not in protocols.PROTOCOLS:
+        protocols.register_protocol(dataclasses.replace(
+            protocols.get_protocol("edm2"), name=name, extractor="test-tiny", preprocessing="avgpool8",
+            second=("test-tiny-b", "avgpool8", "fd"), num_samples=None))
+    images = make_images(40, seed=2)
+    np.savez(tmp_path / "gen.npz", images=images)
+    rng = np.random.default_rng(1)
+    spaces = {}
+    for key in ("fid", "fd_dinov2"):
+        f = rng.normal(size=(50, 16)) * 0.2 + 0.3
+        spaces[key] = {"mu": f.mean(0), "sigma": np.cov(f, rowvar=False)}
+    with open(tmp_path / "img64.pkl", "wb") as fh:
+        pickle.dump({"num_images": 50, **spaces}, fh)
+    res = run("score", tmp_path / "gen.npz", "--protocol", name, "--ref", tmp_path / "img64.pkl", "--json",
+              tmp_path / "out.json", "-q")
+    assert res.exit_code == 0, res.output
+    assert [line.split(":")[0] for line in res.stdout.strip().splitlines()] == ["FID", "FD_DINOv2"]
+    doc = json.loads((tmp_path / "out.json").read_text())
+    with torch.no_grad():
+        feats = TinyExtractor()(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous())["features"].double().numpy()
+    for metric, key in (("fd_tiny", "fid"), ("fd_tinyb", "fd_dinov2")):
+        expected = frechet_distance(feats.mean(0), np.cov(feats, rowvar=False), spaces[key]["mu"], spaces[key]["sigma"])
+        assert doc["metrics"][metric]["value"] == pytest.approx(expected, rel=1e-6), metric
+    assert doc["provenance"]["protocol"] == name
+    assert doc["provenance"]["second_feature_space"]["extractor"] == "test-tiny-b"
+
+
+def test_sfid_against_a_reference_without_spatial_statistics_exit_2_before_extraction(weights, batches, tmp_path,
+                                                                                     small_adm):
+    feats = np.random.default_rng(0).normal(size=(10, 2048))
+    meta = {"extractor": "inception-v3", "weights_sha256": weights[1], "layer": "pool3",
+            "preprocessing": "tf1-bilinear", "feature_dim": 2048, "precision": "float32"}
+    save_stats(tmp_path / "pool3.npz", FeatureStats.from_features(feats), meta)
+    res = run("score", batches[0] / "samples.npz", "--protocol", small_adm, "--metrics", "fid,sfid", "--ref",
+              tmp_path / "pool3.npz", "--weights", weights[0], "--allow-unverified-weights", "-q")
+    assert res.exit_code == 2 and "spatial statistics" in res.stderr
