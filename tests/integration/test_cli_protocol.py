@@ -227,3 +227,31 @@ def test_sfid_against_a_reference_without_spatial_statistics_exit_2_before_extra
     res = run("score", batches[0] / "samples.npz", "--protocol", small_adm, "--metrics", "fid,sfid", "--ref",
               tmp_path / "pool3.npz", "--weights", weights[0], "--allow-unverified-weights", "-q")
     assert res.exit_code == 2 and "spatial statistics" in res.stderr
+
+
+# ----------------------------------------------------------------------------- the spatial layer on the CLI
+
+
+@pytest.mark.slow
+def test_extract_and_stats_of_the_spatial_layer_carry_it_and_are_not_mixed_with_pool3(weights, tmp_path):
+    from genbench.stats.io import FeatureFile, load_features, load_stats, save_features
+
+    images = np.random.default_rng(4).integers(0, 256, (3, 30, 30, 3), dtype=np.uint8)
+    np.savez(tmp_path / "imgs.npz", images=images)
+    common = ("--extractor", "inception-v3", "--layer", "spatial", "--weights", weights[0],
+              "--allow-unverified-weights", "--no-cache", "-q")
+    res = run("extract", tmp_path / "imgs.npz", "-o", tmp_path / "f.npz", *common)
+    assert res.exit_code == 0, res.output
+    ff = load_features(tmp_path / "f.npz")
+    assert ff.features.shape == (3, 2023) and ff.logits is None
+    assert ff.meta["layer"] == "spatial" and ff.meta["feature_dim"] == 2023
+    res = run("stats", tmp_path / "imgs.npz", "-o", tmp_path / "s.npz", *common)
+    assert res.exit_code == 0, res.output
+    saved = load_stats(tmp_path / "s.npz")
+    assert saved.meta["layer"] == "spatial" and np.allclose(saved.stats.mean(), ff.features.mean(0), atol=1e-5)
+    pool3 = {**{k: ff.meta[k] for k in ("extractor", "weights_sha256", "preprocessing", "precision")},
+             "layer": "pool3", "feature_dim": 2048}
+    save_features(tmp_path / "g.npz", FeatureFile(np.random.default_rng(0).normal(size=(4, 2048)).astype(np.float32),
+                                                 None, ["a", "b", "c", "d"], None, pool3))
+    res = run("score", tmp_path / "g.npz", "--ref", tmp_path / "s.npz", "--metrics", "fd", "-q")
+    assert res.exit_code == 2 and "layer='pool3'" in res.stderr and "layer='spatial'" in res.stderr
