@@ -151,7 +151,7 @@ def stats(source: str, output: str, overwrite: bool, prep: str | None, resolutio
 
 @main.command("list")
 def list_plugins() -> None:
-    """List extractors, preprocessing policies, metrics and references."""
+    """List extractors, preprocessing policies, metrics, protocols, dataset preparations and references."""
     from ..features import extractor_names
     from ..metrics.registry import METRICS  # complete on import (genbench.metrics imports every registration)
     from ..stats.reference import all_entries
@@ -170,6 +170,11 @@ def list_plugins() -> None:
     except ImportError:
         pass
     click.echo("metrics:       " + ", ".join(METRICS.names()))
+    from ..protocols import PROTOCOLS
+    from ..sources.prep import PREPS
+
+    click.echo("protocols:     " + ", ".join(PROTOCOLS.names()) + " (--protocol)")
+    click.echo("preparations:  " + ", ".join(PREPS.names()) + " (--prep, with --resolution)")
     click.echo("references:    " + (", ".join(e.id for e in all_entries()) or "(none)"))
 
 
