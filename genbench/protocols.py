@@ -166,14 +166,16 @@ def apply_metrics(protocol: Protocol, metrics: Sequence[str] | None) -> list[str
     if metrics is None:
         return allowed
     names = {"fid": "fd", "is": "is", "sfid": "sfid", "precision": "precision-adm", "recall": "recall-adm"}
-    chosen = []
+    chosen: list[str] = []
     for name in metrics:
+        if protocol.second is not None and name == "fd_dinov2":  # the second feature space's run scores it
+            continue
         kind = name if name in allowed else names.get(name)
         if kind not in allowed:
             raise ConfigError(f"--metrics {name} contradicts --protocol {protocol.name}, whose metrics are "
                               f"{', '.join(allowed)} ({protocol.source})")
         chosen.append(kind)
-    return chosen
+    return chosen or allowed
 
 
 # ----------------------------------------------------------------------------- scoring under a protocol
@@ -222,7 +224,7 @@ def score_protocol(generated: Any, reference: Any, protocol: Protocol | str,
     values = run.compute({"generated": gen, "reference": ref})
     labels = _output_labels(p, run.plan)
     extra: dict[str, Any] = {"protocol_definition": p.to_dict()}
-    if p.second is not None and (metrics is None or "fd_dinov2" in metrics or "fd" in (metrics or [])):
+    if p.second is not None and (metrics is None or "fd_dinov2" in metrics):
         second_values, second_identity = _score_second(generated, reference, p, extract_options, mo)
         values.update(second_values)
         labels.update({name: p.labels[-1] for name in second_values})
