@@ -371,7 +371,9 @@ class Run:
     streamed: tuple[str, ...] = ()
     started: float = field(default_factory=time.perf_counter)
     _evaluated: dict[str, Evaluated] = field(default_factory=dict, repr=False)
-    _reference_memo: dict = field(default_factory=dict, repr=False)  # reference-side work of the plan (FD's factor)
+    #: reference-side work of the plan (FD's factor), kept across computes where the run computes many times (a
+    #: streamed generated side, a sweep through :meth:`with_generated`); None: one-shot, the classic routes.
+    _reference_memo: dict | None = field(default=None, repr=False)
 
     @property
     def loaded(self) -> list[Evaluated]:
@@ -423,7 +425,8 @@ class Run:
 
     def compute(self, evaluated: Mapping[str, Evaluated] | None = None) -> dict[str, dict]:
         """The plan's metrics on the generated/reference pair (``evaluated`` overrides a role: the Evaluator's
-        stream); the reference-side work (FD's factor) is done once per run."""
+        stream); where the run computes many times (the Evaluator, a sweep) the reference-side work (FD's factor) is done
+        once."""
         given = dict(evaluated or {})
         ref = given.get("reference") or self.evaluated("reference")
         gen = given.get("generated") or self.evaluated("generated")
@@ -490,6 +493,8 @@ class Run:
         run = Run({"reference": ref, "generated": item}, self.name, self.extractor, self.options, self.metric_options,
                   self.plan, self.identity, unchecked)
         run._evaluated["reference"] = ref
+        if self._reference_memo is None:
+            self._reference_memo = {}
         run._reference_memo = self._reference_memo  # the same reference: its prepared work carries over
         return run
 
@@ -575,7 +580,10 @@ def prepare_run(
                               f"{name} has no classifier head")
         _check_available(needs, ref_in, gen_in, plan)
         _check_counts([x for x in items.values()], plan, mo, ref_in)
-    return Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    run = Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    if streamed:
+        run._reference_memo = {}
+    return run
 
 
 def _check_counts(items: Sequence[Item], plan: list[tuple[str, str]], mo: MetricOptions, ref: Item) -> None:

@@ -24,7 +24,7 @@ from ..errors import ConfigError
 from ..registry import Registry, did_you_mean
 from ..util.progress import current as current_progress
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
-from .fid import FrechetReference
+from .fid import FrechetReference, frechet_distance_from_stats
 from .inception_score import inception_score
 from .kid import kernel_inception_distance
 
@@ -121,9 +121,15 @@ def plan_scope() -> Iterator[None]:
 _REFERENCE_WORK: contextvars.ContextVar[dict | None] = contextvars.ContextVar("genbench_reference_work", default=None)
 
 
+def reference_reused() -> bool:
+    """True inside a :func:`compute_plan` given a reference memo: the run computes against this reference many times
+    (the Evaluator, a sweep), so reference-side work is worth preparing once (:func:`prepared`)."""
+    return _REFERENCE_WORK.get() is not None
+
+
 def prepared(key: Hashable, work: Callable[[], T]) -> T:
     """``work()`` on the reference side only, done once per prepared run (the memo :func:`compute_plan` is given),
-    so a training loop's repeated computes against one reference reuse it; outside a run: every time."""
+    so a training loop's repeated computes against one reference reuse it; without a memo: every time."""
     memo = _REFERENCE_WORK.get()
     if memo is None:
         return work()
@@ -137,9 +143,9 @@ def compute_plan(plan: list[tuple[str, str]], gen: Evaluated, ref: Evaluated, op
     """Every (output name, kind) of ``plan`` on one generated/reference pair; shared work is done once.
 
     ``reference_memo``: where reference-side work (:func:`prepared`) is kept between calls; it must belong to this
-    one reference (a prepared run owns one). None: a fresh memo for this call.
+    one reference (a prepared run that computes many times owns one). None: a one-shot computation.
     """
-    token = _REFERENCE_WORK.set({} if reference_memo is None else reference_memo)
+    token = _REFERENCE_WORK.set(reference_memo)
     try:
         with plan_scope():
             return {out_name: METRICS.get(kind).compute(gen, ref, opt) for out_name, kind in plan}
@@ -172,8 +178,12 @@ def _kid_sizes(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 @register_metric("fd", {GEN_STATS, REF_STATS}, "Frechet distance of the feature Gaussians (FID on Inception)",
                  higher_is_better=False)
 def _fd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
-    reference = prepared("fd-reference", lambda: FrechetReference.from_stats(ref.stats))
-    out: dict = {"value": reference.distance(gen.stats.mean(), gen.stats.cov())}
+    if reference_reused():  # many distances to one reference: its factor once (equal to 1e-13 relative)
+        reference = prepared("fd-reference", lambda: FrechetReference.from_stats(ref.stats))
+        value = reference.distance(gen.stats.mean(), gen.stats.cov())
+    else:
+        value = frechet_distance_from_stats(gen.stats, ref.stats)
+    out: dict = {"value": value}
     if opt.bootstrap and gen.features is not None:
         with current_progress().phase("bootstrap interval of FD", opt.bootstrap, "replicates") as bar:
             out["ci95"] = list(bootstrap_frechet_interval(gen.features, ref.stats, opt.bootstrap, opt.seed,
