@@ -31,6 +31,7 @@ from . import __version__
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
+from .metrics.kid import spread_subset_size
 from .metrics.values import headline
 from .results.pictures import image_grid, save_png
 from .sources.arrays import ArraySource
@@ -272,8 +273,8 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
             # Intervals on the fmnist-cnn metrics (d=128, cheap); at Inception's d=2048 each bootstrap replicate
             # costs a matrix square root, so the optional fid/is columns go without.
             replicates = bootstrap if plan.extractor == board.plan.extractor else 0
-            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, len(source), ref.features.shape[0]),
-                               bootstrap=replicates)
+            kid_size = spread_subset_size(len(source), ref.features.shape[0], MetricOptions().kid_subset_size)
+            mo = MetricOptions(seed=seed, kid_subset_size=kid_size, bootstrap=replicates)
             run = prepare_run({"reference": ref, "generated": Pending("generated", source)}, xo, mo, list(plan.kinds),
                               extractor=extractor)
             gen = run.evaluated("generated")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +27,7 @@ from ..util.progress import current as current_progress
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
 from .fid import FrechetReference
 from .inception_score import inception_score
-from .kid import kernel_inception_distance
+from .kid import kernel_inception_distance, spread_problem
 
 if TYPE_CHECKING:
     from ..features.base import MetricNames
@@ -200,7 +201,12 @@ def _kid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
             on_subset=bar.advance,
         )
     out: dict = {"mean": spread.mean, "std": spread.std, "subsets": opt.kid_subsets, "subset_size": opt.kid_subset_size}
-    if opt.bootstrap:
+    problem = spread_problem(len(gen.features), len(ref.features), opt.kid_subset_size, opt.kid_subsets)
+    if problem is not None and (opt.bootstrap or opt.kid_subsets > 1):  # a zero-width interval is no interval
+        warnings.warn(f"{problem}; KID's std over subsets is 0 and its 95% interval is left out",
+                      RuntimeWarning, stacklevel=2)
+        out["interval"] = f"omitted: {problem}"
+    elif opt.bootstrap:
         out["ci95"] = list(bootstrap_mean_interval(values, opt.bootstrap, opt.seed))
     return out
 
