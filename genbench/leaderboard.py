@@ -313,7 +313,8 @@ def table_rows(rows: list[Row], board: Board, n: int | None = None) -> list[dict
     out = []
     for s in shown:
         r = by_name[s.name]
-        flat = {"rank": s.rank if s.rank is not None else "", "model": r.name, "kind": r.kind, "n": r.n}
+        flat: dict[str, Any] = {"rank": s.rank if s.rank is not None else "", "model": r.name, "kind": r.kind,
+                                "n": r.n}
         flat.update({c: headline(r.metrics[c]) for c in columns if c in r.metrics})
         flat.update({f"{c}_std": r.metrics[c]["std"] for c in with_std if c in r.metrics})
         for c in columns:  # seeded bootstrap 95% intervals, where the row was scored with them
