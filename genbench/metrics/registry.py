@@ -246,12 +246,24 @@ def _cmmd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
             raise ConfigError(
                 f"metric cmmd (--metrics) is defined on {CMMD_SPACE['extractor']} embeddings with preprocessing "
                 f"{CMMD_SPACE['preprocessing']}, but the {ev.role} input {ev.description} has "
-                + ", ".join(f"{k}={v!r}" for k, v in wrong.items())
-                + f"; pass --extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
+                + ", ".join(f"{k}={v!r}" for k, v in wrong.items()) + "; " + _cmmd_hint(ev, wrong)
             )
     assert gen.features is not None and ref.features is not None  # GEN_FEATURES and REF_FEATURES are declared needs
     return {"value": cmmd(gen.features, ref.features), "sigma": SIGMA, "scale": SCALE,
             "estimator": "biased (V-statistic) MMD^2 of L2-normalised embeddings"}
+
+
+def _cmmd_hint(ev: Evaluated, wrong: dict[str, Any]) -> str:
+    """What makes CMMD work for an input outside its space: state the space of plain features, or extract anew."""
+    flags = f"--extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
+    from_file = ev.info.get("kind") in ("features", "statistics")
+    if not from_file:  # images extracted in this run
+        return f"pass {flags}"
+    if all(v is None for v in wrong.values()):  # a file that does not say which space it is in
+        return (f"if its features are {CMMD_SPACE['extractor']} embeddings of images under {CMMD_SPACE['preprocessing']}"
+                f" preprocessing, say so with {flags} (recorded as stated, unchecked)")
+    return (f"a file records the space it was made in; extract the images again with `genbench extract IMAGES "
+            f"{flags}` (or score the images themselves with {flags})")
 
 
 def output_name(kind: str, names: MetricNames | None) -> str:
