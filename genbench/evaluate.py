@@ -50,7 +50,7 @@ from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
-from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields
+from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields, stated_fields
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
 from .util.files import sha256_file
@@ -557,6 +557,11 @@ def prepare_run(
                     raise ReferenceStatsError(mismatch_message(ev.what, "extractor", recorded, "--extractor",
                                                                xo.extractor))
         unchecked = check_inputs(loaded, None)
+    for ev in loaded:  # a file without metadata takes the space --extractor/--preprocessing state (unchecked)
+        if stated := stated_fields(ev.what, ev.identity, {"extractor": xo.extractor,
+                                                          "preprocessing": xo.preprocessing}):
+            ev.identity, ev.info = {**(ev.identity or {}), **stated}, {**ev.info, "stated": stated}
+    if extractor is None:
         identity = next((identity_fields(ev.identity) for ev in loaded if ev.identity is not None), None)
 
     plan: list[tuple[str, str]] = []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import warnings
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +27,7 @@ from ..util.progress import current as current_progress
 from .bootstrap import bootstrap_frechet_interval, bootstrap_mean_interval
 from .fid import FrechetReference, frechet_distance_from_stats
 from .inception_score import inception_score
-from .kid import kernel_inception_distance
+from .kid import kernel_inception_distance, spread_problem
 
 if TYPE_CHECKING:
     from ..features.base import MetricNames
@@ -210,7 +211,12 @@ def _kid(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
             on_subset=bar.advance,
         )
     out: dict = {"mean": spread.mean, "std": spread.std, "subsets": opt.kid_subsets, "subset_size": opt.kid_subset_size}
-    if opt.bootstrap:
+    problem = spread_problem(len(gen.features), len(ref.features), opt.kid_subset_size, opt.kid_subsets)
+    if problem is not None and (opt.bootstrap or opt.kid_subsets > 1):  # a zero-width interval is no interval
+        warnings.warn(f"{problem}; KID's std over subsets is 0 and its 95% interval is left out",
+                      RuntimeWarning, stacklevel=2)
+        out["interval"] = f"omitted: {problem}"
+    elif opt.bootstrap:
         out["ci95"] = list(bootstrap_mean_interval(values, opt.bootstrap, opt.seed))
     return out
 
@@ -250,12 +256,24 @@ def _cmmd(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
             raise ConfigError(
                 f"metric cmmd (--metrics) is defined on {CMMD_SPACE['extractor']} embeddings with preprocessing "
                 f"{CMMD_SPACE['preprocessing']}, but the {ev.role} input {ev.description} has "
-                + ", ".join(f"{k}={v!r}" for k, v in wrong.items())
-                + f"; pass --extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
+                + ", ".join(f"{k}={v!r}" for k, v in wrong.items()) + "; " + _cmmd_hint(ev, wrong)
             )
     assert gen.features is not None and ref.features is not None  # GEN_FEATURES and REF_FEATURES are declared needs
     return {"value": cmmd(gen.features, ref.features), "sigma": SIGMA, "scale": SCALE,
             "estimator": "biased (V-statistic) MMD^2 of L2-normalised embeddings"}
+
+
+def _cmmd_hint(ev: Evaluated, wrong: dict[str, Any]) -> str:
+    """What makes CMMD work for an input outside its space: state the space of plain features, or extract anew."""
+    flags = f"--extractor {CMMD_SPACE['extractor']} --preprocessing {CMMD_SPACE['preprocessing']}"
+    from_file = ev.info.get("kind") in ("features", "statistics")
+    if not from_file:  # images extracted in this run
+        return f"pass {flags}"
+    if all(v is None for v in wrong.values()):  # a file that does not say which space it is in
+        return (f"if its features are {CMMD_SPACE['extractor']} embeddings of images under {CMMD_SPACE['preprocessing']}"
+                f" preprocessing, say so with {flags} (recorded as stated, unchecked)")
+    return (f"a file records the space it was made in; extract the images again with `genbench extract IMAGES "
+            f"{flags}` (or score the images themselves with {flags})")
 
 
 def output_name(kind: str, names: MetricNames | None) -> str:

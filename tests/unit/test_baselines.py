@@ -691,3 +691,27 @@ def test_spread_table_explains_a_range_that_prints_as_zero():
     moving = dict(same, name="dcgan", values=[44.78, 46.22, 44.34], range=1.88, std=0.98)
     assert "A spread of 0" in to_markdown([moving, same], [0, 1, 2], "cmd")
     assert "A spread of 0" not in to_markdown([moving], [0, 1, 2], "cmd")
+
+
+def test_sampling_more_than_the_distinct_sources_is_refused_unless_repeats_are_allowed(tmp_path):
+    from click.testing import CliRunner
+
+    from genbench.cli.app import main
+    from genbench.errors import ConfigError
+
+    model = load_checkpoint("cyclegan")  # bundled: each of its 1,000 held-out sneakers translated once
+    distinct = model.distinct_samples()
+    assert distinct == 1000
+    with pytest.raises(ConfigError, match=r"1000 distinct held-out source images, so 1 of the 1001 samples"):
+        sample_images(model, distinct + 1, seed=0)
+    out = tmp_path / "s.npz"
+    refused = CliRunner().invoke(main, ["baselines", "sample", "cyclegan", "-n", "1001", "-o", str(out)])
+    assert refused.exit_code == 2 and not out.exists()
+    assert "-n 1000 or less" in refused.stderr and "--allow-repeats" in refused.stderr
+    allowed = CliRunner().invoke(main, ["baselines", "sample", "cyclegan", "-n", "1001", "--allow-repeats", "-q",
+                                        "-o", str(out)], catch_exceptions=False)
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 of the 1001 samples repeat earlier ones; 1000 are distinct" in allowed.stderr  # said even with -q
+    with np.load(out) as data:
+        images = data["images"]
+    assert len(images) == 1001 and len(np.unique(images.reshape(len(images), -1), axis=0)) == 1000
