@@ -1,7 +1,7 @@
 """Hostile and broken inputs: decompression bombs, lying headers, corrupt streams, misnamed files, odd links.
 
-Every one must end in an InputError naming the file (and member), quickly and in bounded memory; never a
-raw zlib.error / OSError / ValueError, never a traceback.
+Every one must end in an InputError naming the file (and member), in bounded memory; never a raw zlib.error /
+OSError / ValueError, never a traceback. (That they are also quick is measured by bench/bench_hostile_inputs.py.)
 """
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ import gzip
 import io
 import os
 import re
-import resource
 import struct
 import tarfile
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -86,24 +84,24 @@ def png_bytes(seed: int = 0) -> bytes:
 
 
 class Bounded:
-    """Measures time, peak traced Python allocation and peak RSS growth of the block it wraps."""
+    """Peak Python allocation (tracemalloc) of the block it wraps.
+
+    tracemalloc counts what is allocated while it traces (bytes objects, numpy arrays, zlib's output), from zero
+    at the start of the block, so the bound holds whatever earlier tests allocated. (The process's ru_maxrss, a
+    high-water mark of the whole process, would read about 0 growth once any earlier test had peaked higher.)
+    How long these refusals take is measured by bench/bench_hostile_inputs.py, not asserted here.
+    """
 
     def __enter__(self) -> Bounded:
-        self.rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
         tracemalloc.start()
-        self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.t0
         self.traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        self.rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.rss0
 
-    def check(self, max_bytes: int = 100 * MIB, max_seconds: float = 10.0) -> None:
+    def check(self, max_bytes: int = 100 * MIB) -> None:
         assert self.traced_peak < max_bytes, f"peak Python allocation {self.traced_peak / MIB:.1f} MiB"
-        assert self.rss_growth < max_bytes, f"peak RSS grew by {self.rss_growth / MIB:.1f} MiB"
-        assert self.seconds < max_seconds, f"took {self.seconds:.1f} s"
 
 
 # ----------------------------------------------------------------------------- zip bombs and lying headers
@@ -383,7 +381,7 @@ def test_npz_array_header_over_the_limit_is_refused_before_allocating(tmp_path, 
         zf.writestr("images.npy", header.getvalue() + bytes(100))
     with Bounded() as usage, pytest.raises(InputError) as info:
         open_source(tmp_path / "huge.npz")
-    usage.check(max_seconds=5)
+    usage.check()
     message = str(info.value)
     assert f"huge.npz::images.npy: array header declares {np.prod(shape, dtype=object)} bytes" in message
     assert MAX_ARRAY_BYTES_ENV in message and ".npy" in message
@@ -431,7 +429,7 @@ def test_idx_gz_bomb_and_corrupt_gzip(tmp_path, monkeypatch):
     declared = (1 << 20) * 784
     with Bounded() as usage, pytest.raises(InputError, match=rf"bomb-idx3-ubyte\.gz: array header declares {declared}"):
         read_idx(tmp_path / "bomb-idx3-ubyte.gz")
-    usage.check(max_seconds=5)
+    usage.check()
     good = gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 50_000) + os.urandom(50_000))
     (tmp_path / "bad-idx1-ubyte.gz").write_bytes(good[:20] + b"\xff" * 200 + good[220:])
     with pytest.raises(InputError, match=r"bad-idx1-ubyte\.gz: cannot read IDX file, corrupt"):
