@@ -46,6 +46,15 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path_factory.mktemp("genbench-cache")))
 
 
+@pytest.fixture(autouse=True)
+def _torch_rng_isolated():
+    """Every test leaves the global torch generator as it found it, so an unseeded draw (a module's initial
+    weights, say) or a manual_seed in one test cannot change what later tests draw. Tests still seed what they
+    draw themselves (a torch.Generator, or manual_seed inside fork_rng)."""
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
 if "test-tiny" not in EXTRACTORS:
     EXTRACTORS.register("test-tiny")(lambda weights=None, preprocessing=None, device="cpu": TinyExtractor().to(device))
 

@@ -36,8 +36,9 @@ def test_weight_average_is_the_exponential_moving_average():
 
 
 def test_recomputed_batch_norm_statistics_are_the_plain_average_over_passes():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
     net[1].running_mean.fill_(100.0)  # stale statistics, to be replaced
     batches = [torch.randn(16, 4, generator=torch.Generator().manual_seed(i)) for i in range(5)]
     recompute_batch_norm(net, lambda i: net(batches[i]), batches=5)

@@ -363,15 +363,17 @@ def test_flow_is_invertible_and_logdet_matches_autograd_jacobian(arch):
     from genbench.baselines.families.flow import RealNVP
     from genbench.baselines.families.glow_net import Glow
 
-    torch.manual_seed(0)
-    flow = (Glow(hidden=4, depth=2) if arch == "glow" else RealNVP(hidden=4)).double()
-    y = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
+        torch.manual_seed(0)
+        flow = (Glow(hidden=4, depth=2) if arch == "glow" else RealNVP(hidden=4)).double()
+    gen = torch.Generator().manual_seed(1)
+    y = torch.randn(2, 1, 28, 28, dtype=torch.float64, generator=gen)
     flow.train()
     flow(3.0 * y + 1.0)  # glow: ActNorm's data-dependent start (on other data, so it is not the identity on y)
     flow.eval()
     with torch.no_grad():
         for p in flow.parameters():  # leave the identity start: random weights everywhere
-            p.add_(0.1 * torch.randn_like(p))
+            p.add_(0.1 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
     z, logdet = flow(y)
     torch.testing.assert_close(flow.reverse(z), y)
     jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 1, 28, 28))[0][0], y[0].flatten(), vectorize=True)
@@ -382,7 +384,8 @@ def test_glow_actnorm_starts_from_the_first_batch_only():
     from genbench.baselines.families.glow_net import ActNorm
 
     norm = ActNorm(3).train()
-    x = torch.randn(16, 3, 5, 5) * torch.tensor([1.0, 2.0, 5.0]).view(1, 3, 1, 1) + 4.0
+    x = torch.randn(16, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 2.0, 5.0]).view(
+        1, 3, 1, 1) + 4.0
     y, _ = norm(x)
     torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
