@@ -240,15 +240,21 @@ def test_sigkill_during_history_writes_keeps_the_database_whole(sandbox):
     script = (
         "import sys, time\nfrom genbench.results.history import History\nh = History(sys.argv[1])\n"
         "doc = {'schema_version': 1, 'metrics': {'fd': {'value': 1.0}}, 'provenance': {'name': 'x'}}\n"
-        "print('ready', flush=True)\nwhile True:\n    h.add(doc)\n"
+        "i = 0\nwhile True:\n    h.add(doc)\n    i += 1\n    print(i, flush=True)\n"
     )
-    for delay in (0.2, 0.5, 0.9):
+    total = 0
+    for count in (3, 10, 25):  # killed after that many more records, mid-way through the next one
         proc = subprocess.Popen([sys.executable, "-c", script, str(history)], env=sandbox.process_env(),
                                 stdout=subprocess.PIPE, text=True)
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(delay)
+        for line in proc.stdout:
+            if int(line) == count:
+                break
         proc.kill()
         proc.communicate()
+        total += count
+    with sqlite3.connect(history) as conn:
+        kept = conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    assert total <= kept <= total + 3  # every reported record, and at most the one each kill interrupted
     with sqlite3.connect(history) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     out = sandbox.proc("results", "list", "--history", "h.sqlite", code=0, outputs=("h.sqlite", "h.sqlite-wal",
