@@ -59,6 +59,25 @@ if "test-tiny" not in EXTRACTORS:
     EXTRACTORS.register("test-tiny")(lambda weights=None, preprocessing=None, device="cpu": TinyExtractor().to(device))
 
 
+def fashion_mnist_found() -> bool:
+    """Whether genbench finds both Fashion-MNIST splits without downloading: in $GENBENCH_DATA, the Debian
+    package's folder (dataset-fashion-mnist) or the download cache."""
+    from genbench.sources import datasets
+
+    try:
+        for split in ("train", "test"):
+            datasets._locate(datasets.dataset_info(f"fashion-mnist:{split}"), None, download=False)
+    except InputError:
+        return False
+    return True
+
+
+#: The guard of every test that reads Fashion-MNIST images (so none of them tries to download the data set).
+needs_fashion_mnist = pytest.mark.skipif(
+    not fashion_mnist_found(),
+    reason="Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or set GENBENCH_DATA)")
+
+
 def make_images(n: int, seed: int, size: int = 16, shift: float = 0.0) -> np.ndarray:
     """uint8 [n, size, size, 3] smooth random images; ``shift`` brightens them."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from PIL import Image
 from genbench.api import extract
 from genbench.cli.app import main
 from genbench.stats.io import save_features
-from tests.conftest import make_images
+from tests.conftest import make_images, needs_fashion_mnist
 
 TINY = ["--extractor", "test-tiny", "--quiet", "--no-cache"]
 
@@ -251,6 +251,7 @@ def test_a_bad_history_path_is_refused_before_the_probe_runs(arrays, tmp_path):
     assert res.exit_code == 2 and "--history" in res.stderr
 
 
+@needs_fashion_mnist  # the default --samples and --ref: the Fashion-MNIST splits
 def test_sensitivity_bootstrap_gives_intervals_for_the_error_bars():
     import json as _json
 

@@ -13,9 +13,10 @@ from genbench import baselines
 from genbench.baselines.ema import WeightAverage, recompute_batch_norm
 from genbench.baselines.train import load_run_config, make_schedules
 from genbench.errors import ConfigError
-from tests.unit.test_baselines import FASHION, tiny_config
+from tests.conftest import needs_fashion_mnist
+from tests.unit.test_baselines import tiny_config
 
-needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
+needs_data = needs_fashion_mnist
 
 
 def test_weight_average_is_the_exponential_moving_average():

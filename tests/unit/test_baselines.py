@@ -27,9 +27,9 @@ from genbench.baselines import checkpoint as ckpt_mod
 from genbench.baselines.train import baseline_names, load_run_config
 from genbench.baselines.train import main as train_main
 from genbench.errors import ConfigError, InputError, WeightsError
+from tests.conftest import fashion_mnist_found, needs_fashion_mnist
 
-FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
+needs_data = needs_fashion_mnist
 
 ALL = ["cgan", "cyclegan", "dcgan", "flow", "glo", "vae", "wgan-gp"]
 VARIANTS = ["dcgan-stacked"]  # configs/NAME.toml of a family under another name
@@ -448,6 +448,7 @@ def test_bundled_checkpoints_together_stay_under_40_mb():
     assert sum(sizes.values()) < 40e6, sizes
 
 
+@needs_data  # cyclegan translates held-out Fashion-MNIST images
 def test_a_sampling_only_checkpoint_samples_like_the_full_one(tmp_path, dry):
     full = dry("cyclegan")
     ckpt = torch.load(full, map_location="cpu", weights_only=True)
@@ -570,8 +571,8 @@ def test_stacked_batches_are_channels_first_copies_of_the_data():
 
 @pytest.fixture(scope="module")
 def stacked_dry(tmp_path_factory):
-    if not FASHION.exists():
-        pytest.skip("Fashion-MNIST (Debian package) not installed")
+    if not fashion_mnist_found():
+        pytest.skip("Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or set GENBENCH_DATA)")
     out = tmp_path_factory.mktemp("stacked") / "dcgan-stacked.pt"
     return baselines.train("dcgan-stacked", config=stacked_tiny_config(), out=out, dry_run=True, device="cpu",
                            log=lambda message: None)
