@@ -291,11 +291,8 @@ def dinov2_weights(tmp_path_factory) -> tuple[str, str]:
 
 @pytest.mark.slow
 def test_weights_sha256_on_score_extract_and_check(dinov2_weights, tmp_path, monkeypatch):
-    from genbench.features import build_extractor
-
     for var in ("GENBENCH_DINOV2_WEIGHTS", "GENBENCH_DINOV2_WEIGHTS_SHA256"):
         monkeypatch.delenv(var, raising=False)
-    build_extractor.cache_clear()
     path, sha = dinov2_weights
     np.save(tmp_path / "g.npy", make_images(6, seed=1, size=28))
     np.save(tmp_path / "r.npy", make_images(8, seed=2, size=28))
@@ -315,4 +312,3 @@ def test_weights_sha256_on_score_extract_and_check(dinov2_weights, tmp_path, mon
     assert run(*gate, "--weights-sha256", sha).exit_code == 0
     not_for_tiny = run("score", tmp_path / "g.npy", "--ref", tmp_path / "r.npy", "--weights-sha256", sha, *TINY)
     assert not_for_tiny.exit_code == 2 and "--weights-sha256 does not apply" in not_for_tiny.stderr
-    build_extractor.cache_clear()
