@@ -50,7 +50,7 @@ from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
-from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields
+from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields, stated_fields
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
 from .util.files import sha256_file
@@ -395,7 +395,9 @@ class Run:
     streamed: tuple[str, ...] = ()
     started: float = field(default_factory=time.perf_counter)
     _evaluated: dict[str, Evaluated] = field(default_factory=dict, repr=False)
-    _reference_memo: dict = field(default_factory=dict, repr=False)  # reference-side work of the plan (FD's factor)
+    #: reference-side work of the plan (FD's factor), kept across computes where the run computes many times (a
+    #: streamed generated side, a sweep through :meth:`with_generated`); None: one-shot, the classic routes.
+    _reference_memo: dict | None = field(default=None, repr=False)
 
     @property
     def loaded(self) -> list[Evaluated]:
@@ -447,7 +449,8 @@ class Run:
 
     def compute(self, evaluated: Mapping[str, Evaluated] | None = None) -> dict[str, dict]:
         """The plan's metrics on the generated/reference pair (``evaluated`` overrides a role: the Evaluator's
-        stream); the reference-side work (FD's factor) is done once per run."""
+        stream); where the run computes many times (the Evaluator, a sweep) the reference-side work (FD's factor) is done
+        once."""
         given = dict(evaluated or {})
         ref = given.get("reference") or self.evaluated("reference")
         gen = given.get("generated") or self.evaluated("generated")
@@ -514,6 +517,8 @@ class Run:
         run = Run({"reference": ref, "generated": item}, self.name, self.extractor, self.options, self.metric_options,
                   self.plan, self.identity, unchecked)
         run._evaluated["reference"] = ref
+        if self._reference_memo is None:
+            self._reference_memo = {}
         run._reference_memo = self._reference_memo  # the same reference: its prepared work carries over
         return run
 
@@ -582,6 +587,11 @@ def prepare_run(
                     raise ReferenceStatsError(mismatch_message(ev.what, "extractor", recorded, "--extractor",
                                                                xo.extractor))
         unchecked = check_inputs(loaded, None)
+    for ev in loaded:  # a file without metadata takes the space --extractor/--preprocessing state (unchecked)
+        if stated := stated_fields(ev.what, ev.identity, {"extractor": xo.extractor,
+                                                          "preprocessing": xo.preprocessing}):
+            ev.identity, ev.info = {**(ev.identity or {}), **stated}, {**ev.info, "stated": stated}
+    if extractor is None:
         identity = next((identity_fields(ev.identity) for ev in loaded if ev.identity is not None), None)
 
     plan: list[tuple[str, str]] = []
@@ -605,7 +615,10 @@ def prepare_run(
                               f"{name} has no classifier head")
         _check_available(needs, ref_in, gen_in, plan)
         _check_counts([x for x in items.values()], plan, mo, ref_in)
-    return Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    run = Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    if streamed:
+        run._reference_memo = {}
+    return run
 
 
 def _check_counts(items: Sequence[Item], plan: list[tuple[str, str]], mo: MetricOptions, ref: Item) -> None:

@@ -21,6 +21,11 @@ every field unchecked. Unchecked is allowed, with a warning that names the input
 fields, and the result's provenance lists them under ``unchecked``; a field that both sides
 record and that differs is refused with :class:`~genbench.errors.ReferenceStatsError`, the
 same message from every verb.
+
+``--extractor`` and ``--preprocessing`` state the space of a file that does not record it
+(:func:`stated_fields`): the input takes those fields, which stay unchecked, and its provenance
+records them under ``stated``. A metric defined in one space (CMMD) can then be computed on
+plain features the user vouches for; a field a file records is never replaced.
 """
 from __future__ import annotations
 
@@ -114,6 +119,29 @@ def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: 
     if warn and unchecked:
         warnings.warn(unchecked_message(unchecked), UserWarning, stacklevel=3)
     return unchecked
+
+
+#: The identity fields an option can state for a file that does not record them: field -> the option.
+STATABLE = {"extractor": "--extractor", "preprocessing": "--preprocessing"}
+
+
+def stated_fields(what: str, identity: Mapping[str, object] | None, stated: Mapping[str, object | None]
+                  ) -> dict[str, object]:
+    """The fields ``stated`` by options (``{"extractor": ..., "preprocessing": ...}``, None: not given) that an input
+    without them takes: the space its plain features are in, as the user says (unchecked: nothing can verify it).
+
+    A field the input records is never replaced: stating another value raises ReferenceStatsError naming both.
+    """
+    out: dict[str, object] = {}
+    for key, value in stated.items():
+        if value is None or key not in STATABLE:
+            continue
+        recorded = (identity or {}).get(key)
+        if recorded is None:
+            out[key] = value
+        elif recorded != value:
+            raise ReferenceStatsError(mismatch_message(what, key, recorded, STATABLE[key], value))
+    return out
 
 
 def unchecked_message(unchecked: Mapping[str, Sequence[str]]) -> str:

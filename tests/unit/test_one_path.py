@@ -18,6 +18,7 @@ from genbench.errors import ReferenceStatsError
 from genbench.stats.compatibility import IDENTITY_FIELDS, Side, check_compatible
 from genbench.stats.feature_stats import FeatureStats
 from genbench.stats.io import FeatureFile, save_features, save_stats
+from tests.conftest import needs_fashion_mnist
 
 DIM = 16
 BASE = {"extractor": "test-tiny", "weights_sha256": "a" * 64, "layer": "proj", "preprocessing": "avgpool8",
@@ -166,6 +167,7 @@ def test_choose_extractor_order(tmp_path):
     assert pick(ExtractOptions(), [], ["cifar10:train", str(tmp_path)])[0] == "inception-v3"
 
 
+@needs_fashion_mnist  # the data set is opened before the extractor is chosen
 @pytest.mark.parametrize("verb", ["extract", "stats"])
 def test_extract_and_stats_follow_the_data_set_default(tmp_path, monkeypatch, verb):
     """`genbench extract|stats fashion-mnist:...` with no --extractor uses fmnist-cnn, as probe and ref build do."""
@@ -219,6 +221,7 @@ def test_images_against_a_file_of_other_settings_same_message_in_score_probe_and
     assert len({m.split(" was built with ")[1].split("; features")[0] for m in messages}) == 1, messages
 
 
+@needs_fashion_mnist
 def test_ref_build_follows_the_data_set_default(tmp_path, monkeypatch):
     chosen = []
 
