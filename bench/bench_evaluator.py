@@ -126,8 +126,8 @@ def bench_compute(dim: int, n: int, repeats: int, device: str = "cpu") -> None:
             t = time.perf_counter()
             against = prepared.distance(gen.mean(), gen.cov())
             times_ref.append(time.perf_counter() - t)
-    print(f"compute() at d={dim} on {device} (n={n} random features per side, FD only; on CUDA the FD runs on the "
-          f"device, genbench.metrics.fid_torch), median of {repeats} after a warm-up")
+    print(f"compute() at d={dim} on {device} (n={n} random features per side, FD only, through the "
+          f"prepared run's metric stage), median of {repeats} after a warm-up")
     print(f"  Evaluator.compute()                    {statistics.median(times_ev) * 1e3:8.1f} ms  (FD {value:.6g})")
     print(f"  frechet_distance_from_stats alone      {statistics.median(times_fd) * 1e3:8.1f} ms  (FD {direct:.6g})")
     if times_ref:

@@ -95,6 +95,12 @@ class ExtractOptions:
     preprocessing: str | None = option(  # None: follow the reference, else the extractor's default
         None, "--preprocessing", "Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the "
         "extractor's).", aliases=("--resize",))
+    layer: str | None = option(  # None: the extractor's default layer (inception-v3: pool3)
+        None, "--layer", "Which layer's features: inception-v3 has pool3 (default) and spatial (ADM's sFID features, "
+        "17x17x7 of mixed_6/conv).", after="preprocessing")
+    protocol: str | None = option(  # genbench.protocols: fixes extractor, preprocessing, layer and metric options
+        None, "--protocol", "A published paper protocol by name (adm, edm2, clean-fid, ttur, stylegan): fixes the "
+        "extractor, preprocessing, metrics and their options; a contradicting option is refused.", after="layer")
     batch_size: int | None = option(None, "--batch-size", _batch_help(), min=1)  # None: see for_extractor()
     device: str = option("cpu", "--device", "cpu, cuda, cuda:1, ...")  # checked by the CLI when parsed, and here
     workers: int = option(0, "--workers", "Parallel decoding workers.", min=0)
@@ -141,6 +147,17 @@ class ExtractOptions:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def replaced(self, **changes: Any) -> ExtractOptions:
+        """``dataclasses.replace`` that keeps a batch size that was not given "not given" (see for_extractor)."""
+        chosen = replace(self, **changes)
+        if getattr(self, "_default_batch", False) and "batch_size" not in changes:
+            object.__setattr__(chosen, "_default_batch", True)
+            object.__setattr__(chosen, "_batch_for", getattr(self, "_batch_for", None))
+        return chosen
+
+
+COVARIANCES = ("unbiased", "biased")  # --covariance: divide by N - 1 (TTUR, ADM, EDM ...) or by N (StyleGAN)
+
 
 @dataclass(frozen=True)
 class MetricOptions:
@@ -149,6 +166,9 @@ class MetricOptions:
     seed: int = option(DEFAULT_SEED, "--seed", "Seed for every random step.", min=0, max=MAX_SEED)
     is_splits: int = option(10, "--is-splits", "Splits of the generated set for the Inception Score (its mean and std).",
                             min=1)
+    is_split_size: int | None = option(
+        None, "--is-split-size", "Images per Inception Score split, contiguous and unshuffled, the last split shorter "
+        "(ADM's rule: 5000); replaces --is-splits.", min=1, after="is_splits")
     kid_subsets: int = option(100, "--kid-subsets", "Random subsets KID averages over.", min=1)
     kid_subset_size: int = option(1000, "--kid-subset-size", "Samples in each KID subset (at most the smaller sample count).",
                                   min=2)
@@ -157,6 +177,8 @@ class MetricOptions:
                                           param="pr_k")
     prdc_k_density_coverage: int = option(5, "--dc-k", "k of the k-NN balls for density and coverage.", min=1,
                                           param="dc_k")
+    covariance: str = option("unbiased", "--covariance", "Covariance of Frechet distances: unbiased (divide by N-1: "
+                             "TTUR, ADM, clean-fid, EDM) or biased (by N: StyleGAN).", choices=COVARIANCES)
     vendi_q: str = option("1", "--vendi-q", "Order q of the Vendi score: a positive number or inf (1 = the paper's "
                           "Shannon entropy).")
     mifid_eps: float = option(0.1, "--mifid-eps", "MiFID's cosine-distance threshold: below it the FD is divided by "
@@ -169,6 +191,8 @@ class MetricOptions:
 
     def __post_init__(self) -> None:
         _check_bounds(self)
+        if self.covariance not in COVARIANCES:
+            raise ConfigError(f"covariance (--covariance) {self.covariance!r}: expected unbiased or biased")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -188,3 +212,57 @@ def _check_bounds(options: object) -> None:
             raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be an integer >= {low}, got {value!r}")
         if high is not None and value > high:
             raise ConfigError(f"{f.name} ({f.metadata['flag']}) must be at most {high}, got {value}")
+
+
+# ----------------------------------------------------------------------------- keywords of the Python API
+
+#: The one default the Python API (genbench.score, extract, Evaluator) sets apart from the fields above: quiet
+#: (the CLI shows progress; -q turns it off).
+API_DEFAULTS: dict[str, Any] = {"progress": False}
+
+
+def _aliases(cls: type) -> dict[str, str]:
+    """Short keyword -> field name: the CLI's parameter name where it is not the field's (``pr_k``, ``dc_k``)."""
+    return {param_name(f): f.name for f in option_fields(cls) if param_name(f) != f.name and not f.metadata.get("invert")}
+
+
+def split_options(options: dict[str, Any], *classes: type, call: str) -> list[dict[str, Any]]:
+    """``options`` (keywords of ``call``) -> one dict of field values per class in ``classes``; an unknown keyword, or
+    a field given twice (by its name and its alias), is a ConfigError naming it."""
+    from .registry import did_you_mean
+
+    owner = {f.name: cls for cls in classes for f in option_fields(cls)}
+    aliases = {alias: name for cls in classes for alias, name in _aliases(cls).items()}
+    chosen: dict[type, dict[str, Any]] = {cls: {} for cls in classes}
+    given_as: dict[str, str] = {}
+    for key, value in options.items():
+        name = aliases.get(key, key)
+        if name not in owner:
+            valid = sorted([*owner, *aliases])
+            raise ConfigError(f"{call}() got an unknown keyword {key!r}{did_you_mean(key, valid)}; "
+                              f"valid keywords: {', '.join(valid)}")
+        if name in given_as:
+            raise ConfigError(f"{call}(): {given_as[name]!r} and {key!r} both set {name}; give one")
+        given_as[name] = key
+        chosen[owner[name]][name] = value
+    return [chosen[cls] for cls in classes]
+
+
+def keywords_doc(*classes: type) -> str:
+    """The keyword list appended to the docstrings, from the dataclass fields (so it cannot drift from them); indented
+    like the docstrings, so that ``help()`` shows one block."""
+    import textwrap
+
+    lines = ["", "", "Keyword options (defaults from genbench.config; the API alone defaults to progress=False):"]
+    for cls in classes:
+        lines += ["", f"{cls.__name__}:"]
+        short = {name: alias for alias, name in _aliases(cls).items()}
+        for f in option_fields(cls):
+            default = API_DEFAULTS.get(f.name, f.default)
+            also = f" (also ``{short[f.name]}``)" if f.name in short else ""
+            flag = f.metadata["flag"] + (" turns it off" if f.metadata.get("invert") else "")
+            text = (f.metadata.get("doc") or f.metadata["help"]) + f" CLI: {flag}."
+            lines.append(f"    {f.name}: {f.type} = {default!r}{also}")
+            lines += textwrap.wrap(text, 100, initial_indent=" " * 8, subsequent_indent=" " * 8,
+                               break_on_hyphens=False)
+    return "\n".join("    " + line if line else "" for line in lines) + "\n"

@@ -71,27 +71,16 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .config import ExtractOptions, MetricOptions
+from .config import API_DEFAULTS, ExtractOptions, MetricOptions, keywords_doc, split_options
 from .errors import ConfigError, InputError, ReferenceStatsError
-from .evaluate import Evaluated, Pending, _check_available, extract_source, open_input, prepare
-from .extraction.distributed import for_this_rank
-from .metrics.fid import FrechetReference
-from .metrics.registry import (
-    GEN_FEATURES,
-    GEN_LOGITS,
-    METRICS,
-    REF_FEATURES,
-    plan_scope,
-    preflight_metrics,
-    resolve_metrics,
-)
+from .evaluate import Evaluated, Run, prepare_run
+from .extraction.accumulator import STATE_FORMAT, FeatureAccumulator
+from .metrics.registry import REF_FEATURES
 from .results.history import git_commit, utc_now
-from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.convert import array_to_rgb_uint8_batch, infer_layout
-from .stats.feature_stats import FeatureStats
 
-STATE_FORMAT = 1
+__all__ = ["Evaluator", "IncompatibleReferenceError", "STATE_FORMAT"]
 
 
 class IncompatibleReferenceError(ConfigError, ReferenceStatsError):
@@ -110,14 +99,18 @@ class Evaluator:
     """Streaming metrics of generated images against one fixed reference.
 
     ``reference``: anything :func:`genbench.score` takes as reference. ``metrics``: names as in
-    :func:`genbench.score` (default: FD, IS where the extractor has logits, KID where the reference has
-    features). ``extractor``/``weights``/``preprocessing``: as in score (default: follow the reference).
+    :func:`genbench.score` (default: :func:`genbench.evaluate.default_metrics`, the rule every verb follows).
+    ``extractor``/``weights``/``preprocessing``: as in score (default: follow the reference).
     ``device``: where the network and the running sums live (default ``"cpu"``; under torchrun ``cuda``
     becomes ``cuda:LOCAL_RANK``). ``seed``: seed of the reservoir and, unless ``metric_options`` is given,
     of the metrics. ``max_samples``: reservoir rows kept for KID / PRDC / IS. ``batch_size``: the most
     images sent through the network at once (larger ``update()`` batches are cut; also the reference's
     extraction batch; default: :func:`genbench.config.default_batch_size` of the extractor and device, as
-    ``genbench score``).
+    ``genbench score``). The other keywords and their defaults are :class:`genbench.config.ExtractOptions`'.
+
+    The reference, the extractor, the options, the metric plan and the provenance are one prepared run
+    (:func:`genbench.evaluate.prepare_run`), the same as :func:`genbench.score` makes; the generated side is that
+    run's streamed role, summed by one :class:`~genbench.extraction.accumulator.FeatureAccumulator`.
     """
 
     def __init__(
@@ -129,16 +122,7 @@ class Evaluator:
         seed: int = 0,
         max_samples: int = 10_000,
         metric_options: MetricOptions | None = None,
-        *,
-        weights: str | None = None,
-        preprocessing: str | None = None,
-        batch_size: int | None = None,
-        workers: int = 0,
-        data_dir: str | None = None,
-        progress: bool = False,
-        cache: bool = True,
-        precision: str = "float32",
-        allow_unverified_weights: bool = False,
+        **extract: Any,
     ) -> None:
         if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 2:
             raise ConfigError(f"max_samples must be an integer >= 2, got {max_samples!r}")
@@ -147,122 +131,79 @@ class Evaluator:
         if metric_options is not None and not isinstance(metric_options, MetricOptions):
             raise ConfigError("metric_options must be a genbench.config.MetricOptions, got "
                               f"{type(metric_options).__name__}")
-        given = ExtractOptions(extractor, weights, preprocessing, batch_size, device or "cpu", workers, data_dir,
-                               progress, cache, precision, allow_unverified_weights)
-        self.xo = for_this_rank(given)
-        self.mo = metric_options if metric_options is not None else MetricOptions(seed=seed)
+        (values,) = split_options(extract, ExtractOptions, call="Evaluator")
+        given = ExtractOptions(**{**API_DEFAULTS, "extractor": extractor, **({"device": device} if device else {}),
+                                  **values})
+        mo = metric_options if metric_options is not None else MetricOptions(seed=seed)
         self.seed, self.max_samples = seed, max_samples
-
-        ref_in = open_input(reference, "reference", self.xo.extractor, self.xo.data_dir,
-                            preprocessing=self.xo.preprocessing)
         try:  # the extractor by the one rule (genbench.evaluate.choose_extractor), checked against the reference
-            ready = prepare([ref_in], self.xo, [reference], build=True)
+            self.run: Run = prepare_run({"reference": reference}, given, mo, metrics, streamed=("generated",),
+                                        specs=[reference], build=True)
         except ReferenceStatsError as exc:
             raise IncompatibleReferenceError(
                 f"reference: {exc} (pass extractor=/preprocessing= matching the reference, or another reference)"
             ) from None
-        name = ready.name
-        self.xo = ready.options  # an unset batch size: this extractor's default
-        assert ready.extractor is not None
-        self.extractor = ready.extractor.eval()
-        self.unchecked = ready.unchecked
+        assert self.run.extractor is not None  # a streamed role builds the extractor
+        self.extractor = self.run.extractor.eval()
         self.device = torch.device(self.xo.device)
         if self.device.type == "cuda":
             self.extractor.to(memory_format=torch.channels_last)  # as genbench.extraction.engine.prepare_extractor
         self.identity = self.extractor.identity().to_dict()
         self.dim = int(self.extractor.feature_dim)
+        self.keep_features, self.keep_logits = self.run.keeps("generated")
 
-        names = self.extractor.metric_names
-        ref_has_features = isinstance(ref_in, Pending) or ref_in.features is not None
-        if metrics is None:
-            metrics = ["fd", "is"] + (["kid"] if ref_has_features else [])
-            if self.extractor.logits_dim is None:
-                metrics.remove("is")
-        self.plan = resolve_metrics(list(metrics), names, name)
-        if not self.plan:
-            raise ConfigError("metrics: at least one metric is needed")
-        needs = set().union(*(METRICS.get(kind).needs for _, kind in self.plan))
-        # Only the reference is checked: the generated side comes through this evaluator's extractor (update()).
-        _check_available(needs - {GEN_FEATURES, GEN_LOGITS}, ref_in, ref_in, self.plan)
-        if GEN_LOGITS in needs and self.extractor.logits_dim is None:
-            wanting = [n for n, kind in self.plan if GEN_LOGITS in METRICS.get(kind).needs]
-            raise ConfigError(f"metrics {', '.join(wanting)} (metrics=) need classifier logits, but extractor "
-                              f"{name} has no classifier head")
-        self.keep_features = GEN_FEATURES in needs or self.mo.bootstrap > 0
-        self.keep_logits = GEN_LOGITS in needs
-
-        if isinstance(ref_in, Pending):
-            if len(ref_in.source) < 2:
-                raise InputError(f"reference: {ref_in.source.location or ref_in.source.kind} has "
-                                 f"{len(ref_in.source)} image(s); statistics need at least 2")
-            ref_in = extract_source(ref_in.source, self.extractor, self.xo, "reference",
-                                    keep_features=REF_FEATURES in needs, keep_logits=False)
-            if REF_FEATURES in needs and _world()[1] > 1:  # torchrun extraction gathers features to rank 0 only
-                box = [ref_in.features]
-                dist.broadcast_object_list(box, src=0)
-                ref_in.features = box[0]
-        if ref_in.n < 2:
-            raise InputError(f"reference: {ref_in.description} has {ref_in.n} sample(s); statistics need at least 2")
-        self.reference: Evaluated = ref_in
-        self._fd_reference: FrechetReference | None = None  # built at the first compute() that needs it
-        self._fd_reference_torch: Any = None  # the same on a CUDA device (genbench.metrics.fid_torch)
+        ref = self.run.evaluated("reference")
+        if REF_FEATURES in self.run.needs and _world()[1] > 1:  # torchrun extraction gathers features to rank 0 only
+            box = [ref.features]
+            dist.broadcast_object_list(box, src=0)
+            ref.features = box[0]
+        self.reference: Evaluated = ref
         self._git_commit = git_commit()  # once: a subprocess per compute() would cost a training loop time
         self.reset()
+
+    # ------------------------------------------------------------------------- the run's settings
+
+    @property
+    def xo(self) -> ExtractOptions:
+        """The resolved extraction options (an unset batch size is the extractor's default)."""
+        return self.run.options
+
+    @property
+    def mo(self) -> MetricOptions:
+        return self.run.metric_options
+
+    @property
+    def plan(self) -> list[tuple[str, str]]:
+        return self.run.plan
+
+    @property
+    def unchecked(self) -> dict[str, list[str]]:
+        return self.run.unchecked
 
     # ------------------------------------------------------------------------- state
 
     def reset(self) -> None:
         """Forget every generated image (sums, reservoir, sampling generator); the reference stays."""
-        d, dev = self.dim, self.device
-        self._n = 0
-        self._total = torch.zeros(d, dtype=torch.float64, device=dev)
-        self._outer = torch.zeros((d, d), dtype=torch.float64, device=dev)
-        self._nonfinite = torch.zeros((), dtype=torch.float64, device=dev)  # count of bad rows (deferred on CUDA)
-        self._res_features = torch.empty((0, d), dtype=torch.float32, device=dev) if self.keep_features else None
-        self._res_logits: torch.Tensor | None = None
-        if self.keep_logits:
-            assert self.extractor.logits_dim is not None  # __init__ refuses logits metrics without a classifier head
-            self._res_logits = torch.empty((0, self.extractor.logits_dim), dtype=torch.float32, device=dev)
-        self._rng = np.random.default_rng([self.seed, _world()[0]])
+        self.acc = FeatureAccumulator(self.dim, self.device, keep_features=self.keep_features,
+                                      keep_logits=self.keep_logits, logits_dim=self.extractor.logits_dim,
+                                      capacity=self.max_samples, seed=self.seed, rank=_world()[0])
         self._pending: torch.Tensor | None = None  # uint8 [p < batch_size, 3, H, W] not yet through the network
 
     @property
     def num_samples(self) -> int:
         """Generated images given to this process since the last reset (extracted or waiting for a full batch)."""
-        return self._n + (0 if self._pending is None else int(self._pending.shape[0]))
+        return self.acc.n + (0 if self._pending is None else int(self._pending.shape[0]))
 
     @property
     def reservoir_size(self) -> int:
         """Rows held in this process's reservoir (0 when only FD-type metrics are asked for)."""
-        held = self._res_features if self._res_features is not None else self._res_logits
-        return 0 if held is None else int(held.shape[0])
+        return self.acc.kept
 
     def state_dict(self) -> dict:
         """Running sums, reservoir and sampling-generator state as plain tensors (CPU) and scalars; loadable
         with ``torch.load(..., weights_only=True)``. Under torch.distributed each rank has its own."""
-        if self._nonfinite.item() > 0:
-            raise InputError("update(images): features of some images were NaN or Inf; call reset()")
-        s = self._rng.bit_generator.state
-        if s["bit_generator"] != "PCG64":  # pragma: no cover - default_rng is PCG64
-            raise ConfigError(f"unexpected bit generator {s['bit_generator']}")
-        words = [s["state"]["state"] >> 64, s["state"]["state"] & (2**64 - 1), s["state"]["inc"] >> 64,
-                 s["state"]["inc"] & (2**64 - 1), int(s["has_uint32"]), int(s["uinteger"])]
-        rng = torch.from_numpy(np.array(words, dtype=np.uint64).view(np.int64).copy())
-        out = {
-            "format": STATE_FORMAT,
-            "feature_dim": self.dim,
-            "weights_sha256": self.identity.get("weights_sha256"),
-            "max_samples": self.max_samples,
-            "seed": self.seed,
-            "n": torch.tensor(self._n, dtype=torch.int64),
-            "total": self._total.detach().cpu().clone(),
-            "outer": self._outer.detach().cpu().clone(),
-            "rng_state": rng,
-        }
-        if self._res_features is not None:
-            out["reservoir_features"] = self._res_features.cpu().clone()
-        if self._res_logits is not None:
-            out["reservoir_logits"] = self._res_logits.cpu().clone()
+        out = self.acc.state_dict()
+        out["weights_sha256"] = self.identity.get("weights_sha256")
         if self._pending is not None:
             out["pending_images"] = self._pending.cpu().clone()
         return out
@@ -270,57 +211,21 @@ class Evaluator:
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` returned (from an evaluator with the same extractor, seed,
         max_samples and metrics needing the same per-sample rows); ConfigError naming the field otherwise."""
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ConfigError(f"state: not an Evaluator state_dict of format {STATE_FORMAT}")
-        for key, mine in (("feature_dim", self.dim), ("weights_sha256", self.identity.get("weights_sha256")),
-                          ("max_samples", self.max_samples), ("seed", self.seed)):
-            if state.get(key) != mine:
-                raise ConfigError(f"state: {key}={state.get(key)!r}, but this evaluator has {key}={mine!r}")
-        for key, kept in (("reservoir_features", self._res_features), ("reservoir_logits", self._res_logits)):
-            if (key in state) != (kept is not None):
-                raise ConfigError(f"state: {key} is {'present' if key in state else 'missing'}, but this evaluator's "
-                                  f"metrics {'do not ' if kept is None else ''}need it; build it with the same metrics")
-        for key in ("n", "total", "outer", "rng_state") + tuple(k for k in ("reservoir_features", "reservoir_logits",
-                                                                             "pending_images") if k in state):
-            if not isinstance(state.get(key), torch.Tensor):
-                raise ConfigError(f"state: {key} must be a torch.Tensor as Evaluator.state_dict() writes it, got "
-                                  f"{type(state.get(key)).__name__}")
-        total, outer = state["total"], state["outer"]
-        if tuple(total.shape) != (self.dim,) or tuple(outer.shape) != (self.dim, self.dim):
-            raise ConfigError(f"state: total/outer have shapes {tuple(total.shape)}/{tuple(outer.shape)}, "
-                              f"expected ({self.dim},)/({self.dim}, {self.dim})")
-        if state["n"].numel() != 1 or state["rng_state"].shape != (6,) or state["rng_state"].dtype != torch.int64:
-            raise ConfigError(f"state: n must be one integer and rng_state int64 [6], got n of shape "
-                              f"{tuple(state['n'].shape)} and rng_state {state['rng_state'].dtype} "
-                              f"{tuple(state['rng_state'].shape)}")
-        n = int(state["n"])
-        if n < 0:
-            raise ConfigError(f"state: n={n} is negative")
-        widths = {"reservoir_features": self.dim, "reservoir_logits": self.extractor.logits_dim}
-        for key in ("reservoir_features", "reservoir_logits"):
-            if key in state and tuple(state[key].shape) != (min(n, self.max_samples), widths[key]):
-                raise ConfigError(f"state: {key} has shape {tuple(state[key].shape)}, expected "
-                                  f"({min(n, self.max_samples)}, {widths[key]}) for n={n} and max_samples="
-                                  f"{self.max_samples}")
-        pending = state.get("pending_images")
-        if pending is not None and (pending.dtype != torch.uint8 or pending.ndim != 4 or pending.shape[1] != 3
-                                    or not 0 < pending.shape[0] < self.xo.batch_size):
+        if isinstance(state, dict) and state.get("weights_sha256") != self.identity.get("weights_sha256"):
+            raise ConfigError(f"state: weights_sha256={state.get('weights_sha256')!r}, but this evaluator has "
+                              f"weights_sha256={self.identity.get('weights_sha256')!r}")
+        pending = state.get("pending_images") if isinstance(state, dict) else None
+        if pending is not None and (not isinstance(pending, torch.Tensor) or pending.dtype != torch.uint8
+                                    or pending.ndim != 4 or pending.shape[1] != 3
+                                    or not 0 < pending.shape[0] < (self.xo.batch_size or 0)):
             raise ConfigError(f"state: pending_images must be uint8 [p, 3, H, W] with 0 < p < batch_size="
-                              f"{self.xo.batch_size}, got {pending.dtype} {tuple(pending.shape)}")
-        words = [int(w) for w in np.asarray(state["rng_state"].cpu().numpy(), dtype=np.int64).view(np.uint64)]
-        rng = np.random.default_rng()
-        rng.bit_generator.state = {"bit_generator": "PCG64",
-                                   "state": {"state": (words[0] << 64) | words[1], "inc": (words[2] << 64) | words[3]},
-                                   "has_uint32": words[4], "uinteger": words[5]}
-        self._n = n
-        self._total = total.to(self.device, torch.float64).clone()
-        self._outer = outer.to(self.device, torch.float64).clone()
-        self._nonfinite = torch.zeros((), dtype=torch.float64, device=self.device)
-        if self._res_features is not None:
-            self._res_features = state["reservoir_features"].to(self.device, torch.float32).clone()
-        if self._res_logits is not None:
-            self._res_logits = state["reservoir_logits"].to(self.device, torch.float32).clone()
-        self._rng = rng
+                              f"{self.xo.batch_size}, got {getattr(pending, 'dtype', type(pending).__name__)} "
+                              f"{tuple(getattr(pending, 'shape', ()))}")
+        acc = FeatureAccumulator(self.dim, self.device, keep_features=self.keep_features, keep_logits=self.keep_logits,
+                                 logits_dim=self.extractor.logits_dim, capacity=self.max_samples, seed=self.seed,
+                                 rank=_world()[0])
+        acc.load_state_dict(state)
+        self.acc = acc
         self._pending = None if pending is None else pending.to(self.device).clone()
 
     # ------------------------------------------------------------------------- update
@@ -331,6 +236,7 @@ class Evaluator:
         if batch.shape[0] == 0:
             return
         step = self.xo.batch_size
+        assert step is not None  # ExtractOptions fills in the default
         with torch.inference_mode():
             if self._pending is not None and self._pending.shape[1:] != batch.shape[1:]:
                 self._add(self._pending)  # images of another size cannot share a batch: run the waiting ones now
@@ -367,7 +273,7 @@ class Evaluator:
             raise
         return torch.from_numpy(arr).to(self.device, non_blocking=True)
 
-    def _add(self, batch: torch.Tensor) -> None:
+    def _add(self, batch: torch.Tensor, acc: FeatureAccumulator | None = None) -> None:
         out = self.extractor(batch)
         features = out["features"].detach()
         if features.ndim != 2 or features.shape != (batch.shape[0], self.dim):
@@ -376,51 +282,8 @@ class Evaluator:
         logits = out.get("logits") if self.keep_logits else None
         if self.keep_logits and logits is None:
             raise InputError(f"extractor {self.extractor.name} returned no logits")
-        f64 = features.to(self.device, torch.float64)
-        bad = (~torch.isfinite(f64)).any(dim=1).sum()
-        if logits is not None:
-            bad = bad + (~torch.isfinite(logits)).any(dim=1).sum()
-        if self.device.type != "cuda" and bad.item() > 0:  # immediate on the CPU; on CUDA checked in compute()
-            raise InputError(f"update(images): the extractor produced NaN or Inf features/logits for {int(bad)} of "
-                             f"{batch.shape[0]} images; the batch was not added")
-        self._nonfinite += bad.to(torch.float64)
-        self._total += f64.sum(dim=0)
-        self._outer.addmm_(f64.T, f64)
-        first = self._n
-        self._n += batch.shape[0]
-        if self._res_features is not None or self._res_logits is not None:
-            feats = features.to(self.device, torch.float32)
-            logs = None if logits is None else logits.detach().to(self.device, torch.float32)
-            self._reservoir_add(first, feats, logs)
-
-    def _reservoir_add(self, first: int, feats: torch.Tensor, logs: torch.Tensor | None) -> None:
-        b, k = feats.shape[0], self.max_samples
-        held = self.reservoir_size
-        fill = max(0, min(b, k - held))  # rows appended in order while the reservoir is not full
-        if fill:
-            if self._res_features is not None:
-                self._res_features = torch.cat([self._res_features, feats[:fill]])
-            if self._res_logits is not None:
-                assert logs is not None  # _add passes logits whenever the reservoir keeps them
-                self._res_logits = torch.cat([self._res_logits, logs[:fill]])
-        rest = b - fill
-        if rest <= 0:
-            return
-        index = np.arange(first + fill, first + b, dtype=np.float64)  # global sample indices >= max_samples
-        slots = np.floor(self._rng.random(rest) * (index + 1)).astype(np.int64)
-        chosen = np.nonzero(slots < k)[0]
-        if chosen.size == 0:
-            return
-        # A later sample wins a slot hit twice in one batch (as one-at-a-time replacement would).
-        rev_slots, rev_first = np.unique(slots[chosen][::-1], return_index=True)
-        rows = chosen[::-1][rev_first] + fill
-        slot_t = torch.from_numpy(rev_slots).to(self.device)
-        row_t = torch.from_numpy(rows).to(self.device)
-        if self._res_features is not None:
-            self._res_features[slot_t] = feats[row_t]
-        if self._res_logits is not None:
-            assert logs is not None  # _add passes logits whenever the reservoir keeps them
-            self._res_logits[slot_t] = logs[row_t]
+        # Immediate on the CPU (the batch is refused whole); on CUDA read once, in compute().
+        (acc or self.acc).add(features, logits, check_now=self.device.type != "cuda", where="update(images)")
 
     # ------------------------------------------------------------------------- compute
 
@@ -428,116 +291,34 @@ class Evaluator:
         """Metrics of everything added since the last reset, as a ScoreResult like :func:`genbench.score`'s.
         The state is kept. Under torch.distributed every rank must call it, and all get the same result."""
         started = time.perf_counter()
-        if self._pending is None:
-            return self._compute(started)
-        saved = (self._n, self._total, self._outer, self._nonfinite, self._res_features, self._res_logits,
-                 self._rng.bit_generator.state, self._pending)
-        self._total, self._outer, self._nonfinite = self._total.clone(), self._outer.clone(), self._nonfinite.clone()
-        if self._res_features is not None:
-            self._res_features = self._res_features.clone()
-        if self._res_logits is not None:
-            self._res_logits = self._res_logits.clone()
-        try:
+        acc = self.acc
+        if self._pending is not None:  # the last, short batch, on a copy of the state
+            acc = self.acc.clone()
             with torch.inference_mode():
-                self._add(self._pending)  # the last, short batch, on a copy of the state
-            self._pending = None
-            return self._compute(started)
-        finally:
-            (self._n, self._total, self._outer, self._nonfinite, self._res_features, self._res_logits,
-             rng_state, self._pending) = saved
-            self._rng.bit_generator.state = rng_state
-
-    def _compute(self, started: float) -> ScoreResult:
+                self._add(self._pending, acc)
         rank, world = _world()
-        d = self.dim
-        if world > 1:
-            flat = torch.cat([torch.tensor([float(self._n)], dtype=torch.float64, device=self.device),
-                              self._nonfinite.reshape(1), self._total, self._outer.reshape(-1)])
-            comm = self.device if dist.get_backend() == "nccl" else torch.device("cpu")
-            flat = flat.to(comm)
-            dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-            values = flat.cpu().numpy()
-            n, nonfinite = int(round(values[0])), float(values[1])
-            total, outer = values[2:2 + d], values[2 + d:].reshape(d, d)
-        else:  # no copy of the d x d sums on the CPU (compute() reads them and changes nothing)
-            n, nonfinite = self._n, float(self._nonfinite.item())
-            total, outer = self._total.cpu().numpy(), self._outer.cpu().numpy()
-        features = None if self._res_features is None else self._res_features.cpu().numpy()
-        logits = None if self._res_logits is None else self._res_logits.cpu().numpy()
-        if world > 1 and (features is not None or logits is not None):
-            parts: list = [None] * world
-            dist.all_gather_object(parts, (self._n, features, logits))
-            features, logits = self._merge_reservoirs(parts, n)
-        if nonfinite > 0:
-            raise InputError(f"update(images): the extractor produced NaN or Inf features/logits for {int(nonfinite)} "
-                             "images; call reset() and check the generated images")
+        got = acc.reduce("update(images)")
+        n = got.stats.n
         if n == 0:
             raise InputError("compute() before any update(): no generated images; call update(images) first")
         if n < 2:
             raise InputError(f"compute(): {n} generated image(s) so far; statistics need at least 2")
-        stats = FeatureStats(n, total, outer)
-        held = features if features is not None else logits
-        kept = 0 if held is None else len(held)
-        info = {"kind": "stream", "location": "Evaluator.update()", "precision": self.xo.precision,
-                "reservoir": {"max_samples": self.max_samples, "kept": kept, "seed": self.seed}}
+        info: dict[str, Any] = {"kind": "stream", "location": "Evaluator.update()", "precision": self.xo.precision,
+                                "reservoir": {"max_samples": self.max_samples, "kept": got.kept, "seed": self.seed}}
         if world > 1:
             info["world_size"] = world
-        gen = Evaluated("generated", "Evaluator stream (generated)", dict(self.identity), stats,
-                        features=features, logits=logits, info=info)
-        ref = self.reference
-        n_ref = len(ref.features) if ref.features is not None else ref.n
-        preflight_metrics(self.plan, kept if held is not None else n, n_ref, self.mo)
-        with plan_scope():  # precision/recall/density/coverage share one k-NN sweep
-            metrics = {out_name: self._fd(stats) if kind == "fd" and self.mo.bootstrap == 0
-                       else METRICS.get(kind).compute(gen, ref, self.mo) for out_name, kind in self.plan}
-        provenance = build_provenance(
-            {**self.identity, "precision": self.xo.precision},
-            {"generated": {**gen.info, "n": gen.n}, "reference": {**ref.info, "n": ref.n}},
-            options={"metric_options": self.mo.to_dict()},
-            seed=self.mo.seed,
-            extract_options=self.xo,
-            started=started,
-            unchecked=self.unchecked,
-            stamp={"created_at": utc_now(), "git_commit": self._git_commit},
-        )
+        gen = Evaluated("generated", "Evaluator stream (generated)", dict(self.identity), got.stats,
+                        features=got.features, logits=got.logits, info=info)
+        self.run.started = started
+        metrics = self.run.compute({"generated": gen, "reference": self.reference})
+        provenance = self.run.provenance({"generated": gen, "reference": self.reference},
+                                         stamp={"created_at": utc_now(), "git_commit": self._git_commit})
         if world > 1:
             provenance["rank"] = rank
         return ScoreResult(metrics, provenance)
 
-    def _fd(self, stats: FeatureStats) -> dict:
-        """The "fd" metric's entry, as the registry's (without bootstrap), against the reference's mean,
-        covariance and factor prepared once (genbench.metrics.fid.FrechetReference). With the sums on a CUDA
-        device (one process), the same algorithm runs there in torch (genbench.metrics.fid_torch)."""
-        if self.device.type == "cuda" and _world()[1] == 1:
-            from .metrics.fid_torch import TorchFrechetReference, moments
 
-            if self._fd_reference_torch is None:
-                ref = self.reference.stats
-                self._fd_reference_torch = TorchFrechetReference(
-                    torch.from_numpy(ref.mean()).to(self.device), torch.from_numpy(ref.cov()).to(self.device))
-            mu, sigma = moments(self._n, self._total, self._outer)
-            return {"value": self._fd_reference_torch.distance(mu, sigma)}
-        if self._fd_reference is None:
-            self._fd_reference = FrechetReference.from_stats(self.reference.stats)
-        return {"value": self._fd_reference.distance(stats.mean(), stats.cov())}
-
-    def _merge_reservoirs(self, parts: list, n_total: int) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """One reservoir from the ranks' (count, features, logits), identical on every rank."""
-        counts = [int(c) for c, _, _ in parts]
-        held = [len(f if f is not None else g) for _, f, g in parts]
-        if sum(held) <= self.max_samples:
-            take = [np.arange(h) for h in held]
-        else:
-            rng = np.random.default_rng([self.seed, n_total])
-            per_rank = rng.multivariate_hypergeometric(counts, self.max_samples)
-            take = [np.sort(rng.choice(h, size=int(m), replace=False)) for h, m in zip(held, per_rank)]
-        out: list[np.ndarray | None] = []
-        for i in (1, 2):
-            if parts[0][i] is None:
-                out.append(None)
-            else:
-                out.append(np.concatenate([p[i][t] for p, t in zip(parts, take)]).astype(np.float32, copy=False))
-        return out[0], out[1]
+Evaluator.__doc__ = (Evaluator.__doc__ or "") + keywords_doc(ExtractOptions)
 
 
 # ----------------------------------------------------------------------------- tensor conversion

@@ -30,9 +30,8 @@ import numpy as np
 from . import __version__
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
-from .evaluate import Evaluated, extract_source, repeats_message
-from .features import build_extractor
-from .metrics.registry import compute_plan, resolve_metrics
+from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
+from .metrics.kid import spread_subset_size
 from .metrics.values import headline
 from .results.pictures import image_grid, save_png
 from .sources.arrays import ArraySource
@@ -40,7 +39,6 @@ from .sources.base import ImageSource, check_uint8_batch
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
 from .util.atomic import write_text_atomic
-from .util.progress import enabled as progress_enabled
 
 
 @dataclass
@@ -53,6 +51,7 @@ class Row:
     extra: dict = field(default_factory=dict)
     n: int = 0
     seconds: float = 0.0
+    provenance: dict = field(default_factory=dict)  # the main plan's run (genbench.evaluate.Run.provenance)
 
 
 @dataclass(frozen=True)
@@ -246,9 +245,11 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
     """
     reference_n = board.reference_n if reference_n is None else reference_n
     plans = plans or [board.plan]
-    extractors = [build_extractor(p.extractor, weights=p.weights, allow_unverified=p.allow_unverified) for p in plans]
     options = [ExtractOptions(extractor=p.extractor, weights=p.weights, allow_unverified_weights=p.allow_unverified,
                               batch_size=batch_size, data_dir=data_dir, progress=progress) for p in plans]
+    # One network per plan, built by the run rule (genbench.evaluate) and owned by this board run: every row's
+    # prepared run is handed it, so the network is loaded once and never shared with another caller.
+    extractors = [build_run_extractor(p.extractor, xo) for p, xo in zip(plans, options)]
     references: list[dict[tuple[str, int] | None, Evaluated]] = [{} for _ in plans]
     rows, samples = [], {}
     for spec in specs:
@@ -262,24 +263,28 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
             if spec.target_split is None:
                 raise ConfigError(f"leaderboard row {spec.name!r}: a target class needs its split (RowSpec.target_split)")
             target = (spec.target_split, spec.target_class)
-        metrics = {}
+        metrics: dict[str, dict] = {}
+        row_provenance: dict = {}
         for plan, extractor, xo, refs in zip(plans, extractors, options, references):
             if target not in refs:
                 refs[target] = board.reference(extractor, xo, seed, data_dir, target, reference_n)
             ref = refs[target]
             assert ref.features is not None  # a board's reference keeps its features (KID, precision/recall)
-            gen = extract_source(source, extractor, xo, role="generated", keep_features=True, keep_logits=True)
             # Intervals on the fmnist-cnn metrics (d=128, cheap); at Inception's d=2048 each bootstrap replicate
             # costs a matrix square root, so the optional fid/is columns go without.
             replicates = bootstrap if plan.extractor == board.plan.extractor else 0
-            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, gen.n, ref.features.shape[0]), bootstrap=replicates)
-            with progress_enabled(progress):
-                metrics.update(compute_plan(resolve_metrics(list(plan.kinds), extractor.metric_names, plan.extractor),
-                                            gen, ref, mo))
+            kid_size = spread_subset_size(len(source), ref.features.shape[0], MetricOptions().kid_subset_size)
+            mo = MetricOptions(seed=seed, kid_subset_size=kid_size, bootstrap=replicates)
+            run = prepare_run({"reference": ref, "generated": Pending("generated", source)}, xo, mo, list(plan.kinds),
+                              extractor=extractor)
+            gen = run.evaluated("generated")
+            metrics.update(run.compute())
+            if plan is plans[0]:
+                row_provenance = run.provenance({"generated": gen, "reference": ref})
         extra = dict(spec.extra)
         if target is not None:
             extra["scored_against"] = f"{target[0]} class {target[1]} ({refs[target].n} images)"
-        rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started))
+        rows.append(Row(spec.name, spec.kind, metrics, extra, gen.n, time.perf_counter() - started, row_provenance))
         samples[spec.name] = source.read_batch(0, min(64, len(source)))
         shown = "  ".join(f"{k}={headline(metrics[k]):.3f}" for k in (board.rank_by, "fid") if k in metrics)
         log(f"{spec.name:<36} {shown}  ({rows[-1].seconds:.1f} s)")
@@ -294,17 +299,22 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
 
 # ----------------------------------------------------------------------------- rendering
 
-RANKED_KINDS = ("baseline", "added")  # ranked by the board's metric; reference rows follow in their own order
 
+def table_rows(rows: list[Row], board: Board, n: int | None = None) -> list[dict]:
+    """Flat dicts for the CSV: baselines and added models ranked by the board's metric among the rows of one n
+    (``n``, the board's, where such rows exist: FD is biased by n), then those of another n (rank empty), then the
+    reference rows; the order and the ranks of the pages (:func:`~genbench.results.pages.leaderboard_page.ordered_rows`)."""
+    from .results.pages.leaderboard_page import ordered_rows
 
-def table_rows(rows: list[Row], board: Board) -> list[dict]:
-    """Flat dicts for CSV/Markdown: baselines and added models sorted by the board's metric, then reference rows."""
     columns, with_std = board.columns, board.with_std
-    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: headline(r.metrics[board.rank_by]))
-    ordered += [r for r in rows if r.kind not in RANKED_KINDS]
+    by_name = {r.name: r for r in rows}
+    shown = ordered_rows([{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics} for r in rows],
+                         board.rank_by, n)
     out = []
-    for r in ordered:
-        flat = {"model": r.name, "kind": r.kind, "n": r.n}
+    for s in shown:
+        r = by_name[s.name]
+        flat: dict[str, Any] = {"rank": s.rank if s.rank is not None else "", "model": r.name, "kind": r.kind,
+                                "n": r.n}
         flat.update({c: headline(r.metrics[c]) for c in columns if c in r.metrics})
         flat.update({f"{c}_std": r.metrics[c]["std"] for c in with_std if c in r.metrics})
         for c in columns:  # seeded bootstrap 95% intervals, where the row was scored with them
@@ -321,7 +331,7 @@ def to_markdown(rows: list[dict], provenance: dict, command: str, board: Board) 
     from .results.pages.leaderboard_page import markdown_table
 
     lines = [f"# {board.title}", "", *board.notes(provenance)]
-    lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows), "",
+    lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows, provenance.get("n")), "",
               "↓ lower is better, ↑ higher is better; [lo, hi]: seeded 95% bootstrap interval; ± std over IS splits."]
     return "\n".join(lines) + "\n"
 
@@ -351,8 +361,8 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
         slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
         pictures[f"samples: {name}"] = save_png(image_grid(images, columns=8, scale=2), out_dir / f"grid-{slug}.png")
     pictures.update(extra_pictures)
-    flat = table_rows(rows, board)
     provenance = artifacts["provenance"]
+    flat = table_rows(rows, board, provenance.get("n"))
     doc: dict[str, Any] = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
                      "seconds": r.seconds} for r in rows],
            "provenance": {**provenance, "command": command},
@@ -366,13 +376,10 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
 
 
 def row_documents(rows: list[Row], provenance: dict, command: str) -> list[dict]:
-    """One result document per row (for a results history): its metrics and the board's provenance."""
-    from .results.history import run_stamp
-
-    stamp = run_stamp()
+    """One result document per row (for a results history): its metrics and the provenance its prepared run built
+    (:meth:`genbench.evaluate.Run.provenance`), plus the board's keys."""
+    board_keys = {k: provenance[k] for k in ("n", "seed", "reference_n", "references", "extractors") if k in provenance}
     return [{"metrics": r.metrics,
-             "provenance": {**provenance, **provenance["extractor"], **stamp, "name": r.name, "row_kind": r.kind,
-                            "extra": r.extra, "command": command}}  # identity fields at the top, as in scores
+             "provenance": {**r.provenance, **board_keys, "name": r.name, "row_kind": r.kind, "extra": r.extra,
+                            "command": command}}
             for r in rows]
-
-

@@ -27,6 +27,10 @@ class Registry(Generic[T]):
     ... def build_my_net(**options): ...
 
     An alias looks up the same entry as its name; :meth:`canonical` gives the name to record.
+
+    :meth:`declare` names an entry that a module registers when imported (``declare("inception-v3",
+    "genbench.features.inception")``): the name is listed and checked at once, and the module is imported the first
+    time the entry itself is needed, so listing names costs no import of heavy code.
     """
 
     def __init__(self, kind: str, flag: str | None = None) -> None:
@@ -34,6 +38,13 @@ class Registry(Generic[T]):
         self.flag = flag
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
+        self._declared: dict[str, str] = {}  # name -> module that registers it on import
+
+    def declare(self, name: str, module: str) -> None:
+        """``module`` registers ``name`` when imported; import it only when the entry is needed."""
+        if name in self._entries or name in self._aliases or name in self._declared:
+            raise ValueError(f"{self.kind} {name!r} is declared twice")
+        self._declared[name] = module
 
     def register(self, name: str, aliases: Iterable[str] = ()) -> Callable[[T], T]:
         def decorate(obj: T) -> T:
@@ -59,12 +70,19 @@ class Registry(Generic[T]):
         return self._aliases.get(name, name)
 
     def get(self, name: str) -> T:
+        key = self.canonical(name)
+        if key not in self._entries and key in self._declared:
+            import importlib
+
+            importlib.import_module(self._declared[key])  # registers it
+            if key not in self._entries:
+                raise ValueError(f"{self.kind} {key!r}: module {self._declared[key]} did not register it")
         try:
-            return self._entries[self.canonical(name)]
+            return self._entries[key]
         except KeyError:
             where = f" ({self.flag})" if self.flag else ""
             aliases = f" (aliases: {self._describe_aliases()})" if self._aliases else ""
-            hint = did_you_mean(name, [*self._entries, *self._aliases])
+            hint = did_you_mean(name, [*self._entries, *self._declared, *self._aliases])
             raise ConfigError(
                 f"unknown {self.kind}{where} {name!r}{hint}; expected one of: {', '.join(self.names())}{aliases}"
             ) from None
@@ -73,14 +91,14 @@ class Registry(Generic[T]):
         return ", ".join(f"{a} = {n}" for a, n in sorted(self._aliases.items()))
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted({*self._entries, *self._declared})
 
     def aliases(self) -> dict[str, str]:
         """alias -> registered name."""
         return dict(sorted(self._aliases.items()))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries or name in self._aliases
+        return name in self._entries or name in self._aliases or name in self._declared
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

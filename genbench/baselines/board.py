@@ -34,6 +34,7 @@ from ..sources.base import ImageSource
 from ..sources.datasets import open_dataset
 from ..sources.subset import SubsetSource
 from ..sources.transforms import TransformedSource
+from ..stats.compatibility import same_identity
 from ..stats.reference import ManifestEntry, lookup_reference
 
 EXTRACTOR = "fmnist-cnn"
@@ -137,9 +138,9 @@ def _training_budget(entry: dict) -> dict:
 
 def _bundled_statistics(extractor: FeatureExtractor) -> ManifestEntry | None:
     """The bundled training-split statistics built with exactly this extractor, if any."""
-    identity = extractor.identity()
-    entry = lookup_reference("fashion-mnist:train", identity.extractor)
-    if entry is None or entry.weights_sha256 != identity.weights_sha256 or entry.preprocessing != identity.preprocessing:
+    identity = extractor.identity().to_dict()
+    entry = lookup_reference("fashion-mnist:train", str(identity["extractor"]), str(identity["preprocessing"]))
+    if entry is None or not same_identity(entry.load().meta, identity):  # every identity field, by the one policy
         return None
     return entry
 

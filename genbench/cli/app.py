@@ -27,6 +27,7 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
     option_values,
     seed_option,
 )
+from .prepare import prep_options, prepared_input
 from .results import show_result
 
 
@@ -81,7 +82,12 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
-    table = result.format_table()
+    if xo.protocol is not None:  # the paper's table (ADM: Inception Score, FID, sFID, Precision, Recall)
+        from ..protocols import paper_table
+
+        table = paper_table(result)
+    else:
+        table = result.format_table()
     if "precision_check" in result.provenance:
         table += "\n" + format_precision_deviation(result.provenance["precision_check"])
     show_result(table, json_out, quiet)
@@ -122,18 +128,20 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
 @click.argument("source")
 @click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@prep_options
 @extraction_options
-def stats(source: str, output: str, overwrite: bool, **kw) -> None:
+def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
     from ..api import compute_stats
     from ..extraction.distributed import is_main_process
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
-    st, meta = compute_stats(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    given, recorded = prepared_input(source, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
+    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
-    save_stats(output, st, meta, overwrite=overwrite)
+    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
     if not kw["quiet"]:
         click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
 
@@ -143,12 +151,11 @@ def stats(source: str, output: str, overwrite: bool, **kw) -> None:
 
 @main.command("list")
 def list_plugins() -> None:
-    """List extractors, preprocessing policies, metrics and references."""
+    """List extractors, preprocessing policies, metrics, protocols, dataset preparations and references."""
     from ..features import extractor_names
-    from ..metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
+    from ..metrics.registry import METRICS  # complete on import (genbench.metrics imports every registration)
     from ..stats.reference import all_entries
 
-    resolve_metrics([], None, "")  # registers optional metrics
     click.echo("extractors:    " + ", ".join(extractor_names()))
     try:
         from ..features.preprocess import PREPROCESSING
@@ -163,6 +170,11 @@ def list_plugins() -> None:
     except ImportError:
         pass
     click.echo("metrics:       " + ", ".join(METRICS.names()))
+    from ..protocols import PROTOCOLS
+    from ..sources.prep import PREPS
+
+    click.echo("protocols:     " + ", ".join(PROTOCOLS.names()) + " (--protocol)")
+    click.echo("preparations:  " + ", ".join(PREPS.names()) + " (--prep, with --resolution)")
     click.echo("references:    " + (", ".join(e.id for e in all_entries()) or "(none)"))
 
 
@@ -216,6 +228,10 @@ from .results import report, results  # noqa: E402  (results history, HTML/Markd
 
 main.add_command(check)
 main.add_command(results)
+
+from .prepare import prepare  # noqa: E402  (a data set through a paper's preparation)
+
+main.add_command(prepare)
 main.add_command(report)
 
 

@@ -34,6 +34,7 @@ from ..errors import ConfigError, InputError
 from ..features.base import FeatureExtractor
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
+from .accumulator import FeatureAccumulator
 from .request import ExtractionRequest
 
 if TYPE_CHECKING:
@@ -154,82 +155,6 @@ def prepare_extractor(extractor: FeatureExtractor, device: torch.device) -> Feat
 # ----------------------------------------------------------------------------- the loop
 
 
-class _ChunkAccumulator:
-    """Sums, host copies and finiteness flags of one chunk, kept on the features' device until :meth:`finish`."""
-
-    def __init__(self, start: int, stop: int, dim: int, keep_features: bool, keep_logits: bool,
-                 device: torch.device) -> None:
-        self.start, self.stop, self.dim, self.device = start, stop, dim, device
-        self.keep_features, self.keep_logits = keep_features, keep_logits
-        self.n = 0
-        self.total: torch.Tensor | None = None
-        self.outer: torch.Tensor | None = None
-        self.features: list[torch.Tensor] = []
-        self.logits: list[torch.Tensor] = []
-        self.labels: list[np.ndarray] = []
-        self.checks: list[tuple[int, int, str, torch.Tensor]] = []  # (first, last, what, finite flag on device)
-
-    def add(self, first: int, features: torch.Tensor, logits: torch.Tensor | None, labels: np.ndarray | None) -> None:
-        count = features.shape[0]
-        # Sums live on the run's device even when an extractor hands features back on the CPU.
-        f64 = features.detach().to(self.device, torch.float64, non_blocking=True)
-        if self.total is None:
-            self.total = torch.zeros(self.dim, dtype=torch.float64, device=self.device)
-            self.outer = torch.zeros((self.dim, self.dim), dtype=torch.float64, device=self.device)
-        assert self.outer is not None  # set with total
-        self.total += f64.sum(dim=0)
-        self.outer.addmm_(f64.T, f64)
-        self.n += count
-        self.checks.append((first, first + count - 1, "features", torch.isfinite(f64).all()))
-        if self.keep_features:
-            self.features.append(_to_host(features))
-        if logits is not None and self.keep_logits:
-            self.checks.append((first, first + count - 1, "logits", torch.isfinite(logits).all()))
-            self.logits.append(_to_host(logits))
-        if labels is not None:
-            self.labels.append(labels)
-
-    def finish(self, where: str) -> Chunk:
-        """Wait for the device once, check finiteness, and hand the chunk over as numpy arrays."""
-        if self.device.type == "cuda":
-            torch.cuda.current_stream(self.device).synchronize()
-        if self.checks:
-            on = self.checks[0][3].device
-            flags = torch.stack([flag.to(on) for *_, flag in self.checks]).cpu().numpy()
-            if not flags.all():
-                first, last, what, _ = self.checks[int(np.argmin(flags))]
-                raise InputError(f"{where}: the extractor produced NaN or Inf {what} for images {first}..{last}")
-        if self.total is None:
-            stats = FeatureStats.empty(self.dim)
-        else:
-            assert self.outer is not None  # set with total
-            stats = FeatureStats(self.n, self.total.cpu().numpy(), self.outer.cpu().numpy())
-        return Chunk(
-            self.start,
-            self.stop,
-            stats,
-            features=_concat(self.features, (0, self.dim)) if self.keep_features else None,
-            logits=_concat(self.logits, None) if self.logits else None,
-            labels=np.concatenate(self.labels).astype(np.int64) if self.labels else None,
-        )
-
-
-def _to_host(x: torch.Tensor) -> torch.Tensor:
-    """float32 copy on the host: asynchronous (into pinned memory) from CUDA, a view on the CPU."""
-    x = x.detach().float()
-    if x.device.type != "cuda":
-        return x
-    host = torch.empty(x.shape, dtype=torch.float32, pin_memory=True)
-    host.copy_(x, non_blocking=True)
-    return host
-
-
-def _concat(parts: list[torch.Tensor], empty_shape: tuple[int, int] | None) -> np.ndarray | None:
-    if not parts:
-        return None if empty_shape is None else np.zeros(empty_shape, dtype=np.float32)
-    return np.concatenate([p.numpy() for p in parts]).astype(np.float32, copy=False)
-
-
 def _to_device(images: torch.Tensor | list[torch.Tensor], device: torch.device):
     if isinstance(images, list):
         return [im.to(device, non_blocking=True) for im in images]
@@ -260,7 +185,12 @@ def iter_chunks(
     device = torch.device(options.device)
     precision = getattr(options, "precision", "float32")
     bounds = iter(ranges)
-    acc = _ChunkAccumulator(*next(bounds), extractor.feature_dim, keep_features, keep_logits, device)
+
+    def accumulator() -> FeatureAccumulator:  # one per chunk, every row kept in order
+        return FeatureAccumulator(extractor.feature_dim, device, keep_features=keep_features, keep_logits=keep_logits,
+                                  logits_dim=extractor.logits_dim)
+
+    (start, stop), acc = next(bounds), accumulator()
     batches = iter_batches(source, batch_size=request.batch_size, workers=options.workers,
                            start=ranges[0][0], stop=ranges[-1][1], pin_memory=device.type == "cuda")
     with torch.inference_mode():
@@ -274,16 +204,17 @@ def iter_chunks(
             label_array = labels.numpy() if labels is not None else None
             offset = 0
             while offset < len(images):  # a batch may straddle a chunk boundary
-                take = min(len(images) - offset, acc.stop - (first + offset))
+                take = min(len(images) - offset, stop - (first + offset))
                 part = slice(offset, offset + take)
-                acc.add(first + offset, features[part], None if logits is None else logits[part],
-                        None if label_array is None else label_array[part])
+                acc.add(features[part], None if logits is None or not keep_logits else logits[part],
+                        None if label_array is None else label_array[part], first=first + offset, where=where)
                 offset += take
-                if first + offset == acc.stop:
-                    yield acc.finish(where)
+                if first + offset == stop:
+                    done = acc.finish(where)
+                    yield Chunk(start, stop, done.stats, done.features, done.logits, done.labels)
                     following = next(bounds, None)
                     if following is not None:
-                        acc = _ChunkAccumulator(*following, extractor.feature_dim, keep_features, keep_logits, device)
+                        (start, stop), acc = following, accumulator()
             if bar is not None:
                 bar.update(len(images))
 

@@ -56,10 +56,14 @@ def scipy_route(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np
             "sqrtm_finite": bool(np.isfinite(root).all())}
 
 
-def fd_diagnostics(generated: FeatureStats, reference: FeatureStats, fd: float, *, check: bool = False) -> dict:
-    """Diagnostics of one FD between the Gaussians of two FeatureStats (module docstring); ``fd``: genbench's value."""
+def fd_diagnostics(generated: FeatureStats, reference: FeatureStats, fd: float, *, check: bool = False,
+                   reference_side: dict | None = None) -> dict:
+    """Diagnostics of one FD between the Gaussians of two FeatureStats (module docstring); ``fd``: genbench's value;
+    ``reference_side``: the reference's :func:`covariance_diagnostics`, where already computed."""
+    ref_side = reference_side if reference_side is not None else covariance_diagnostics(reference.cov(), reference.n,
+                                                                                         "reference")
     out: dict = {"generated": covariance_diagnostics(generated.cov(), generated.n, "generated"),
-                 "reference": covariance_diagnostics(reference.cov(), reference.n, "reference")}
+                 "reference": dict(ref_side)}
     warned = [side["warning"] for side in (out["generated"], out["reference"]) if "warning" in side]
     if warned:
         out["warnings"] = warned

@@ -2,10 +2,9 @@
 
 Same algorithm as :mod:`genbench.metrics.fid` (a factor F of the reference covariance, prepared once;
 tr((S_gen S_ref)^{1/2}) as the sum of square roots of the eigenvalues of the symmetric F^T S_gen F), written
-with torch so that a streaming evaluator whose sums are on a CUDA device does the factorisations, products and
-eigenvalue solve there (the host's part is the sums' copy that compute() makes for its result's statistics,
-not their O(d^3) work). On the CPU genbench keeps the numpy path; this module runs
-there too (the tests compare the two).
+with torch for code that holds its sums on a CUDA device and wants the factorisations, products and eigenvalue
+solve done there. genbench's own metric stage (the registry's ``fd``, used by every verb and the Evaluator) runs
+the numpy path on the host; this module runs on the CPU too (the tests compare the two).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inputs of the probes: open, subsample (seeded), extract each once, through genbench.evaluate.
+"""Inputs of the probes: open, subsample (seeded), then one prepared run of genbench.evaluate extracts each once.
 
 A probe input is what the user passed for one role (``samples``, ``train``, ``test``,
 ``reference``): an image source (folder, archive, array file, data set ``NAME:SPLIT``,
@@ -20,26 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from ..config import ExtractOptions
+from ..config import ExtractOptions, MetricOptions
 from ..errors import ConfigError
-from ..evaluate import (
-    DATASET_EXTRACTORS,
-    Evaluated,
-    extract_source,
-    open_input,
-    run_identity,
-    subset_evaluated,
-)
-from ..evaluate import choose_extractor as choose_for_inputs
-from ..features.base import FeatureExtractor
+from ..evaluate import DATASET_EXTRACTORS, Evaluated, Pending, Run, open_input, prepare_run, subset_evaluated
 from ..sources.base import ImageSource
 from ..sources.subset import SubsetSource, subsample_indices
-from ..stats.compatibility import Side, check_compatible
 from ..util.progress import Steps
 
-__all__ = ["DATASET_EXTRACTORS", "ProbeInput", "SubsetSource", "subsample_indices",
-           "open_probe_input", "subset_evaluated", "choose_extractor", "build_for", "check_identities", "extract_pending",
-           "run_identity", "input_identity", "provenance_inputs"]
+__all__ = ["DATASET_EXTRACTORS", "ProbeInput", "SubsetSource", "subsample_indices", "open_probe_input",
+           "subset_evaluated", "prepare_probe", "extract_inputs", "provenance_inputs"]
 
 # ----------------------------------------------------------------------------- opening
 
@@ -104,69 +93,40 @@ def open_probe_input(
     return ProbeInput(role, flag, source.location or source.kind, source=source, indices=idx, n_original=n)
 
 
-# ----------------------------------------------------------------------------- extractor choice
+# ----------------------------------------------------------------------------- the prepared run
 
 
-def choose_extractor(options: ExtractOptions, inputs: list[ProbeInput], specs: list[Any]) -> tuple[str, str | None]:
-    """Extractor name and preprocessing for a probe run: :func:`genbench.evaluate.choose_extractor`."""
-    loaded = [item.evaluated for item in inputs if item.evaluated is not None]
-    return choose_for_inputs(options, loaded, [*specs, *(item.source for item in inputs if item.source is not None)])
+def item(probe_input: ProbeInput) -> Evaluated | Pending:
+    """A probe input as the prepared run takes it: its loaded features, or its (subsampled) source still to extract."""
+    if probe_input.evaluated is not None:
+        return probe_input.evaluated
+    assert probe_input.source is not None  # open_probe_input gives an input a source or loaded features
+    return Pending(probe_input.role, probe_input.source, probe_input.flag)
 
 
-def build_for(options: ExtractOptions, inputs: list[ProbeInput], specs: list[Any], needed: bool = True,
-              ) -> tuple[str, FeatureExtractor | None, ExtractOptions]:
-    """The extractor's name, the extractor (None unless ``needed``) and the options with its batch size, by the rule
-    every verb follows (:func:`genbench.evaluate.choose_extractor`)."""
-    from ..evaluate import _build_for
-
-    name, preprocessing = choose_extractor(options, inputs, specs)
-    xo = options.for_extractor(name)
-    loaded = [item.evaluated for item in inputs if item.evaluated is not None]
-    return name, (_build_for(name, preprocessing, xo, loaded) if needed else None), xo
-
-
-def check_identities(items: list[tuple[str, dict | None]]) -> dict[str, list[str]]:
-    """The compatibility policy (:mod:`genbench.stats.compatibility`) on (what, identity) pairs, the first being
-    what the others must match: ReferenceStatsError at a field that differs; a warning, and the returned
-    unchecked fields, for an input without metadata."""
-    if not items:
-        return {}
-    sides = [Side(what, ident) for what, ident in items]
-    return check_compatible(sides[1:], sides[0])
+def prepare_probe(inputs: dict[str, ProbeInput], options: ExtractOptions, specs: list[Any], *,
+                  metric_options: MetricOptions | None = None, metrics: list[str] | None = None,
+                  needed: bool | None = None) -> Run:
+    """The probe's prepared run (:func:`genbench.evaluate.prepare_run`): the extractor by the rule every verb follows,
+    built when an input is still images (or ``needed``), and the compatibility policy over every input, in the order
+    of ``inputs`` (keyed by the run's role; the first one with metadata anchors the comparison when no network is
+    built). ``metrics``: the plan a probe scores with (its inputs keyed ``generated`` and ``reference``); None: no
+    plan, the probe computes its own statistics from the features."""
+    return prepare_run({role: item(x) for role, x in inputs.items()}, options, metric_options, metrics, specs=specs,
+                       build=needed, scored=metrics is not None)
 
 
-def extract_pending(
-    inputs: list[ProbeInput],
-    extractor: FeatureExtractor | None,
-    options: ExtractOptions,
-    keep_features: bool = True,
-    keep_logits: bool = False,
-    steps: Steps | None = None,
-) -> None:
-    """Extract every input that is still an image source (in place): ``item.evaluated`` is set.
-
-    ``steps``: each extraction is the next step of this job ("step k of N" in its progress line).
-    ``extractor`` may be None when no input is still an image source.
-    """
-    for item in inputs:
-        if item.evaluated is None:
-            assert item.source is not None  # open_probe_input gives an input a source or loaded features
-            assert extractor is not None, f"{item.role} input {item.description} needs an extractor"
+def extract_inputs(run: Run, inputs: dict[str, ProbeInput], keep_features: bool = True, keep_logits: bool = False,
+                   steps: Steps | None = None) -> None:
+    """Every input through the run (in place: ``item.evaluated`` is set); each extraction is the next of ``steps``."""
+    for role, probe_input in inputs.items():
+        if probe_input.evaluated is None:
             with steps.step() if steps is not None else contextlib.nullcontext():
-                item.evaluated = extract_source(item.source, extractor, options, item.role, keep_features, keep_logits)
-            item.info = dict(item.evaluated.info)
-        elif keep_features and item.evaluated.features is None:
-            raise ConfigError(f"{item.description} ({item.flag}) has no per-sample features, which this probe needs")
-
-
-def input_identity(item: ProbeInput, extractor: FeatureExtractor | None, options: ExtractOptions) -> dict | None:
-    """The identity an input was built with: its file's meta, or the run's extractor for image sources."""
-    if item.source is not None:
-        return run_identity(extractor, options) if extractor is not None else {}
-    ident = item.evaluated.identity if item.evaluated is not None else None
-    if ident is None:
-        return None
-    return {**ident, "precision": ident.get("precision", "float32")}
+                probe_input.evaluated = run.evaluated(role, keep_features=keep_features, keep_logits=keep_logits)
+            probe_input.info = dict(probe_input.evaluated.info)
+        elif keep_features and probe_input.evaluated.features is None:
+            raise ConfigError(f"{probe_input.description} ({probe_input.flag}) has no per-sample features, which this "
+                              "probe needs")
 
 
 def provenance_inputs(inputs: list[ProbeInput]) -> dict:

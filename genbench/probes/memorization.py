@@ -44,7 +44,6 @@ import numpy as np
 
 from ..config import ExtractOptions
 from ..errors import ConfigError
-from ..evaluate import run_side
 from ..metrics.knn import DEFAULT_MAX_MEMORY_BYTES, plan_chunk_rows
 from ..metrics.memorization import (
     MIN_CELL_GENERATED,
@@ -59,18 +58,8 @@ from ..metrics.memorization import (
     memorization_verdict,
     most_suspicious,
 )
-from ..results.provenance import build_provenance
 from ..util import progress
-from .inputs import (
-    ProbeInput,
-    SubsetSource,
-    build_for,
-    check_identities,
-    extract_pending,
-    input_identity,
-    open_probe_input,
-    provenance_inputs,
-)
+from .inputs import ProbeInput, SubsetSource, extract_inputs, open_probe_input, prepare_probe, provenance_inputs
 
 DEFAULT_TRAIN = "fashion-mnist:train"
 DEFAULT_TEST = "fashion-mnist:test"
@@ -262,18 +251,13 @@ def _run_memorization_probe(samples: Any, train: Any, test: Any, options: Memori
                     f"({item.description}); pass images or drop --gallery"
                 )
     pending = [item for item in inputs if item.evaluated is None]
-    name, extractor, xo = build_for(xo, inputs, [samples, train, test], needed=bool(pending))
     # Train and test first: a mismatch between them is the most important refusal.
-    described = [(f"{item.role} input {item.description} ({item.flag})", input_identity(item, extractor, xo))
-                 for item in (train_in, test_in, gen_in)]
-    if extractor is None and xo.extractor:  # all inputs are files: they must match an explicit --extractor
-        asked = {"extractor": xo.extractor, **({"preprocessing": xo.preprocessing} if xo.preprocessing else {})}
-        described.append((run_side(name, None).what + " (--extractor/--preprocessing)", asked))
-    unchecked = check_identities(described)
+    run = prepare_probe({"train": train_in, "test": test_in, "generated": gen_in}, xo, [samples, train, test])
+    xo = run.options
     steps = progress.Steps(len(pending) + 1)  # each extraction, then the statistics
-    extract_pending(inputs, extractor, xo, keep_features=True, keep_logits=False, steps=steps)
+    extract_inputs(run, {"train": train_in, "test": test_in, "generated": gen_in}, keep_features=True, steps=steps)
 
-    # extract_pending evaluated every input, with features (open_probe_input refuses statistics files here)
+    # every input is evaluated, with features (open_probe_input refuses statistics files here)
     assert train_in.evaluated is not None and test_in.evaluated is not None and gen_in.evaluated is not None
     train_f, test_f, gen_f = train_in.evaluated.features, test_in.evaluated.features, gen_in.evaluated.features
     assert train_f is not None and test_f is not None and gen_f is not None
@@ -289,10 +273,8 @@ def _run_memorization_probe(samples: Any, train: Any, test: Any, options: Memori
     picks = most_suspicious(stats, options.gallery_count)
     suspicious = [{**p.to_dict(), "generated_key": _key(gen_in, p.generated_index),
                    "train_key": _key(train_in, p.train_index)} for p in picks]
-    identity = described[0][1] or {}
-    provenance = build_provenance(identity, provenance_inputs([gen_in, train_in, test_in]),
-                                  options={"options": options.to_dict()}, seed=options.seed,
-                                  extract_options=xo if pending else None, started=started, unchecked=unchecked)
+    provenance = run.provenance({}, inputs=provenance_inputs([gen_in, train_in, test_in]),
+                                options={"options": options.to_dict()}, seed=options.seed)
     report = MemorizationReport(stats, verdict, signals, thresholds, suspicious, provenance)
     if gallery is not None:
         report.gallery = str(write_gallery(report, gen_in, train_in, gallery))

@@ -34,13 +34,12 @@ import numpy as np
 
 from ..config import ExtractOptions
 from ..errors import ConfigError, InputError
-from ..evaluate import extract_source
+from ..evaluate import Run
 from ..metrics.fid import frechet_distance_from_stats
-from ..results.provenance import build_provenance
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
 from ..util import progress
-from .inputs import ProbeInput, build_for, check_identities, input_identity, open_probe_input, provenance_inputs
+from .inputs import ProbeInput, extract_inputs, open_probe_input, prepare_probe, provenance_inputs
 
 N_CLASSES = 10
 DEFAULT_STACKED_REFERENCE = "stacked-fashion-mnist:test"
@@ -204,7 +203,7 @@ class ModesReport:
         return "\n".join(lines)
 
 
-def _channel_predictions(item: ProbeInput, extractor, xo: ExtractOptions, channels: int,
+def _channel_predictions(item: ProbeInput, run: Run, channels: int,
                          steps: progress.Steps | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(classes int [N, C], confidence float [N, C]) of each channel of an image input; each channel's
     extraction is the next of ``steps`` when given."""
@@ -214,8 +213,10 @@ def _channel_predictions(item: ProbeInput, extractor, xo: ExtractOptions, channe
     sources = [item.source] if channels == 1 else [ChannelSource(item.source, c) for c in range(channels)]
     for c, src in enumerate(sources):
         with steps.step() if steps is not None else contextlib.nullcontext():
-            ev = extract_source(src, extractor, xo, f"{item.role}[channel {c}]" if channels > 1 else item.role,
-                                keep_features=False, keep_logits=True)
+            ev = run.extract(src, f"{item.role}[channel {c}]" if channels > 1 else item.role,
+                             keep_features=False, keep_logits=True)
+        extractor = run.extractor
+        assert extractor is not None  # run.extract refuses a run without one
         if ev.logits is None:
             raise ConfigError(f"extractor {extractor.name} has no classifier head (logits); mode counting needs one, "
                               "e.g. --extractor fmnist-cnn")
@@ -258,12 +259,11 @@ def run_modes_probe(
                                stream=1) if reference is not None else None)
     inputs = [gen_in] + ([ref_in] if ref_in is not None else [])
     specs = [samples, reference, "fashion-mnist:test"]  # the classifier is the Fashion-MNIST one by default
-    name, extractor, xo = build_for(xo, inputs, specs)
-    assert extractor is not None
+    run = prepare_probe({x.role: x for x in inputs}, xo, specs, needed=True)
     steps = progress.Steps(len(inputs) * channels)  # one extraction per channel of each input
 
     def stats_of(item: ProbeInput, with_truth: bool) -> ModeStats:
-        classes, conf = _channel_predictions(item, extractor, xo, channels, steps)
+        classes, conf = _channel_predictions(item, run, channels, steps)
         assert item.source is not None  # _channel_predictions refuses feature files
         confident = np.all(conf >= min_confidence, axis=1)
         truth = None
@@ -275,9 +275,8 @@ def run_modes_probe(
 
     gen_stats = stats_of(gen_in, with_truth=False)
     ref_stats = stats_of(ref_in, with_truth=True) if ref_in is not None else None
-    ident = input_identity(gen_in, extractor, xo)
-    provenance = build_provenance(ident, provenance_inputs(inputs), seed=seed, extract_options=xo, started=started,
-                                  extra={"max_samples": max_samples})
+    run.started = started
+    provenance = run.provenance({}, inputs=provenance_inputs(inputs), seed=seed, extra={"max_samples": max_samples})
     return ModesReport(channels, float(min_confidence), gen_stats, ref_stats, provenance)
 
 
@@ -331,17 +330,11 @@ def conditional_scores(
     ref_in = open_probe_input(reference, "reference", "--ref", data_dir=xo.data_dir, max_n=max_reference,
                               seed=seed, stream=1)
     pending = [i for i in (gen_in, ref_in) if i.evaluated is None]
-    name, extractor, xo = build_for(xo, [gen_in, ref_in], [samples, reference, "fashion-mnist:test"], needed=bool(pending))
-    unchecked = check_identities([(f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo)),
-                      (f"samples {gen_in.description}", input_identity(gen_in, extractor, xo))])
+    run = prepare_probe({"reference": ref_in, "generated": gen_in}, xo, [samples, reference, "fashion-mnist:test"])
+    run.started, name, extractor = started, run.name, run.extractor
     steps = progress.Steps(len(pending))
-    for item, logits in ((gen_in, True), (ref_in, False)):
-        if item.evaluated is None:
-            assert item.source is not None  # open_probe_input gives an input a source or loaded features
-            assert extractor is not None  # build_for builds the extractor when an input is pending
-            with steps.step():
-                item.evaluated = extract_source(item.source, extractor, xo, item.role, True, logits)
-            item.info = dict(item.evaluated.info)
+    extract_inputs(run, {"generated": gen_in}, keep_features=True, keep_logits=True, steps=steps)
+    extract_inputs(run, {"reference": ref_in}, keep_features=True, keep_logits=False, steps=steps)
     gen, ref = gen_in.evaluated, ref_in.evaluated
     # Both evaluated above, with features: extracted with keep_features, or feature files (no statistics files here).
     assert gen is not None and ref is not None and gen.features is not None and ref.features is not None
@@ -371,8 +364,6 @@ def conditional_scores(
             fds.append(fd)
         acc = float(np.mean(predicted[intended == c] == c)) if (intended == c).any() else float("nan")
         rows.append({"class": c, "n": len(g), "n_reference": len(r), "accuracy": acc, fd_name: fd})
-    ident = input_identity(gen_in, extractor, xo) or {}
-    provenance = build_provenance(ident, provenance_inputs([gen_in, ref_in]), seed=seed,
-                                  extract_options=xo if pending else None, started=started, unchecked=unchecked)
+    provenance = run.provenance({}, inputs=provenance_inputs([gen_in, ref_in]), seed=seed)
     return ConditionalReport(float(np.mean(predicted == intended)), rows,
                              float(np.mean(fds)) if fds else float("nan"), fd_name, provenance)

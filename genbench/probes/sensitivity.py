@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 import math
 import time
@@ -43,16 +44,13 @@ from scipy.stats import spearmanr
 
 from ..config import ExtractOptions, MetricOptions
 from ..errors import ConfigError
-from ..evaluate import Evaluated, extract_source, run_side
-from ..features import build_extractor
+from ..evaluate import Evaluated, Run, build_run_extractor
 from ..metrics.fid import frechet_distance_from_stats
-from ..metrics.registry import GEN_FEATURES, GEN_LOGITS, METRICS, REF_FEATURES, resolve_metrics
 from ..metrics.values import headline
-from ..results.provenance import build_provenance
 from ..sources.transforms import TRANSFORMS, TransformedSource
 from ..util import progress
 from ..util.atomic import write_text_atomic
-from .inputs import ProbeInput, build_for, check_identities, input_identity, open_probe_input, provenance_inputs
+from .inputs import ProbeInput, open_probe_input, prepare_probe, provenance_inputs
 
 DEFAULT_SAMPLES = "fashion-mnist:test"
 DEFAULT_REFERENCE = "fashion-mnist:train"
@@ -343,23 +341,18 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
                           "images, not a feature or statistics file")
     ref_in = open_probe_input(reference, "reference", "--ref", data_dir=xo.data_dir, max_n=options.max_reference,
                               seed=options.seed, stream=1, allow_stats=True)
-    name, built, xo = build_for(xo, [samples_in, ref_in], [samples, reference])
-    assert built is not None
-    extractor = built
-    unchecked = check_identities([(run_side(name, None).what, input_identity(samples_in, extractor, xo)),
-                      (f"reference {ref_in.description} (--ref)", input_identity(ref_in, extractor, xo))])
-    plan = resolve_metrics(list(options.metrics), extractor.metric_names, name) if ladders else []
-    needs = set().union(*(METRICS.get(kind).needs for _, kind in plan)) if plan else set()
-    if REF_FEATURES in needs and ref_in.evaluated is not None and ref_in.evaluated.features is None:
-        wanting = [n for n, kind in plan if REF_FEATURES in METRICS.get(kind).needs]
-        raise ConfigError(f"metrics {', '.join(wanting)} (--metrics) need reference features, but --ref "
-                          f"{ref_in.description} is a statistics file; pass images or a feature file")
+    # The plan (none when only the preprocessing comparison is asked for), its needs and the compatibility policy.
+    run = prepare_probe({"generated": samples_in, "reference": ref_in}, xo, [samples, reference], needed=True,
+                        metric_options=mo, metrics=list(options.metrics) if ladders else None)
+    xo, plan = run.options, run.plan
+    assert run.extractor is not None
+    extractor = run.extractor
     if options.compare_preprocessing and ref_in.source is None:
         raise ConfigError("--compare-preprocessing re-extracts the reference under each policy, so --ref must be "
                           f"images, not {ref_in.description}")
 
     # FD's bootstrap resamples the generated features, so they are kept when intervals are asked for.
-    keep_feat, keep_logits = GEN_FEATURES in needs or (mo.bootstrap > 0 and bool(plan)), GEN_LOGITS in needs
+    keep_feat, keep_logits = run.keeps("generated")
     extract_ref = ref_in.evaluated is None and (bool(plan) or not options.compare_preprocessing)
     n_points = sum(1 for ladder in ladders.values() for s in ladder if s != 0) if plan else 0
     own = extractor.preprocessing  # its samples and reference statistics are reused by the comparison
@@ -369,16 +362,16 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
     if extract_ref:
         assert ref_in.source is not None  # open_probe_input gives an input a source or loaded features
         with steps.step():
-            ref_in.evaluated = extract_source(ref_in.source, extractor, xo, "reference", REF_FEATURES in needs, False)
+            ref_in.evaluated = run.evaluated("reference")
         ref_in.info = dict(ref_in.evaluated.info)
     base: Evaluated | None = None
     base_outputs: dict[str, dict] = {}
     if plan:
         with steps.step():  # the untransformed samples and their metrics: once for every transform's strength 0
-            base = extract_source(samples_in.source, extractor, xo, "samples", keep_feat, keep_logits)
+            base = run.extract(samples_in.source, "samples", keep_feat, keep_logits)
             if any(0 in ladder for ladder in ladders.values()):
                 assert ref_in.evaluated is not None  # loaded, or extracted above whenever there is a plan
-                base_outputs = {out_name: METRICS.get(kind).compute(base, ref_in.evaluated, mo) for out_name, kind in plan}
+                base_outputs = run.compute({"generated": base, "reference": ref_in.evaluated})
         samples_in.info = dict(base.info)
 
     points: list[dict] = []
@@ -392,9 +385,10 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
             else:
                 with steps.step():
                     src = TransformedSource(samples_in.source, [(transform, strength)], seed=options.seed)
-                    ev = extract_source(src, extractor, xo, f"{transform}={strength:g}", keep_feat, keep_logits)
+                    ev = run.extract(src, f"{transform}={strength:g}", keep_feat, keep_logits)
                     assert ref_in.evaluated is not None  # loaded, or extracted above whenever there is a plan
-                    outputs = {out_name: METRICS.get(kind).compute(ev, ref_in.evaluated, mo) for out_name, kind in plan}
+                    # every metric of the plan at this level in one pass (one k-NN sweep for PRDC)
+                    outputs = run.compute({"generated": ev, "reference": ref_in.evaluated})
             for out_name, _ in plan:
                 entry = outputs[out_name]
                 points.append({"transform": transform, "level": level, "strength": strength, "unit": unit,
@@ -405,12 +399,12 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
     if options.compare_preprocessing:
         ref_stats = ref_in.evaluated.stats if ref_in.evaluated is not None else None  # extracted above from images
         reuse = {extractor.preprocessing: (base.stats if base is not None else None, ref_stats)}
-        comparison = compare_preprocessing(samples_in, ref_in, name, options.compare_preprocessing, xo, reuse, steps)
+        comparison = compare_preprocessing(samples_in, ref_in, run, options.compare_preprocessing, reuse, steps)
 
-    provenance = build_provenance(
-        input_identity(samples_in, extractor, xo), provenance_inputs([samples_in, ref_in]),
+    run.started = started
+    provenance = run.provenance(
+        {}, inputs=provenance_inputs([samples_in, ref_in]),
         options={"options": options.to_dict(), "metric_options": mo.to_dict()}, seed=options.seed,
-        extract_options=xo, started=started, unchecked=unchecked,
         extra={"metric_names": [n for n, _ in plan], "transform_seed": options.seed},
     )
     return SensitivityReport(points, ladders, [n for n, _ in plan], comparison, provenance)
@@ -419,9 +413,8 @@ def _run_sensitivity_probe(samples: Any, reference: Any, options: SensitivityOpt
 def compare_preprocessing(
     samples_in: ProbeInput,
     ref_in: ProbeInput,
-    extractor_name: str,
+    run: Run,
     policies: tuple[str, ...],
-    xo: ExtractOptions,
     reuse: dict | None = None,
     steps: progress.Steps | None = None,
 ) -> list[dict]:
@@ -435,17 +428,18 @@ def compare_preprocessing(
     reuse = reuse or {}
     extracted = {}
     for policy in policies:
-        net = build_extractor(extractor_name, xo.weights, policy, xo.device)  # ConfigError for an unknown policy
+        # the run's network under another policy (ConfigError for an unknown one)
+        net = build_run_extractor(run.name, dataclasses.replace(run.options, preprocessing=policy))
         have_s, have_r = reuse.get(policy, (None, None))
         s, r = have_s, have_r
         if s is None:
             assert samples_in.source is not None  # the probe refuses --samples that are not images
             with steps.step() if steps is not None else contextlib.nullcontext():
-                s = extract_source(samples_in.source, net, xo, f"samples[{policy}]", False, False).stats
+                s = run.extract(samples_in.source, f"samples[{policy}]", False, False, extractor=net).stats
         if r is None:
             assert ref_in.source is not None  # --compare-preprocessing refuses a --ref that is not images
             with steps.step() if steps is not None else contextlib.nullcontext():
-                r = extract_source(ref_in.source, net, xo, f"reference[{policy}]", False, False).stats
+                r = run.extract(ref_in.source, f"reference[{policy}]", False, False, extractor=net).stats
         extracted[policy] = (s, r, net.metric_names.fd)
     first = policies[0]
     fd_name = extracted[first][2]

@@ -109,6 +109,7 @@ class SavedStats:
     stats: FeatureStats
     meta: dict | None
     path: Path | None = None
+    n_known: bool = True  # False: the file records no sample count (stats.n is then a placeholder of 2)
 
 
 def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False) -> None:
@@ -117,6 +118,25 @@ def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: boo
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)))
+
+
+def save_gaussian(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int | None, meta: dict,
+                  overwrite: bool = False) -> None:
+    """Write float64 ``mu`` [d] and ``sigma`` [d, d] exactly as given (no round trip through sums), atomically.
+
+    ``n``: the sample count, or None where the statistics' source does not state it (then the file has no
+    ``n`` and :func:`load_stats` treats the count as unknown). Used for imported published statistics.
+    """
+    meta = {**meta, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
+    meta.pop("n", None)
+    arrays: dict[str, np.ndarray | np.str_] = {"mu": np.asarray(mu, np.float64), "sigma": np.asarray(sigma, np.float64)}
+    if n is not None:
+        meta["n"] = int(n)
+        arrays["n"] = np.int64(n)  # type: ignore[assignment]  # a 0-d array, as save_stats writes it
+    arrays["meta"] = np.str_(json.dumps(meta))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle; no such key
 
 
 def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -157,7 +177,7 @@ def load_stats(path: str | Path) -> SavedStats:
             stacklevel=2,
         )
     # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
-    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path)
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from genbench.cli.app import main
 from genbench.config import ExtractOptions, MetricOptions
 from genbench.errors import ConfigError, ReferenceStatsError, WeightsError
 from genbench.evaluate import score
-from genbench.features import build_extractor, canonical_preprocessing, extractor_names, static_metric_names
+from genbench.features import canonical_preprocessing, extractor_names, static_metric_names
 from genbench.features.dinov2 import ARCHS, build_dinov2, random_state_dict
 from genbench.stats.feature_stats import FeatureStats
 from genbench.stats.io import save_stats
@@ -24,9 +24,6 @@ def _private(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path / "cache"))
     for var in ("GENBENCH_DINOV2_WEIGHTS", "GENBENCH_DINOV2_WEIGHTS_SHA256"):
         monkeypatch.delenv(var, raising=False)
-    build_extractor.cache_clear()
-    yield
-    build_extractor.cache_clear()
 
 
 @pytest.fixture(scope="module")

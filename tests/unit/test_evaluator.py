@@ -95,8 +95,7 @@ def test_equal_to_score(data):
     got = ev.compute()
     want = genbench.score(gen, ref, extractor="test-tiny", cache=False, kid_subset_size=40, kid_subsets=20, is_splits=5)
     assert set(got.metrics) == set(want.metrics) == {"fd_tiny", "is_tiny", "kid_tiny"}
-    # its own FD path, the registry's entry; the Evaluator's repeated FD (a training loop's) skips score's diagnostics
-    assert got.metrics["fd_tiny"].keys() == want.metrics["fd_tiny"].keys() - {"diagnostics"}
+    assert got.metrics["fd_tiny"].keys() == want.metrics["fd_tiny"].keys()  # its own FD path, the registry's entry
     assert _rel(got.value("fd_tiny"), want.value("fd_tiny")) < 1e-9
     for name in ("is_tiny", "kid_tiny"):
         assert got[name]["mean"] == pytest.approx(want[name]["mean"], rel=1e-9)
@@ -105,6 +104,25 @@ def test_equal_to_score(data):
         assert got.provenance[key] == want.provenance[key]
     assert got.provenance["inputs"]["generated"]["n"] == 100
     assert got.provenance["inputs"]["reference"]["n"] == 120
+
+
+def test_evaluator_and_score_are_one_engine_for_every_metric_kind(data):
+    """The same prepared run and accumulator serve both: the k-NN metrics (one shared sweep) and the bootstrap
+    interval of FD agree as well, not only the moments."""
+    ref, gen = data
+    kinds = ["fd", "kid", "precision", "recall", "density", "coverage"]
+    mo = MetricOptions(seed=3, kid_subset_size=40, kid_subsets=10, bootstrap=8)
+    ev = Evaluator(ref, metrics=kinds, extractor="test-tiny", cache=False, metric_options=mo)
+    for start in range(0, 100, 30):
+        ev.update(gen[start:start + 30])
+    got = ev.compute()
+    want = genbench.score(gen, ref, kinds, extractor="test-tiny", cache=False, seed=3, kid_subset_size=40,
+                          kid_subsets=10, bootstrap=8)
+    assert set(got.metrics) == set(want.metrics)
+    for name, entry in want.metrics.items():
+        for key in ("value", "mean", "ci95"):
+            if key in entry:
+                np.testing.assert_allclose(got.metrics[name][key], entry[key], rtol=1e-9, atol=1e-12, err_msg=name)
 
 
 def test_float_and_layouts_match_uint8(data):
@@ -178,24 +196,6 @@ def test_reservoir_deterministic_for_a_seed_and_split(data):
     np.testing.assert_array_equal(r0, reservoir(0, [250]))
     np.testing.assert_array_equal(r0, reservoir(0, [3, 97, 1, 149]))  # same network batches and rows, any split
     assert not np.allclose(r0, reservoir(1, [250]))
-
-
-def test_reservoir_is_roughly_uniform():
-    """Algorithm R: every sample index is kept with probability k / N."""
-    ref = make_images(20, seed=0)
-    ev = _ev(ref, metrics=["kid"], max_samples=10)
-    counts = np.zeros(200)
-    for seed in range(60):
-        ev.seed = seed
-        ev.reset()
-        ids = torch.zeros((200, ev.dim))
-        ids[:, 0] = torch.arange(200, dtype=torch.float32)
-        for start in range(0, 200, 32):  # drive the reservoir directly with index-carrying rows
-            chunk = ids[start:start + 32]
-            ev._reservoir_add(start, chunk, None)
-        counts[ev._res_features[:, 0].long().numpy()] += 1
-    assert counts.sum() == 600
-    assert counts[:100].sum() == pytest.approx(300, abs=60) and counts[100:].sum() == pytest.approx(300, abs=60)
 
 
 def test_reset_keeps_reference(data):

@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from scipy import linalg
 
-import genbench.probes.sensitivity as sens
 from genbench.config import ExtractOptions, MetricOptions
 from genbench.errors import ConfigError
 from genbench.features.base import EXTRACTORS
@@ -28,12 +27,18 @@ from tests.conftest import TinyExtractor, make_images
 XO = ExtractOptions(extractor="test-tiny", cache=False, progress=False)
 MO = MetricOptions(kid_subsets=5, kid_subset_size=50)
 
-# A transform whose damage goes up and down with the strength: brightness of 0.3 on odd strengths only.
-if "test-zigzag" not in TRANSFORMS:
-    TRANSFORMS.register("test-zigzag")(TransformSpec(
+
+
+@pytest.fixture
+def zigzag(monkeypatch):
+    """Registers "test-zigzag", a transform whose damage goes up and down with the strength (brightness of 0.3
+    on odd strengths only), for one test; the registry is restored afterwards, so no other test sees it."""
+    spec = TransformSpec(
         "test-zigzag",
         lambda im, s, rng: np.clip(im.astype(np.int16) + (77 if int(s) % 2 else 0), 0, 255).astype(np.uint8),
-        (0, 1, 2, 3), "odd strengths brighten"))
+        (0, 1, 2, 3), "odd strengths brighten")
+    monkeypatch.setitem(TRANSFORMS._entries, spec.name, spec)  # removed again when the test ends
+    return spec.name
 
 
 class TinyResize(TinyExtractor):
@@ -117,7 +122,7 @@ def test_parse_strengths():
 # ----------------------------------------------------------------------------- the probe
 
 
-def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(data):
+def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(data, zigzag):
     opts = SensitivityOptions(transforms=("brightness", "test-zigzag"), metrics=("fd", "kid"), max_samples=None,
                               strengths={"brightness": (0, 0.1, 0.2, 0.3)})
     report = run_sensitivity_probe(data["samples"], data["reference"], opts, XO, MO)
@@ -135,14 +140,16 @@ def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(dat
 
 
 def test_reference_and_untransformed_samples_are_extracted_once(data, monkeypatch):
+    import genbench.evaluate as engine
+
     calls = []
-    real = sens.extract_source
+    real = engine.extract_source
 
     def counting(source, extractor, options, role="generated", *args):
         calls.append(role)
         return real(source, extractor, options, role, *args)
 
-    monkeypatch.setattr(sens, "extract_source", counting)
+    monkeypatch.setattr(engine, "extract_source", counting)  # every extraction of a prepared run goes through it
     opts = SensitivityOptions(transforms=("gaussian-blur", "shift"), metrics=("fd", "precision", "recall"),
                               strengths={"*": (0, 1, 2)}, max_samples=None)
     report = run_sensitivity_probe(data["samples"], data["reference"], opts, XO, MO)
