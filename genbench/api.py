@@ -26,7 +26,8 @@ def _extract_options(options: dict[str, Any], call: str = "extract") -> ExtractO
     return ExtractOptions(**{**API_DEFAULTS, **values})
 
 
-def score(generated: Any, reference: Any, metrics: list[str] | None = None, **options: Any) -> ScoreResult:
+def score(generated: Any, reference: Any, metrics: list[str] | None = None, *, train: Any = None, test: Any = None,
+          per_sample: bool = False, **options: Any) -> ScoreResult:
     """Score ``generated`` against ``reference``. Returns a ScoreResult whose ``to_dict()`` equals
     the CLI's ``--json`` document. Raises a GenbenchError subclass on bad input (ConfigError for an
     unknown keyword).
@@ -35,11 +36,13 @@ def score(generated: Any, reference: Any, metrics: list[str] | None = None, **op
     (listed below, with their defaults), as ``genbench score``'s options: ``cache=False`` skips the feature cache
     (:mod:`genbench.extraction.cache`) for this call; a ``precision`` other than float32 also records its deviation
     from float32 on a subset in ``provenance["precision_check"]``. Under torchrun, ranks other than 0
-    return a ScoreResult without metrics."""
+    return a ScoreResult without metrics. ``train``/``test``: the training and held-out inputs of fld and fld_gap
+    (mifid and authenticity use ``train`` instead of the reference); ``per_sample=True``: the per-sample arrays as
+    ``result.samples`` (genbench.metrics.per_sample)."""
     x_values, m_values = split_options(options, ExtractOptions, MetricOptions, call="score")
     xo = ExtractOptions(**{**API_DEFAULTS, **x_values})
     mo = MetricOptions(**m_values)
-    return _score(generated, reference, metrics, xo, mo)
+    return _score(generated, reference, metrics, xo, mo, train=train, test=test, per_sample=per_sample)
 
 
 def extract(source: Any, **options: Any) -> FeatureFile:

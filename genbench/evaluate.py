@@ -42,6 +42,8 @@ from .metrics.registry import (
     GEN_LOGITS,
     METRICS,
     REF_FEATURES,
+    TEST_FEATURES,
+    TRAIN_FEATURES,
     compute_plan,
     preflight_metrics,
     resolve_metrics,
@@ -398,6 +400,8 @@ class Run:
     #: reference-side work of the plan (FD's factor), kept across computes where the run computes many times (a
     #: streamed generated side, a sweep through :meth:`with_generated`); None: one-shot, the classic routes.
     _reference_memo: dict | None = field(default=None, repr=False)
+    #: Also give the per-sample arrays (genbench.metrics.per_sample) with the score: keeps both sides' features.
+    per_sample: bool = False
 
     @property
     def loaded(self) -> list[Evaluated]:
@@ -417,9 +421,10 @@ class Run:
         the generated features); roles outside the plan keep their features."""
         needs = self.needs
         if role == "generated":
-            return GEN_FEATURES in needs or self.metric_options.bootstrap > 0, GEN_LOGITS in needs
+            return (GEN_FEATURES in needs or self.metric_options.bootstrap > 0 or self.per_sample,
+                    GEN_LOGITS in needs or self.per_sample)
         if role == "reference":
-            return REF_FEATURES in needs, False
+            return REF_FEATURES in needs or self.per_sample, False
         return True, False
 
     def evaluated(self, role: str, keep_features: bool | None = None, keep_logits: bool | None = None) -> Evaluated:
@@ -461,7 +466,12 @@ class Run:
         from .util.progress import enabled as progress_enabled
 
         with progress_enabled(self.options.progress):  # k-NN, KID and bootstrap phases on stderr unless --quiet
-            return compute_plan(self.plan, gen, ref, self.metric_options, self._reference_memo)
+            return compute_plan(self.plan, gen, ref, self.metric_options, self._reference_memo, self._roles())
+
+    def _roles(self) -> dict[str, Evaluated]:
+        """The extra roles given to this run (``train``, ``test``) for the metrics that need them."""
+        return {need: self.evaluated(role) for role, need in (("train", TRAIN_FEATURES), ("test", TEST_FEATURES))
+                if role in self.inputs}
 
     def provenance(self, evaluated: Mapping[str, Evaluated], *, options: dict | None = None,
                    extra: dict | None = None, stamp: dict | None = None,
@@ -498,7 +508,14 @@ class Run:
             precision_check = {"precision_check": precision_deviation(gen_in.source, self.extractor, self.options,
                                                                       ref.stats)}
         values = self.compute({"generated": gen, "reference": ref})
-        return ScoreResult(values, self.provenance({"generated": gen, "reference": ref}, extra=precision_check))
+        roles: dict[str, Evaluated] = {r: self.evaluated(r) for r in ("train", "test") if r in self.inputs}
+        result = ScoreResult(values, self.provenance({"generated": gen, "reference": ref, **roles},
+                                                     extra=precision_check))
+        if self.per_sample:
+            from .metrics.per_sample import per_sample_arrays
+
+            result.samples = per_sample_arrays(gen, ref, self.metric_options, roles.get("train"))
+        return result
 
     def with_generated(self, generated: Any) -> Run:
         """A run of the same extractor, options, plan and (already extracted) reference on another generated input:
@@ -560,7 +577,7 @@ def prepare_run(
         elif role == "reference":
             items[role] = open_input(obj, role, xo.extractor, xo.data_dir, flag="--ref", preprocessing=xo.preprocessing)
         else:
-            items[role] = open_input(obj, role, xo.extractor, xo.data_dir)
+            items[role] = open_input(obj, role, xo.extractor, xo.data_dir, flag=_ROLE_FLAGS.get(role))
     items = {role: items[role] for role in inputs}  # the caller's order
     loaded = [x for x in items.values() if isinstance(x, Evaluated)]
     name, preprocessing = choose_extractor(xo, loaded, [*specs, *(inputs[r] for r in inputs if not isinstance(
@@ -621,6 +638,10 @@ def prepare_run(
     return run
 
 
+#: The score options that supply the extra roles, for messages.
+_ROLE_FLAGS = {"train": "--train", "test": "--test"}
+
+
 def _check_counts(items: Sequence[Item], plan: list[tuple[str, str]], mo: MetricOptions, ref: Item) -> None:
     """Sizes against options, before any extraction: at least 2 samples each, and the metrics' own minimums."""
     for obj in items:
@@ -653,16 +674,24 @@ def score(
     metrics: list[str] | None = None,
     extract_options: ExtractOptions | None = None,
     metric_options: MetricOptions | None = None,
+    *,
+    train: Any = None,
+    test: Any = None,
+    per_sample: bool = False,
 ) -> ScoreResult:
     """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs (and
-    :func:`genbench.protocols.score_protocol` for ``extract_options.protocol``)."""
+    :func:`genbench.protocols.score_protocol` for ``extract_options.protocol``). ``train``/``test``: the training
+    and held-out inputs of the metrics that need them (fld, fld_gap; mifid and authenticity use ``train`` instead of
+    the reference); ``per_sample``: also the per-sample arrays, as ``result.samples``."""
     if extract_options is not None and extract_options.protocol is not None:
         from .protocols import score_protocol
 
         return score_protocol(generated, reference, extract_options.protocol, extract_options, metric_options,
                               metrics)
-    run = prepare_run({"reference": reference, "generated": generated}, extract_options, metric_options, metrics,
-                      specs=[reference, generated])
+    extra = {role: spec for role, spec in (("train", train), ("test", test)) if spec is not None}
+    run = prepare_run({"reference": reference, "generated": generated, **extra}, extract_options, metric_options,
+                      metrics, specs=[reference, generated, *extra.values()])
+    run.per_sample = per_sample
     return run.score()
 
 

@@ -54,15 +54,22 @@ def main() -> None:
               help="Write the result as JSON to PATH, or to stdout with '-' (instead of the table).")
 @seed_option(help="Seed for every random step (IS splits, KID subsets, bootstrap).")
 @metric_options()  # --is-splits, --kid-subsets, --kid-subset-size, --bootstrap, --pr-k, --dc-k
-@click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
+@click.option("--train", "train", default=None, help="Training set (folder, archive, array or feature file): for fld "
+              "and fld_gap, and instead of the reference for mifid and authenticity.")
+@click.option("--test", "test", default=None, help="Held-out test set (as --train), for fld and fld_gap.")
+@click.option("--per-sample", "per_sample", default=None, metavar="FILE.csv",
+              help="Write one row per generated image: realism, rarity, nearest training image and distance, "
+                   "authenticity flag, class confidence.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json or --per-sample file.")
 @click.option("--name", "run_name", default=None, help="Model/run name recorded in provenance and the history.")
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append the result to this SQLite results history (also $GENBENCH_HISTORY).")
 @click.option("--project-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Git checkout whose commit is recorded (default: the current directory).")
 @extraction_options
-def score(generated: str, reference: str, metrics: str | None, json_out: str | None, overwrite: bool,
-          run_name: str | None, history_file: str | None, project_dir: str | None, **kw) -> None:
+def score(generated: str, reference: str, metrics: str | None, json_out: str | None, train: str | None,
+          test: str | None, per_sample: str | None, overwrite: bool, run_name: str | None, history_file: str | None,
+          project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
     from ..evaluate import score as run_score
     from ..extraction.distributed import is_main_process
@@ -77,8 +84,9 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     if wanted == []:
         raise ConfigError("--metrics is empty; give at least one metric name")
     check_output_file(json_out, "--json", overwrite)
+    check_output_file(per_sample, "--per-sample", overwrite)
     history = open_history(history_file, required=False)  # a bad history path fails before extraction
-    result = run_score(generated, reference, wanted, xo, mo)
+    result = run_score(generated, reference, wanted, xo, mo, train=train, test=test, per_sample=per_sample is not None)
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
@@ -95,6 +103,10 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
         click.echo(result.to_json())
     elif json_out:
         write_text_atomic(json_out, result.to_json() + "\n")
+    if per_sample is not None and result.samples is not None:
+        from ..results.per_sample import write_per_sample_csv
+
+        write_per_sample_csv(per_sample, result.samples, overwrite=overwrite)
     if history is not None and result.metrics:  # under torchrun only rank 0 has metrics to record
         record_id = history.add(result)
         if not quiet:

@@ -253,7 +253,8 @@ def _fld_pre(n_gen: int, n_ref: int, opt: MetricOptions) -> None:
 def _fld(gen: Evaluated, ref: Evaluated, opt: MetricOptions) -> dict:
     res, train, test = _shared_fld(gen, opt, "fld")
     return {"value": res.fld, "nll_test": res.nll_test, "baseline_nll": res.baseline_nll,
-            "n_generated_used": res.n_generated_used, "train": train.description, "test": test.description,
+            "n_generated_used": res.n_generated_used, "dropped_dims": res.dropped_dims,
+            "train": train.description, "test": test.description,
             **({"warnings": list(res.warnings)} if res.warnings else {})}
 
 

@@ -136,6 +136,8 @@ class FLDResult:
     baseline_nll: float
     n_generated_used: int
     warnings: tuple[str, ...] = ()
+    #: Feature dimensions left out because they are constant on the test set (their std is 0).
+    dropped_dims: int = 0
 
     def to_dict(self) -> dict:
         return {**self.__dict__, "warnings": list(self.warnings)}
@@ -150,7 +152,8 @@ def fld(train: np.ndarray, test: np.ndarray, generated: np.ndarray, *, seed: int
         cache_bytes: int = CACHE_BYTES, on_epoch=None) -> FLDResult:
     """FLD and fld_gap of generated [m, D] given train [l, D] and test [n, D] features (module docstring).
 
-    Raises ConfigError for too few samples or a test set with a constant feature (its std is 0); InputError
+    Dimensions constant on the test set (std 0, e.g. dead ReLU units; the authors' code would divide by 0) are left
+    out and counted in ``dropped_dims``. Raises ConfigError for too few samples or when every dimension is; InputError
     for malformed or mismatched features. ``on_epoch(1)`` after each of the 2 x 50 epochs.
     """
     import torch
@@ -169,9 +172,14 @@ def fld(train: np.ndarray, test: np.ndarray, generated: np.ndarray, *, seed: int
         ge = ge[rng.choice(len(ge), gen_size, replace=False)]
     t_tr, t_te, t_ge = (torch.from_numpy(a.astype(np.float32)) for a in (tr, te, ge))
     mean, std = t_te.mean(dim=0), t_te.std(dim=0)
-    if not bool((std > 0).all()):
-        raise ConfigError("FLD standardises by the test set's per-dimension std, but "
-                          f"{int((std <= 0).sum())} test feature dimensions are constant")
+    constant = ~(std > 0)
+    dropped = int(constant.sum())
+    if dropped == len(std):
+        raise ConfigError("FLD standardises by the test set's per-dimension std, but every test feature dimension "
+                          "is constant")
+    if dropped:  # a dead unit (constant on the test set) cannot be standardised: the authors' code divides by 0
+        keep = ~constant
+        t_tr, t_te, t_ge, mean, std = t_tr[:, keep], t_te[:, keep], t_ge[:, keep], mean[keep], std[keep]
     t_tr, t_te, t_ge = ((a - mean) / std for a in (t_tr, t_te, t_ge))
 
     mog = _Mixture(t_ge, cache_bytes)
@@ -195,4 +203,4 @@ def fld(train: np.ndarray, test: np.ndarray, generated: np.ndarray, *, seed: int
         notes.append("very negative FLD gap: the generated data is likely memorized")
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    return FLDResult(value, gap, nll_test, nll_train, baseline, len(ge), tuple(notes))
+    return FLDResult(value, gap, nll_test, nll_train, baseline, len(ge), tuple(notes), dropped)

@@ -15,6 +15,8 @@ class ScoreResult:
     metrics: dict[str, dict]
     provenance: dict
     extra: dict = field(default_factory=dict)
+    #: Per-sample arrays (genbench.metrics.per_sample) where asked for (``per_sample=True``); not part of the JSON.
+    samples: dict | None = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> dict:
         return self.metrics[name]

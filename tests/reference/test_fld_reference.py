@@ -100,11 +100,17 @@ def test_the_uncached_chunked_route_gives_the_same_numbers(monkeypatch) -> None:
     assert b.gap == pytest.approx(a.gap, rel=1e-4, abs=1e-3)
 
 
-def test_constant_test_feature_is_refused() -> None:
+def test_dimensions_constant_on_the_test_set_are_left_out() -> None:
     train, test, gen = _sets(2)
-    test[:, 2] = 1.0
-    with pytest.raises(ConfigError, match="constant"):
-        fld(train, test, gen)
+    test[:, 2] = 0.0  # a dead unit on the test set
+    got = fld(train, test, gen, seed=1)
+    keep = [0, 1, 3, 4, 5]
+    want_fld, want_gap = _reference(train[:, keep], test[:, keep], gen[:, keep], seed=1)
+    assert got.dropped_dims == 1
+    assert got.fld == pytest.approx(want_fld, rel=1e-4, abs=1e-3)
+    assert got.gap == pytest.approx(want_gap, rel=1e-4, abs=1e-3)
+    with pytest.raises(ConfigError, match="every test feature dimension"):
+        fld(train, np.zeros_like(test), gen)
 
 
 class _no_warning:

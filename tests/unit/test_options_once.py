@@ -85,8 +85,8 @@ def test_builders_map_parsed_flags_to_the_dataclasses():
 def test_cli_score_passes_pr_k_to_metric_options(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_score(generated, reference, metrics, xo, mo):
-        seen.update(xo=xo, mo=mo)
+    def fake_score(generated, reference, metrics, xo, mo, **roles):
+        seen.update(xo=xo, mo=mo, roles=roles)
         raise ConfigError("stop here")
 
     monkeypatch.setattr("genbench.evaluate.score", fake_score)
@@ -94,13 +94,14 @@ def test_cli_score_passes_pr_k_to_metric_options(monkeypatch, tmp_path):
     assert result.exit_code == 2, result.output
     assert seen["mo"].prdc_k_precision_recall == 4 and seen["mo"].prdc_k_density_coverage == 6
     assert seen["xo"].progress is False and seen["xo"].cache is False
+    assert seen["roles"] == {"train": None, "test": None, "per_sample": False}
 
 
 def _capture_score(monkeypatch) -> dict:
     seen: dict = {}
 
-    def fake_score(generated, reference, metrics, xo, mo):
-        seen.update(xo=xo, mo=mo, metrics=metrics)
+    def fake_score(generated, reference, metrics, xo, mo, **roles):
+        seen.update(xo=xo, mo=mo, metrics=metrics, roles=roles)
         return "result"
 
     monkeypatch.setattr(api, "_score", fake_score)
