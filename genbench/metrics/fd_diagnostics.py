@@ -24,15 +24,16 @@ import numpy as np
 from ..stats.feature_stats import FeatureStats
 
 
-def covariance_diagnostics(sigma: np.ndarray, n: int, what: str = "input") -> dict:
-    """Rank, smallest eigenvalue and the n <= d warning of one covariance [d, d] estimated from n samples."""
+def covariance_diagnostics(sigma: np.ndarray, n: int | None, what: str = "input") -> dict:
+    """Rank, smallest eigenvalue and the n <= d warning of one covariance [d, d] estimated from n samples (None: a
+    statistics file that records no count; no warning then)."""
     sigma = np.asarray(sigma, dtype=np.float64)
     d = sigma.shape[0]
     w = np.linalg.eigvalsh((sigma + sigma.T) / 2)
     tol = float(np.abs(w).max(initial=0.0)) * d * np.finfo(np.float64).eps
-    out: dict = {"n": int(n), "dim": int(d), "rank": int((w > tol).sum()), "min_eigenvalue": float(w.min()),
-                 "rank_deficient": bool(n <= d)}
-    if n <= d:
+    out: dict = {"n": None if n is None else int(n), "dim": int(d), "rank": int((w > tol).sum()),
+                 "min_eigenvalue": float(w.min()), "rank_deficient": None if n is None else bool(n <= d)}
+    if n is not None and n <= d:
         out["warning"] = (f"the {what} covariance comes from n={n} samples in d={d} dimensions (n <= d): it has rank "
                           f"at most {max(n - 1, 0)}, so the FD estimate is rank-deficient and biased (and sqrtm-based "
                           f"tools may return complex values); use at least {d + 1} samples")
@@ -57,10 +58,12 @@ def scipy_route(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np
 
 
 def fd_diagnostics(generated: FeatureStats, reference: FeatureStats, fd: float, *, check: bool = False,
-                   reference_side: dict | None = None) -> dict:
+                   reference_side: dict | None = None, reference_n: int | None | bool = True) -> dict:
     """Diagnostics of one FD between the Gaussians of two FeatureStats (module docstring); ``fd``: genbench's value;
-    ``reference_side``: the reference's :func:`covariance_diagnostics`, where already computed."""
-    ref_side = reference_side if reference_side is not None else covariance_diagnostics(reference.cov(), reference.n,
+    ``reference_side``: the reference's :func:`covariance_diagnostics`, where already computed; ``reference_n``:
+    None when the reference's count is unknown (a file that records none), True: ``reference.n``."""
+    n_ref = reference.n if reference_n is True else reference_n
+    ref_side = reference_side if reference_side is not None else covariance_diagnostics(reference.cov(), n_ref,
                                                                                          "reference")
     out: dict = {"generated": covariance_diagnostics(generated.cov(), generated.n, "generated"),
                  "reference": dict(ref_side)}

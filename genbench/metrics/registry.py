@@ -213,7 +213,8 @@ def _fd_diagnostics(gen: Evaluated, ref: Evaluated, value: float, opt: MetricOpt
     """genbench.metrics.fd_diagnostics for one FD (the reference side prepared once per run), warning when n <= d."""
     from .fd_diagnostics import covariance_diagnostics, fd_diagnostics
 
-    ref_side = prepared("fd-reference-diagnostics", lambda: covariance_diagnostics(ref.stats.cov(), ref.stats.n, "reference"))
+    n_ref = ref.stats.n if ref.info.get("n_known", True) else None  # a statistics file without a count
+    ref_side = prepared("fd-reference-diagnostics", lambda: covariance_diagnostics(ref.stats.cov(), n_ref, "reference"))
     out = fd_diagnostics(gen.stats, ref.stats, value, check=opt.fd_check, reference_side=ref_side)
     for message in out.get("warnings", []):
         warnings.warn(message, stacklevel=3)

@@ -38,3 +38,9 @@ def test_check_agrees_with_pytorch_fid_and_reports_the_imaginary_part() -> None:
     assert len(out["warnings"]) == 2
     assert out["generated"]["rank"] == 9 and out["reference"]["rank"] == 11
     assert out["check"]["sqrtm_max_imaginary"] >= 0.0  # reported, whatever sqrtm gives on a singular product
+
+
+def test_unknown_reference_count_gives_no_warning() -> None:
+    sigma = np.cov(np.random.default_rng(3).standard_normal((100, 8)), rowvar=False)
+    diag = covariance_diagnostics(sigma, None, "reference")
+    assert diag["n"] is None and diag["rank_deficient"] is None and "warning" not in diag and diag["rank"] == 8
