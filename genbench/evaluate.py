@@ -176,8 +176,10 @@ def open_input(
 
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
-    return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description,
-                                                                         **info}, flag=flag)
+    bank = saved.bank_features  # a merged shards' bank (genbench merge): a seeded sample of the rows, for KID/PR
+    return Evaluated(role, description, saved.meta, saved.stats, features=bank,
+                     info={"kind": "statistics", "location": description, **info,
+                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag)
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
