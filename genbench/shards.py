@@ -68,7 +68,10 @@ def compute_partial_stats(source: Any, shard: str | tuple[int, int], options: Ex
         (values,) = split_options(keywords, ExtractOptions, call="compute_partial_stats")
         options = ExtractOptions(**{**API_DEFAULTS, **values})
     xo = for_this_rank(options or ExtractOptions(progress=False))
-    item = open_input(source, "source", xo.extractor, xo.data_dir, allow_stats=False)
+    from .sources.generator import generator_options
+
+    item = open_input(source, "source", xo.extractor, xo.data_dir, allow_stats=False,
+                      generator=generator_options(xo))
     keep = bank is not None
     if isinstance(item, Evaluated):  # a feature file: its rows, cut into shards as images would be
         assert item.features is not None  # a feature file holds per-sample features
