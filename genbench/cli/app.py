@@ -264,6 +264,10 @@ from .results import report, results  # noqa: E402  (results history, HTML/Markd
 
 main.add_command(check)
 main.add_command(results)
+
+from .sweep import sweep  # noqa: E402  (checkpoint sweeps against one reference)
+
+main.add_command(sweep)
 main.add_command(report)
 
 
