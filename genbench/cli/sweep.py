@@ -29,11 +29,15 @@ from .options import build_extract_options, build_metric_options, extraction_opt
               help="Also record each result in this SQLite results history (also $GENBENCH_HISTORY).")
 @click.option("--project-dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Git checkout whose commit is recorded (default: the current directory).")
+@click.option("--log", "log_specs", multiple=True, metavar="KIND:WHERE",
+              help="Also log each new entry's metrics at its step: tensorboard:DIR, wandb:PROJECT or "
+                   "mlflow:EXPERIMENT (optional extras; repeatable).")
 @click.option("--json", "json_out", default=None, metavar="-", help="'-': print the summary as JSON on stdout.")
 @extraction_options
 def sweep(generated: tuple[str, ...], reference: str, out: str, list_file: str | None, generator: str | None,
           metrics: str | None, rank_by: str | None, plot_prefix: str | None, run_name: str | None,
-          history_file: str | None, project_dir: str | None, json_out: str | None, **kw) -> None:
+          history_file: str | None, project_dir: str | None, log_specs: tuple[str, ...], json_out: str | None,
+          **kw) -> None:
     """Score each GENERATED entry (checkpoints' sample folders, files, py: generators) against one reference,
     extracted once; append one JSON line per entry to --out; print a table, plot each metric against the step
     and name the best entry with the bootstrap probability that it beats the runner-up."""
@@ -57,15 +61,31 @@ def sweep(generated: tuple[str, ...], reference: str, out: str, list_file: str |
     xo = build_extract_options(kw)
     mo = build_metric_options(kw)
 
+    loggers = []
+    if log_specs:
+        from ..integrations.loggers import from_spec, sweep_callback
+
+        try:
+            loggers = [from_spec(spec) for spec in log_specs]
+        except ImportError as exc:
+            raise ConfigError(f"--log: {exc}") from None
+        logged = sweep_callback(loggers)
+
     def told(line: dict) -> None:
+        if loggers:
+            logged(line)
         if not quiet:
             click.echo(f"{line['checkpoint']}: " + ", ".join(
                 f"{k}={v.get('value', v.get('mean')):.5g}" for k, v in line["metrics"].items()) +
                 f" ({line['seconds']:.1f} s)", err=True)
 
     before = len(entries)
-    lines = run_sweep(entries, reference, out, metrics=wanted, extract_options=xo, metric_options=mo,
-                      generator=generator, name=run_name, history=history, project_dir=project_dir, on_entry=told)
+    try:
+        lines = run_sweep(entries, reference, out, metrics=wanted, extract_options=xo, metric_options=mo,
+                          generator=generator, name=run_name, history=history, project_dir=project_dir, on_entry=told)
+    finally:
+        for logger in loggers:
+            logger.close()
     if not is_main_process():
         return
     summary = summarize(lines, rank_by)
