@@ -95,6 +95,12 @@ class ExtractOptions:
     preprocessing: str | None = option(  # None: follow the reference, else the extractor's default
         None, "--preprocessing", "Preprocessing policy, e.g. tf1-bilinear, torch-bilinear, pil-bicubic (default: the "
         "extractor's).", aliases=("--resize",))
+    layer: str | None = option(  # None: the extractor's default layer (inception-v3: pool3)
+        None, "--layer", "Which layer's features: inception-v3 has pool3 (default) and spatial (ADM's sFID features, "
+        "17x17x7 of mixed_6/conv).", after="preprocessing")
+    protocol: str | None = option(  # genbench.protocols: fixes extractor, preprocessing, layer and metric options
+        None, "--protocol", "A published paper protocol by name (adm, edm2, clean-fid, ttur, stylegan): fixes the "
+        "extractor, preprocessing, metrics and their options; a contradicting option is refused.", after="layer")
     batch_size: int | None = option(None, "--batch-size", _batch_help(), min=1)  # None: see for_extractor()
     device: str = option("cpu", "--device", "cpu, cuda, cuda:1, ...")  # checked by the CLI when parsed, and here
     workers: int = option(0, "--workers", "Parallel decoding workers.", min=0)
@@ -151,6 +157,17 @@ class ExtractOptions:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def replaced(self, **changes: Any) -> ExtractOptions:
+        """``dataclasses.replace`` that keeps a batch size that was not given "not given" (see for_extractor)."""
+        chosen = replace(self, **changes)
+        if getattr(self, "_default_batch", False) and "batch_size" not in changes:
+            object.__setattr__(chosen, "_default_batch", True)
+            object.__setattr__(chosen, "_batch_for", getattr(self, "_batch_for", None))
+        return chosen
+
+
+COVARIANCES = ("unbiased", "biased")  # --covariance: divide by N - 1 (TTUR, ADM, EDM ...) or by N (StyleGAN)
+
 
 @dataclass(frozen=True)
 class MetricOptions:
@@ -159,6 +176,9 @@ class MetricOptions:
     seed: int = option(DEFAULT_SEED, "--seed", "Seed for every random step.", min=0, max=MAX_SEED)
     is_splits: int = option(10, "--is-splits", "Splits of the generated set for the Inception Score (its mean and std).",
                             min=1)
+    is_split_size: int | None = option(
+        None, "--is-split-size", "Images per Inception Score split, contiguous and unshuffled, the last split shorter "
+        "(ADM's rule: 5000); replaces --is-splits.", min=1, after="is_splits")
     kid_subsets: int = option(100, "--kid-subsets", "Random subsets KID averages over.", min=1)
     kid_subset_size: int = option(1000, "--kid-subset-size", "Samples in each KID subset (at most the smaller sample count).",
                                   min=2)
@@ -167,9 +187,13 @@ class MetricOptions:
                                           param="pr_k")
     prdc_k_density_coverage: int = option(5, "--dc-k", "k of the k-NN balls for density and coverage.", min=1,
                                           param="dc_k")
+    covariance: str = option("unbiased", "--covariance", "Covariance of Frechet distances: unbiased (divide by N-1: "
+                             "TTUR, ADM, clean-fid, EDM) or biased (by N: StyleGAN).", choices=COVARIANCES)
 
     def __post_init__(self) -> None:
         _check_bounds(self)
+        if self.covariance not in COVARIANCES:
+            raise ConfigError(f"covariance (--covariance) {self.covariance!r}: expected unbiased or biased")
 
     def to_dict(self) -> dict:
         return asdict(self)

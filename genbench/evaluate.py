@@ -51,7 +51,7 @@ from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
 from .sources.generator import generator_options
-from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields
+from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields, stated_fields
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
 from .util.files import sha256_file
@@ -150,9 +150,12 @@ def open_input(
             if entry is None and extractor_name is None:
                 entry = lookup_reference(spec)
             if entry is not None:
+                if entry.kind == "features":  # a published KID reference: per-sample features
+                    ev = _from_feature_file(entry.load_features(), role, flag)
+                    ev.info.update(entry.source_info())
+                    return ev
                 saved = entry.load()
-                return _from_saved_stats(saved, role, f"reference id {entry.id}",
-                                         {"reference_id": entry.id, "sha256": entry.sha256}, flag)
+                return _from_saved_stats(saved, role, f"reference id {entry.id}", entry.source_info(), flag)
         if path.is_file() and is_feature_file(path):
             return _from_feature_file(load_features(path), role, flag)
         if _is_stats_file(path):
@@ -179,9 +182,10 @@ def open_input(
 
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
+    unknown = {} if saved.n_known else {"n_known": False}  # a file without a count: n is recorded as None
     bank = saved.bank_features  # a merged shards' bank (genbench merge): a seeded sample of the rows, for KID/PR
     return Evaluated(role, description, saved.meta, saved.stats, features=bank,
-                     info={"kind": "statistics", "location": description, **info,
+                     info={"kind": "statistics", "location": description, **info, **unknown,
                            **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag)
 
 
@@ -237,7 +241,7 @@ def extract_source(
 
     warn_repeats(source)
     out = extract_features(ExtractionRequest(source, extractor, options, role, keep_features, keep_logits))
-    return Evaluated(
+    return split_layers(extractor, Evaluated(
         role,
         f"{source.location or source.kind} ({role})",
         extractor.identity().to_dict(),
@@ -247,7 +251,28 @@ def extract_source(
         labels=out.labels if source.has_labels else None,
         files=[source.key(i) for i in range(len(source))] if keep_features else None,  # names go with features
         info={**source.info().to_dict(), **out.info},
-    )
+    ))
+
+
+def split_layers(extractor: FeatureExtractor, ev: Evaluated) -> Evaluated:
+    """An extractor that streams several layers at once (inception-v3 ``pool3+spatial``) gives the first as the
+    features and the others' statistics in ``ev.layers`` (exact: blocks of the same float64 sums)."""
+    parts: dict[str, dict] = getattr(extractor, "part_identities", dict)()
+    if len(parts) < 2:
+        return ev
+    (first, first_id), *rest = parts.items()
+    d = int(first_id["feature_dim"])
+    total, outer = ev.stats.total, ev.stats.outer
+    start, layers = d, {}
+    for name, ident in rest:
+        stop = start + int(ident["feature_dim"])
+        layers[name] = FeatureStats(ev.stats.n, total[start:stop].copy(), outer[start:stop, start:stop].copy())
+        start = stop
+    ev.stats = FeatureStats(ev.stats.n, total[:d].copy(), outer[:d, :d].copy())
+    ev.features = None if ev.features is None else np.ascontiguousarray(ev.features[:, :d])
+    ev.identity = {**(ev.identity or {}), **first_id}
+    ev.layers = layers
+    return ev
 
 
 def repeats_message(source: ImageSource) -> str | None:
@@ -269,8 +294,11 @@ def warn_repeats(source: ImageSource) -> None:
 
 
 def run_identity(extractor: FeatureExtractor, options: ExtractOptions) -> dict[str, Any]:
-    """The identity features extracted in this run carry: the extractor's, plus the arithmetic precision."""
-    return {**extractor.identity().to_dict(), "precision": options.precision}
+    """The identity features extracted in this run carry: the extractor's (its first part where it streams several
+    layers, see :func:`split_layers`), plus the arithmetic precision."""
+    parts: dict[str, dict] = getattr(extractor, "part_identities", dict)()
+    own = next(iter(parts.values())) if parts else extractor.identity().to_dict()
+    return {**own, "precision": options.precision, **({"protocol": options.protocol} if options.protocol else {})}
 
 
 def run_side(name: str, identity: dict[str, Any] | None) -> Side:
@@ -310,7 +338,7 @@ def _build_for(name: str, preprocessing: str | None, xo: ExtractOptions, loaded:
     """The extractor; a preprocessing that came from an input's metadata is named as coming from that input."""
     try:
         return build_extractor(name, xo.weights, preprocessing, xo.device, xo.allow_unverified_weights,
-                               xo.weights_sha256)
+                               xo.weights_sha256, layer=xo.layer)
     except ConfigError as exc:
         origin = next((ev.description for ev in loaded if ev.identity and xo.preprocessing is None
                        and ev.identity.get("preprocessing") == preprocessing), None)
@@ -372,7 +400,9 @@ class Run:
     streamed: tuple[str, ...] = ()
     started: float = field(default_factory=time.perf_counter)
     _evaluated: dict[str, Evaluated] = field(default_factory=dict, repr=False)
-    _reference_memo: dict = field(default_factory=dict, repr=False)  # reference-side work of the plan (FD's factor)
+    #: reference-side work of the plan (FD's factor), kept across computes where the run computes many times (a
+    #: streamed generated side, a sweep through :meth:`with_generated`); None: one-shot, the classic routes.
+    _reference_memo: dict | None = field(default=None, repr=False)
 
     @property
     def loaded(self) -> list[Evaluated]:
@@ -424,10 +454,11 @@ class Run:
 
     def compute(self, evaluated: Mapping[str, Evaluated] | None = None) -> dict[str, dict]:
         """The plan's metrics on the generated/reference pair (``evaluated`` overrides a role: the Evaluator's
-        stream); the reference-side work (FD's factor) is done once per run."""
+        stream); where the run computes many times (the Evaluator, a sweep) the reference-side work (FD's factor) is done
+        once."""
         given = dict(evaluated or {})
-        gen = given.get("generated") or self.evaluated("generated")
         ref = given.get("reference") or self.evaluated("reference")
+        gen = given.get("generated") or self.evaluated("generated")
         for ev in (gen, ref):
             if ev.n < 2:
                 raise InputError(f"the {ev.role} input {ev.description} has {ev.n} sample(s); statistics need at least 2")
@@ -447,7 +478,8 @@ class Run:
         mo = self.metric_options
         return build_provenance(
             self.identity,
-            inputs if inputs is not None else {role: {**ev.info, "n": ev.n} for role, ev in evaluated.items()},
+            inputs if inputs is not None else {role: {**ev.info, "n": ev.n if ev.info.get("n_known", True) else None}
+                                               for role, ev in evaluated.items()},
             options={**({"metric_options": mo.to_dict()} if self.plan else {}), **(options or {})},
             seed=mo.seed if seed is None else seed,
             extract_options=self.options if (self.pending or self.streamed) else None,
@@ -460,7 +492,8 @@ class Run:
 
     def score(self) -> ScoreResult:
         """Extract what is pending, compute the plan and build the result (``genbench score``)."""
-        gen, ref = self.evaluated("generated"), self.evaluated("reference")
+        ref = self.evaluated("reference")  # the reference first, as every verb extracts it
+        gen = self.evaluated("generated")
         if not is_main_process():  # under torchrun, rank 0 alone computes metrics and reports
             return ScoreResult({}, {"rank": int(os.environ.get("RANK", "0")), "note": "metrics are computed on rank 0"})
         precision_check = {}
@@ -490,6 +523,8 @@ class Run:
         run = Run({"reference": ref, "generated": item}, self.name, self.extractor, self.options, self.metric_options,
                   self.plan, self.identity, unchecked)
         run._evaluated["reference"] = ref
+        if self._reference_memo is None:
+            self._reference_memo = {}
         run._reference_memo = self._reference_memo  # the same reference: its prepared work carries over
         return run
 
@@ -516,6 +551,12 @@ def prepare_run(
     started = time.perf_counter()
     xo = for_this_rank(extract_options or ExtractOptions())  # under torchrun: cuda -> cuda:LOCAL_RANK
     mo = metric_options or MetricOptions()
+    if xo.protocol is not None:  # genbench.protocols: its extractor, preprocessing and layer (or a refusal)
+        from .protocols import apply_extract_protocol, get_protocol
+
+        xo = apply_extract_protocol(get_protocol(xo.protocol), xo)
+    elif metrics is not None and "sfid" in metrics and xo.layer is None:
+        xo = xo.replaced(layer="pool3+spatial")  # sFID beside the pool3 metrics: both layers in one pass
     order = sorted(inputs, key=lambda role: role != "reference")  # a bad reference fails before anything else
     items: dict[str, Item] = {}
     drawn = generator_options(xo, mo.seed)  # how a py: generator input is drawn
@@ -554,6 +595,11 @@ def prepare_run(
                     raise ReferenceStatsError(mismatch_message(ev.what, "extractor", recorded, "--extractor",
                                                                xo.extractor))
         unchecked = check_inputs(loaded, None)
+    for ev in loaded:  # a file without metadata takes the space --extractor/--preprocessing state (unchecked)
+        if stated := stated_fields(ev.what, ev.identity, {"extractor": xo.extractor,
+                                                          "preprocessing": xo.preprocessing}):
+            ev.identity, ev.info = {**(ev.identity or {}), **stated}, {**ev.info, "stated": stated}
+    if extractor is None:
         identity = next((identity_fields(ev.identity) for ev in loaded if ev.identity is not None), None)
 
     plan: list[tuple[str, str]] = []
@@ -577,7 +623,10 @@ def prepare_run(
                               f"{name} has no classifier head")
         _check_available(needs, ref_in, gen_in, plan)
         _check_counts([x for x in items.values()], plan, mo, ref_in)
-    return Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    run = Run(items, name, extractor, xo, mo, plan, identity, unchecked, tuple(streamed), started)
+    if streamed:
+        run._reference_memo = {}
+    return run
 
 
 def _check_counts(items: Sequence[Item], plan: list[tuple[str, str]], mo: MetricOptions, ref: Item) -> None:
@@ -613,7 +662,13 @@ def score(
     extract_options: ExtractOptions | None = None,
     metric_options: MetricOptions | None = None,
 ) -> ScoreResult:
-    """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs."""
+    """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs (and
+    :func:`genbench.protocols.score_protocol` for ``extract_options.protocol``)."""
+    if extract_options is not None and extract_options.protocol is not None:
+        from .protocols import score_protocol
+
+        return score_protocol(generated, reference, extract_options.protocol, extract_options, metric_options,
+                              metrics)
     run = prepare_run({"reference": reference, "generated": generated}, extract_options, metric_options, metrics,
                       specs=[reference, generated])
     return run.score()

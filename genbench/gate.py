@@ -47,7 +47,7 @@ RULE_FLAGS = {
 
 #: Provenance checks a user may waive with ``--ignore-provenance FIELD``.
 PROVENANCE_FIELDS = (
-    "extractor", "layer", "preprocessing", "weights_sha256", "feature_dim", "precision", "reference", "n_generated",
+    "protocol", "extractor", "layer", "preprocessing", "weights_sha256", "feature_dim", "precision", "reference", "n_generated",
     "metric_options",
 )
 #: Metric options that may differ between runs without changing what is measured.
@@ -174,10 +174,20 @@ def _reference_differences(old: dict, new: dict) -> list[str]:
     return out
 
 
+def _implied_metric_options() -> dict:
+    """What a result document that predates a metric option was computed with: the options added since, at their
+    defaults (``is_split_size`` None, ``covariance`` unbiased)."""
+    from .config import MetricOptions
+
+    defaults = MetricOptions().to_dict()
+    return {k: defaults[k] for k in ("is_split_size", "covariance")}
+
+
 def incompatibilities(old: dict, new: dict, ignore: tuple[str, ...] | list[str] = ()) -> list[str]:
     """What makes two provenance dicts measure different things, as readable lines (empty: compatible).
 
-    Checked: the extractor identity (extractor, layer, preprocessing, weights_sha256, feature_dim),
+    Checked: the paper protocol (``--protocol``), the extractor identity (extractor, layer, preprocessing,
+    weights_sha256, feature_dim),
     the numeric precision of extraction (when both record it), the reference (id, sha256 and n;
     kind and location when neither side has an id or hash), the number of generated samples
     (FD and IS are biased in 1/N), and metric options other than seed, bootstrap replicates and
@@ -189,7 +199,7 @@ def incompatibilities(old: dict, new: dict, ignore: tuple[str, ...] | list[str] 
             f"--ignore-provenance {', '.join(unknown)}: unknown field; expected one of: {', '.join(PROVENANCE_FIELDS)}"
         )
     out: list[str] = []
-    for key in ("extractor", "layer", "preprocessing", "weights_sha256", "feature_dim"):
+    for key in ("protocol", "extractor", "layer", "preprocessing", "weights_sha256", "feature_dim"):
         if key not in ignore and old.get(key) != new.get(key):
             out.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
     if "precision" not in ignore and "precision" in old and "precision" in new and old["precision"] != new["precision"]:
@@ -203,9 +213,10 @@ def incompatibilities(old: dict, new: dict, ignore: tuple[str, ...] | list[str] 
             out.append(f"generated n: {a!r} -> {b!r} (FD and IS depend on the sample count)")
     if "metric_options" not in ignore:
         a, b = old.get("metric_options") or {}, new.get("metric_options") or {}
+        implied = _implied_metric_options() if a and b else {}  # a result older than an option had its default
         for key in sorted((set(a) | set(b)) - _FREE_OPTIONS):
-            if a.get(key) != b.get(key):
-                out.append(f"metric option {key}: {a.get(key)!r} -> {b.get(key)!r}")
+            if a.get(key, implied.get(key)) != b.get(key, implied.get(key)):
+                out.append(f"metric option {key}: {a.get(key, implied.get(key))!r} -> {b.get(key, implied.get(key))!r}")
     return out
 
 

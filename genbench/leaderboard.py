@@ -26,6 +26,7 @@ from . import __version__
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
+from .metrics.kid import spread_subset_size
 from .metrics.values import headline
 from .results.pictures import image_grid, save_png
 from .sources.arrays import ArraySource
@@ -243,8 +244,8 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
             # Intervals on the fmnist-cnn metrics (d=128, cheap); at Inception's d=2048 each bootstrap replicate
             # costs a matrix square root, so the optional fid/is columns go without.
             replicates = bootstrap if plan.extractor == board.plan.extractor else 0
-            mo = MetricOptions(seed=seed, kid_subset_size=min(1000, len(source), ref.features.shape[0]),
-                               bootstrap=replicates)
+            kid_size = spread_subset_size(len(source), ref.features.shape[0], MetricOptions().kid_subset_size)
+            mo = MetricOptions(seed=seed, kid_subset_size=kid_size, bootstrap=replicates)
             run = prepare_run({"reference": ref, "generated": Pending("generated", source)}, xo, mo, list(plan.kinds),
                               extractor=extractor)
             gen = run.evaluated("generated")
@@ -269,17 +270,22 @@ def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = N
 
 # ----------------------------------------------------------------------------- rendering
 
-RANKED_KINDS = ("baseline", "added")  # ranked by the board's metric; reference rows follow in their own order
 
+def table_rows(rows: list[Row], board: Board, n: int | None = None) -> list[dict]:
+    """Flat dicts for the CSV: baselines and added models ranked by the board's metric among the rows of one n
+    (``n``, the board's, where such rows exist: FD is biased by n), then those of another n (rank empty), then the
+    reference rows; the order and the ranks of the pages (:func:`~genbench.results.pages.leaderboard_page.ordered_rows`)."""
+    from .results.pages.leaderboard_page import ordered_rows
 
-def table_rows(rows: list[Row], board: Board) -> list[dict]:
-    """Flat dicts for CSV/Markdown: baselines and added models sorted by the board's metric, then reference rows."""
     columns, with_std = board.columns, board.with_std
-    ordered = sorted([r for r in rows if r.kind in RANKED_KINDS], key=lambda r: headline(r.metrics[board.rank_by]))
-    ordered += [r for r in rows if r.kind not in RANKED_KINDS]
+    by_name = {r.name: r for r in rows}
+    shown = ordered_rows([{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics} for r in rows],
+                         board.rank_by, n)
     out = []
-    for r in ordered:
-        flat = {"model": r.name, "kind": r.kind, "n": r.n}
+    for s in shown:
+        r = by_name[s.name]
+        flat: dict[str, Any] = {"rank": s.rank if s.rank is not None else "", "model": r.name, "kind": r.kind,
+                                "n": r.n}
         flat.update({c: headline(r.metrics[c]) for c in columns if c in r.metrics})
         flat.update({f"{c}_std": r.metrics[c]["std"] for c in with_std if c in r.metrics})
         for c in columns:  # seeded bootstrap 95% intervals, where the row was scored with them
@@ -296,7 +302,7 @@ def to_markdown(rows: list[dict], provenance: dict, command: str, board: Board) 
     from .results.pages.leaderboard_page import markdown_table
 
     lines = [f"# {board.title}", "", *board.notes(provenance)]
-    lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows), "",
+    lines += ["", f"Reproduce: `{command}`", "", *markdown_table(rows, provenance.get("n")), "",
               "↓ lower is better, ↑ higher is better; [lo, hi]: seeded 95% bootstrap interval; ± std over IS splits."]
     return "\n".join(lines) + "\n"
 
@@ -326,8 +332,8 @@ def render(rows: list[Row], artifacts: dict, out_dir: Path, command: str, extra_
         slug = "".join(ch if ch.isalnum() else "-" for ch in name).strip("-")
         pictures[f"samples: {name}"] = save_png(image_grid(images, columns=8, scale=2), out_dir / f"grid-{slug}.png")
     pictures.update(extra_pictures)
-    flat = table_rows(rows, board)
     provenance = artifacts["provenance"]
+    flat = table_rows(rows, board, provenance.get("n"))
     doc: dict[str, Any] = {"rows": [{"name": r.name, "kind": r.kind, "n": r.n, "metrics": r.metrics, "extra": r.extra,
                      "seconds": r.seconds} for r in rows],
            "provenance": {**provenance, "command": command},

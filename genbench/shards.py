@@ -144,5 +144,5 @@ def merge_stats(parts: Sequence[str | Path | PartialStats], output: str | Path |
     if output is not None:
         save_stats(output, merged.stats, merged.meta, overwrite=overwrite, bank_features=merged.bank_features,
                    bank_logits=merged.bank_logits)
-    return SavedStats(merged.stats, merged.meta, None if output is None else Path(output), merged.bank_features,
-                      merged.bank_logits)
+    return SavedStats(merged.stats, merged.meta, None if output is None else Path(output),
+                      bank_features=merged.bank_features, bank_logits=merged.bank_logits)

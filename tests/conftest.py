@@ -46,8 +46,36 @@ def _private_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path_factory.mktemp("genbench-cache")))
 
 
+@pytest.fixture(autouse=True)
+def _torch_rng_isolated():
+    """Every test leaves the global torch generator as it found it, so an unseeded draw (a module's initial
+    weights, say) or a manual_seed in one test cannot change what later tests draw. Tests still seed what they
+    draw themselves (a torch.Generator, or manual_seed inside fork_rng)."""
+    with torch.random.fork_rng(devices=[]):
+        yield
+
+
 if "test-tiny" not in EXTRACTORS:
     EXTRACTORS.register("test-tiny")(lambda weights=None, preprocessing=None, device="cpu": TinyExtractor().to(device))
+
+
+def fashion_mnist_found() -> bool:
+    """Whether genbench finds both Fashion-MNIST splits without downloading: in $GENBENCH_DATA, the Debian
+    package's folder (dataset-fashion-mnist) or the download cache."""
+    from genbench.sources import datasets
+
+    try:
+        for split in ("train", "test"):
+            datasets._locate(datasets.dataset_info(f"fashion-mnist:{split}"), None, download=False)
+    except InputError:
+        return False
+    return True
+
+
+#: The guard of every test that reads Fashion-MNIST images (so none of them tries to download the data set).
+needs_fashion_mnist = pytest.mark.skipif(
+    not fashion_mnist_found(),
+    reason="Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or set GENBENCH_DATA)")
 
 
 def make_images(n: int, seed: int, size: int = 16, shift: float = 0.0) -> np.ndarray:

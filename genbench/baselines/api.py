@@ -37,8 +37,8 @@ from .families.base import Family
 from .train import baseline_names, family_of, load_run_config, train
 
 __all__ = [
-    "FAMILIES", "Family", "GeneratorSource", "list_families", "load_checkpoint", "quantize",
-    "sample_images", "sample_images_and_labels", "train",
+    "FAMILIES", "Family", "GeneratorSource", "list_families", "load_checkpoint", "quantize", "repeated_samples",
+    "repeats_refusal", "sample_images", "sample_images_and_labels", "train",
 ]
 
 
@@ -154,14 +154,37 @@ def _decode_range(family: Family, latents: dict[str, torch.Tensor], start: int, 
         return quantize(family.decode(part), family.output_range)
 
 
+def repeated_samples(model: Family | str | Path, n: int, seed: int, labels: Any = None) -> int:
+    """How many of the ``n`` samples ``sample_images(model, n, seed, labels=labels)`` draws repeat an earlier one
+    (a translation model asked for more than its held-out sources); only the latents are drawn."""
+    family = _as_family(model)
+    _check_request(family, n, 1, labels)
+    return family.repeated_samples(family.draw(int(n), torch.Generator().manual_seed(int(seed)), labels))
+
+
+def repeats_refusal(family: Family, n: int, repeated: int) -> str:
+    """Why ``n`` samples of ``family`` are refused when ``repeated`` of them would repeat earlier ones."""
+    distinct = family.distinct_samples()
+    limit = distinct if distinct is not None else n - repeated
+    what = (f"it translates {distinct} distinct held-out source images" if distinct is not None
+            else f"its draw for this seed gives {n - repeated} distinct samples")
+    return (f"{family.run_name}: -n {n} asks for more samples than the model makes distinct: {what}, so {repeated} "
+            f"of the {n} samples would repeat earlier ones (repeats bias FD and KID and hide diversity); "
+            f"ask for -n {limit} or less, or pass --allow-repeats (Python: allow_repeats=True) to write them anyway")
+
+
 def sample_images_and_labels(
-    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
+    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None,
+    allow_repeats: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(uint8 [n, 28, 28] or [n, 28, 28, 3], int64 [n] class labels or None). See ``sample_images``."""
     family = _as_family(model)
     _check_request(family, n, batch_size, labels)
     family.train_mode(False)
     latents = family.draw(int(n), torch.Generator().manual_seed(int(seed)), labels)
+    repeated = family.repeated_samples(latents)
+    if repeated and not allow_repeats:  # checked on the latents, before any image is decoded
+        raise ConfigError(repeats_refusal(family, int(n), repeated))
     out = np.empty((n, *_image_shape(family)), dtype=np.uint8)
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
@@ -171,7 +194,8 @@ def sample_images_and_labels(
 
 
 def sample_images(
-    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None
+    model: Family | str | Path, n: int, seed: int, batch_size: int = 256, labels: Any = None,
+    allow_repeats: bool = False,
 ) -> np.ndarray:
     """``n`` samples as uint8 [n, 28, 28] (gray models) or [n, 28, 28, 3] (colour models such as
     dcgan-stacked), deterministic in ``seed`` and independent of ``batch_size``.
@@ -179,9 +203,10 @@ def sample_images(
     model: a loaded family, a family name (bundled checkpoint) or a checkpoint path. labels: for
     cgan, int [n] classes in 0..9 (default: drawn uniformly from the seed, after the latents);
     InputError for other families. CycleGAN's samples translate its held-out source-domain test
-    images (class domain_a) in a seeded order.
+    images (class domain_a) in a seeded order, each once: more than it has (``distinct_samples()``) would
+    repeat some, which is an InputError naming that number unless ``allow_repeats`` is True.
     """
-    return sample_images_and_labels(model, n, seed, batch_size, labels)[0]
+    return sample_images_and_labels(model, n, seed, batch_size, labels, allow_repeats)[0]
 
 
 class GeneratorSource(ImageSource):

@@ -27,6 +27,7 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
     option_values,
     seed_option,
 )
+from .prepare import prep_options, prepared_input
 from .results import show_result
 
 
@@ -81,7 +82,12 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
-    table = result.format_table()
+    if xo.protocol is not None:  # the paper's table (ADM: Inception Score, FID, sFID, Precision, Recall)
+        from ..protocols import paper_table
+
+        table = paper_table(result)
+    else:
+        table = result.format_table()
     if "precision_check" in result.provenance:
         table += "\n" + format_precision_deviation(result.provenance["precision_check"])
     show_result(table, json_out, quiet)
@@ -129,21 +135,30 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
                    "IS against the statistics need one).")
 @seed_option(help="Seed of the --bank sample.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@prep_options
 @extraction_options
-def stats(source: str, output: str, shard: str | None, bank: int | None, seed: int, overwrite: bool, **kw) -> None:
+def stats(source: str, output: str, shard: str | None, bank: int | None, seed: int, overwrite: bool, prep: str | None,
+          resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE, or of one shard of it."""
     from ..api import compute_stats
     from ..extraction.distributed import is_main_process
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
+    where = None
     if shard is not None or bank is not None:
-        from ..shards import compute_partial_stats, merge_stats
-        from ..stats.shards import parse_shard, save_partial
+        from ..stats.shards import parse_shard
 
         where = parse_shard(shard) if shard is not None else (0, 1)  # a bad --shard fails before any work
+    given, recorded = prepared_input(source, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
+    if where is not None:
+        from ..shards import compute_partial_stats, merge_stats
+        from ..stats.shards import save_partial
+
         xo = build_extract_options(kw)
-        part = compute_partial_stats(source, where, xo, bank=bank, seed=seed)
+        part = compute_partial_stats(given, where, xo, bank=bank, seed=seed)
+        if recorded:
+            part.source["prepared"] = recorded
         if not is_main_process():
             return
         if shard is None:  # --bank alone: one pass, saved as a statistics file with its bank
@@ -157,10 +172,10 @@ def stats(source: str, output: str, shard: str | None, bank: int | None, seed: i
         if not kw["quiet"]:
             click.echo(f"wrote {output}: {message}", err=True)
         return
-    st, meta = compute_stats(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
-    save_stats(output, st, meta, overwrite=overwrite)
+    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
     if not kw["quiet"]:
         click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
 
@@ -191,12 +206,11 @@ def merge(parts: tuple[str, ...], output: str, overwrite: bool, quiet: bool) -> 
 
 @main.command("list")
 def list_plugins() -> None:
-    """List extractors, preprocessing policies, metrics and references."""
+    """List extractors, preprocessing policies, metrics, protocols, dataset preparations and references."""
     from ..features import extractor_names
-    from ..metrics.registry import METRICS, resolve_metrics  # noqa: F401  (imports the metric modules)
+    from ..metrics.registry import METRICS  # complete on import (genbench.metrics imports every registration)
     from ..stats.reference import all_entries
 
-    resolve_metrics([], None, "")  # registers optional metrics
     click.echo("extractors:    " + ", ".join(extractor_names()))
     try:
         from ..features.preprocess import PREPROCESSING
@@ -211,6 +225,11 @@ def list_plugins() -> None:
     except ImportError:
         pass
     click.echo("metrics:       " + ", ".join(METRICS.names()))
+    from ..protocols import PROTOCOLS
+    from ..sources.prep import PREPS
+
+    click.echo("protocols:     " + ", ".join(PROTOCOLS.names()) + " (--protocol)")
+    click.echo("preparations:  " + ", ".join(PREPS.names()) + " (--prep, with --resolution)")
     click.echo("references:    " + (", ".join(e.id for e in all_entries()) or "(none)"))
 
 
@@ -268,6 +287,10 @@ main.add_command(results)
 from .sweep import sweep  # noqa: E402  (checkpoint sweeps against one reference)
 
 main.add_command(sweep)
+
+from .prepare import prepare  # noqa: E402  (a data set through a paper's preparation)
+
+main.add_command(prepare)
 main.add_command(report)
 
 

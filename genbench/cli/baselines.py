@@ -62,13 +62,16 @@ def baselines_list(json_out: str | None, overwrite: bool) -> None:
 @click.option("--labels", default=None, help="cgan only: comma-separated classes, repeated to fill n.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256)
 @device_option()
+@click.option("--allow-repeats", is_flag=True,
+              help="Write -n samples even where the model makes fewer distinct ones (a translation model: its "
+                   "held-out sources), repeating some; refused without this flag.")
 @click.option("--overwrite", is_flag=True)
 @click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
-                     overwrite: bool, quiet: bool) -> None:
+                     allow_repeats: bool, overwrite: bool, quiet: bool) -> None:
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
 
-    from genbench.baselines.api import load_checkpoint, sample_images_and_labels
+    from genbench.baselines.api import load_checkpoint, repeated_samples, repeats_refusal, sample_images_and_labels
 
     from ..results.outputs import check_output_file, check_output_folder
     from ..util.atomic import atomic_path
@@ -86,7 +89,11 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
             raise ConfigError(f"--labels {labels!r}: expected comma-separated class numbers such as 0,1,2") from None
         wanted = np.resize(np.asarray(classes, dtype=np.int64), n)
     family = load_checkpoint(model, device=device)
-    images, drawn = sample_images_and_labels(family, n, seed, batch_size=batch_size, labels=wanted)
+    repeated = repeated_samples(family, n, seed, labels=wanted)  # the latents only: refused before any sampling
+    if repeated and not allow_repeats:
+        raise ConfigError(repeats_refusal(family, n, repeated))
+    images, drawn = sample_images_and_labels(family, n, seed, batch_size=batch_size, labels=wanted,
+                                             allow_repeats=allow_repeats)
     if out.suffix == ".npz":
         with atomic_path(out) as tmp:
             with open(tmp, "wb") as fh:
@@ -96,6 +103,9 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
                 np.savez(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub matches **kwargs to allow_pickle
     else:
         write_png_folder(out, images)
+    if repeated:  # said even under --quiet: the output is not what -n alone suggests
+        click.echo(f"note: --allow-repeats: {repeated} of the {n} samples repeat earlier ones; "
+                   f"{n - repeated} are distinct", err=True)
     if not quiet:
         click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
 

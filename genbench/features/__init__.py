@@ -55,12 +55,14 @@ def _load_plugins() -> None:
 
 
 def build_extractor(name: str, weights: str | None = None, preprocessing: str | None = None, device: str = "cpu",
-                    allow_unverified: bool = False, weights_sha256: str | None = None) -> FeatureExtractor:
+                    allow_unverified: bool = False, weights_sha256: str | None = None,
+                    layer: str | None = None) -> FeatureExtractor:
     """Build a new extractor ``name`` (in eval mode; the caller owns it); an unknown name lists the valid ones.
 
     ``allow_unverified`` accepts a weights file whose sha256 differs from the published one
     (its actual sha256 is what gets recorded); extractors without a pinned download refuse it.
     ``weights_sha256`` pins the sha256 of weights that have no published one (DINOv2).
+    ``layer`` picks one of the extractor's layers (None: its default).
     """
     _load_plugins()
     factory = EXTRACTORS.get(name)
@@ -73,6 +75,10 @@ def build_extractor(name: str, weights: str | None = None, preprocessing: str | 
         if "weights_sha256" not in inspect.signature(factory).parameters:
             raise ConfigError(f"--weights-sha256 does not apply to extractor {name!r}")
         options["weights_sha256"] = weights_sha256
+    if layer is not None:  # an extractor with several layers takes layer= (inception-v3: pool3, spatial)
+        if "layer" not in inspect.signature(factory).parameters:
+            raise ConfigError(f"--layer does not apply to extractor {name!r}: it has one layer")
+        options["layer"] = layer
     extractor = factory(weights=weights, preprocessing=preprocessing, device=device, **options)
     return extractor.eval()
 

@@ -12,6 +12,23 @@ Parameter names follow torchvision/pytorch-fid (``Conv2d_1a_3x3.conv.weight``,
 ``Mixed_7c.branch_pool.bn.running_var``, ``fc.weight`` ...), so pytorch-fid's
 ``pt_inception-2015-12-05-6726825d.pth`` (the same file torch-fidelity ships) loads as is.
 
+Layers (``layer=``, CLI ``--layer``; :data:`LAYERS`):
+
+- ``pool3`` (default): the 2048-d ``pool_3`` features of FID, KID and precision/recall;
+- ``spatial``: ADM's sFID features, 17 x 17 x 7 = 2,023 values per image (at the 299 x 299 input);
+- ``pool3+spatial``: both in one pass, concatenated ``[pool3 | spatial]`` (4,071 values), which a prepared run
+  splits into the pool3 features and the spatial statistics (:func:`split_spatial`).
+
+The spatial layer is ADM's ``mixed_6/conv:0`` (openai/guided-diffusion ``evaluations/evaluator.py``,
+``FID_SPATIAL_NAME = "mixed_6/conv:0"``, then ``spatial[..., :7]`` in ``_create_feature_graph``): the first 7
+channels of the 1x1 branch of the fourth 17 x 17 block. torch-fidelity's converter
+(``utils/util_convert_inception_weights.py``, ``"mixed_6/conv/conv2d_params": "Mixed_6d.branch1x1.conv"`` and
+``"mixed_6/conv/batchnorm": "Mixed_6d.branch1x1.bn"``) maps that TF scope to ``Mixed_6d.branch1x1`` here. The
+convolution (``mixed_6/conv/Conv2D``) and its batch norm (``mixed_6/conv/batchnorm``) are ops *inside* the scope;
+the tensor ``mixed_6/conv:0`` is the scope's own output op, the one the block's concatenation consumes, so it is
+taken after the batch norm and the ReLU, i.e. the output of ``BasicConv2d`` (conv, BN, ReLU) below. The values are
+flattened in TF's NHWC order: ``x[b, :7].permute(1, 2, 0).reshape(-1)`` (row, column, channel).
+
 Registered as extractor ``inception-v3`` (the default), built by :func:`build_inception`.
 """
 from __future__ import annotations
@@ -33,6 +50,12 @@ from .weights import INCEPTION_V3_WEIGHTS, load_state_dict, resolve_weights
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
+SPATIAL_CHANNELS = 7  # ADM keeps the first 7 channels of mixed_6/conv
+SPATIAL_DIM = 17 * 17 * SPATIAL_CHANNELS  # 2023 at the 299 x 299 input
+
+#: layer name -> feature width (see the module docstring)
+LAYERS: dict[str, int] = {"pool3": FEATURE_DIM, "spatial": SPATIAL_DIM, "pool3+spatial": FEATURE_DIM + SPATIAL_DIM}
+DEFAULT_LAYER = "pool3"
 
 
 # --------------------------------------------------------------------------- network
@@ -205,15 +228,42 @@ class InceptionV3Network(nn.Module):
         self.fc = nn.Linear(FEATURE_DIM, NUM_CLASSES)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pool3, logits, _ = self.taps(x, spatial=False)
+        return pool3, logits
+
+    def taps(self, x: torch.Tensor, spatial: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(pool3 [B, 2048], unbiased logits [B, 1008], spatial [B, 17*17*7] NHWC-flattened or None)."""
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, kernel_size=3, stride=2)
+        tap = None
         for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b, self.Mixed_6c,
                       self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+            if spatial and block is self.Mixed_6d:  # TF mixed_6/conv:0 = Mixed_6d's 1x1 branch after BN and ReLU
+                tap = spatial_features(self.Mixed_6d.branch1x1(x))
             x = block(x)
         pool3 = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return pool3, pool3 @ self.fc.weight.T
+        return pool3, pool3 @ self.fc.weight.T, tap
+
+
+def spatial_features(branch: torch.Tensor) -> torch.Tensor:
+    """ADM's sFID features from the 1x1 branch output [B, 192, H, W]: the first 7 channels, flattened in TF's
+    NHWC order -> float [B, H * W * 7]."""
+    return branch[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1).reshape(branch.shape[0], -1)
+
+
+class _WithSpatial(nn.Module):
+    """The network with the spatial tap: ``forward(x)`` -> (pool3, logits, spatial); runs eagerly (no ONNX)."""
+
+    def __init__(self, net: InceptionV3Network) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        pool3, logits, tap = self.net.taps(x, spatial=True)
+        assert tap is not None
+        return pool3, logits, tap
 
 
 # --------------------------------------------------------------------------- weights
@@ -295,6 +345,16 @@ def random_state_dict(seed: int, calibration_size: int = 299) -> dict[str, torch
 # --------------------------------------------------------------------------- extractor
 
 
+def check_layer(layer: str | None) -> str:
+    """``layer`` (None: ``pool3``) if it is one of :data:`LAYERS`, else ConfigError listing them."""
+    if layer is None:
+        return DEFAULT_LAYER
+    if layer not in LAYERS:
+        raise ConfigError(f"layer (--layer) {layer!r} is not a layer of inception-v3; expected one of: "
+                          f"{', '.join(LAYERS)}")
+    return layer
+
+
 def _as_tensor(image: object, what: str) -> torch.Tensor:
     if isinstance(image, np.ndarray):
         image = torch.from_numpy(image)
@@ -320,7 +380,7 @@ class InceptionV3Extractor(FeatureExtractor):
     name = "inception-v3"
     layer = "pool3"
     feature_dim = FEATURE_DIM
-    logits_dim = NUM_CLASSES
+    logits_dim: int | None = NUM_CLASSES
     accepts_mixed_sizes = True
     metric_names = MetricNames("fid", "is", "kid")
     #: False when the weights file's sha256 is not the published one (accepted with allow_unverified).
@@ -334,10 +394,21 @@ class InceptionV3Extractor(FeatureExtractor):
         device: str | torch.device = "cpu",
         backend: str = "auto",
         source: str = "weights",
+        layer: str | None = None,
     ) -> None:
         policy = preprocessing if isinstance(preprocessing, PreprocessPolicy) else get_preprocessing(preprocessing)
         super().__init__(policy.name, weights_sha256)
         self.policy = policy
+        layer = check_layer(layer)
+        if layer != DEFAULT_LAYER:  # instance attributes: the class keeps the pool3 defaults
+            self.layer = layer
+            self.feature_dim = LAYERS[layer]
+            if layer == "spatial":
+                self.logits_dim = None  # a spatial feature file has no classifier head
+                self.metric_names = MetricNames("sfid", "is", "kid")
+            if backend == "onnxruntime":
+                raise ConfigError(f"layer={layer!r} (--layer) runs on the torch backend only, not onnxruntime")
+            backend = "torch"  # the ONNX export has the pool3 and logits outputs only
         self.device = torch.device(device)
         check_device(self.device)
         check_backend(backend, self.device, weights_sha256)
@@ -356,7 +427,8 @@ class InceptionV3Extractor(FeatureExtractor):
         """The network on its device, ready to run (built on first use)."""
         if self._runner is None:
             self.net.to(self.device)
-            self._runner = make_runner(self.net, self._backend_choice, self.device, self.weights_sha256)
+            net: nn.Module = self.net if self.layer == DEFAULT_LAYER else _WithSpatial(self.net)
+            self._runner = make_runner(net, self._backend_choice, self.device, self.weights_sha256)
         return self._runner
 
     @property
@@ -399,12 +471,26 @@ class InceptionV3Extractor(FeatureExtractor):
         x = self.prepare(images)
         if x.shape[0] == 0:
             empty = torch.empty((0,), dtype=torch.float32, device=self.device)
-            return {"features": empty.reshape(0, FEATURE_DIM), "logits": empty.reshape(0, NUM_CLASSES)}
+            out = {"features": empty.reshape(0, self.feature_dim)}
+            return out if self.logits_dim is None else {**out, "logits": empty.reshape(0, NUM_CLASSES)}
+        if self.layer != DEFAULT_LAYER:
+            pool3, logits, spatial = self.runner(x)  # type: ignore[misc]  # the _WithSpatial runner: three outputs
+            if self.layer == "spatial":
+                return {"features": spatial.float()}
+            return {"features": torch.cat([pool3.float(), spatial.float()], 1), "logits": logits.float()}
         if self.backend != "torch" and torch.is_autocast_enabled(x.device.type):
             features, logits = self.net(x)  # a reduced precision was asked for: only the eager network honours it
         else:
             features, logits = self.runner(x)
         return {"features": features.float(), "logits": logits.float()}
+
+    def part_identities(self) -> dict[str, dict]:
+        """For ``pool3+spatial``: the identity of each part (``pool3``, ``spatial``) as its own layer would record
+        it; for one layer: ``{layer: identity}``."""
+        if self.layer != "pool3+spatial":
+            return {self.layer: self.identity().to_dict()}
+        base = self.identity().to_dict()
+        return {name: {**base, "layer": name, "feature_dim": LAYERS[name]} for name in ("pool3", "spatial")}
 
 
 @EXTRACTORS.register("inception-v3")
@@ -416,6 +502,7 @@ def build_inception(
     backend: str = "auto",
     allow_unverified: bool = False,
     allow_download: bool = True,
+    layer: str | None = None,
 ) -> InceptionV3Extractor:
     """Build the FID Inception-v3 extractor.
 
@@ -424,15 +511,17 @@ def build_inception(
     :mod:`genbench.features.weights`). ``preprocessing``: a name in
     :data:`genbench.features.preprocess.PREPROCESSING` (default ``tf1-bilinear``).
     ``backend``: ``auto`` | ``torch`` | ``onnxruntime`` (CPU fast path; see
-    :mod:`genbench.features.fast_cpu`). Raises WeightsError / ConfigError.
+    :mod:`genbench.features.fast_cpu`). ``layer``: a name in :data:`LAYERS` (default ``pool3``; the others run
+    on the torch backend). Raises WeightsError / ConfigError.
     """
     policy = get_preprocessing(preprocessing)
+    layer = check_layer(layer)
     resolved = resolve_weights(INCEPTION_V3_WEIGHTS, weights, allow_unverified=allow_unverified,
                                allow_download=allow_download)
     state = load_state_dict(resolved.path)
     try:
         extractor = InceptionV3Extractor(state, resolved.sha256, policy, device=device, backend=backend,
-                                         source=str(resolved.path))
+                                         source=str(resolved.path), layer=layer)
     except RuntimeError as exc:  # e.g. an unknown device string
         raise ConfigError(f"cannot build inception-v3 on device={device!r} (--device): {exc}") from exc
     extractor.weights_verified = resolved.verified
@@ -440,3 +529,4 @@ def build_inception(
 
 
 build_inception.metric_names = InceptionV3Extractor.metric_names  # type: ignore[attr-defined]  # known without weights
+build_inception.layers = tuple(LAYERS)  # type: ignore[attr-defined]  # the --layer choices

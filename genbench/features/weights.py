@@ -5,8 +5,9 @@ Resolution order for a :class:`WeightsSpec` (see :func:`resolve_weights`):
 1. an explicit path (``weights=PATH``, CLI ``--weights``);
 2. the spec's environment variable (``GENBENCH_INCEPTION_WEIGHTS`` for Inception);
 3. the cache, ``$GENBENCH_CACHE/weights/<file>`` (default ``~/.cache/genbench``);
-4. a download from the canonical URL into the cache (urllib, streamed, sha256
-   checked, then renamed into place atomically).
+4. a download from the canonical URL into the cache with genbench's one downloader
+   (:mod:`genbench.util.download`: ``$GENBENCH_DOWNLOAD_MIRROR``, timeouts, a size
+   bound, sha256 checked, then renamed into place atomically).
 
 Every file is hashed (sha256) on every resolution. A file whose hash differs from
 the published one is refused unless the caller passes ``allow_unverified=True``;
@@ -20,11 +21,8 @@ spec's ``pin_env_var``), which is then checked like a published hash.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,10 +30,7 @@ import torch
 
 from ..config import cache_dir
 from ..errors import WeightsError
-from ..util.atomic import atomic_path
 from ..util.files import sha256_file
-
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -50,6 +45,8 @@ class WeightsSpec:
     flag: str = "--weights"
     #: Environment variable holding a user's sha256 pin for a spec without a published one.
     pin_env_var: str | None = None
+    #: Largest download accepted (bytes); the largest network genbench fetches, DINOv2 ViT-g/14, is about 4.5 GB.
+    max_bytes: int = 8 << 30
 
 
 @dataclass(frozen=True)
@@ -132,28 +129,16 @@ def _check(path: Path, spec: WeightsSpec, origin: str, allow_unverified: bool,
 
 
 def download(spec: WeightsSpec, target: Path, timeout: float = 60.0, pin: str | None = None) -> Path:
-    """Stream ``spec.url`` to ``target`` (atomic), refusing it unless its sha256 matches. Raises WeightsError.
+    """Fetch ``spec.url`` to ``target`` with genbench's one downloader (:mod:`genbench.util.download`: mirror,
+    timeouts, size bound, atomic), refusing it unless its sha256 matches. Raises WeightsError.
 
     With no published sha256 and no pin the file is kept as downloaded (its hash is recorded by the caller).
     """
+    from ..util.download import download as fetch
+
     expected, _ = expected_sha256(spec, pin)
-    digest = hashlib.sha256()
-    try:
-        with atomic_path(target) as tmp:
-            with urllib.request.urlopen(spec.url, timeout=timeout) as response, open(tmp, "wb") as out:
-                for chunk in iter(lambda: response.read(_CHUNK), b""):
-                    digest.update(chunk)
-                    out.write(chunk)
-            if expected is not None and digest.hexdigest() != expected:
-                raise WeightsError(
-                    f"{spec.name} weights downloaded from {spec.url} have sha256 {digest.hexdigest()}, "
-                    f"expected {expected}; nothing was cached. {how_to_provide(spec)}"
-                )
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise WeightsError(
-            f"{spec.name} weights are not in the cache and could not be downloaded from {spec.url} ({exc}). "
-            f"{how_to_provide(spec)}"
-        ) from exc
+    fetch(spec.url, target, error=WeightsError, what=f"{spec.name} weights", offline=how_to_provide(spec),
+          sha256=expected, max_bytes=spec.max_bytes, timeout=timeout)
     return target
 
 

@@ -54,3 +54,29 @@ def inception_score(logits: np.ndarray, splits: int = 10, seed: int | None = 0) 
         scores.append(np.exp(kl.mean()))
     scores_arr = np.asarray(scores)
     return ScoreSpread(float(scores_arr.mean()), float(scores_arr.std()))
+
+
+def inception_score_split_size(logits: np.ndarray, split_size: int) -> tuple[ScoreSpread, int]:
+    """IS of logits [N, K] over contiguous, unshuffled splits of ``split_size`` (the last one shorter when N is no
+    multiple of it), ADM's rule (``compute_inception_score(..., split_size=5000)``): (mean and population std over
+    the splits, the number of splits). Raises ConfigError when N < split_size.
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if logits.ndim != 2:
+        raise InputError(f"logits: expected shape [N, K], got {logits.shape}")
+    if not np.isfinite(logits).all():
+        raise InputError("logits contain NaN or Inf values")
+    n = logits.shape[0]
+    if split_size < 1 or n < split_size:
+        raise ConfigError(f"IS with splits of {split_size} images (--is-split-size) needs at least {split_size} "
+                          f"generated samples; got {n}")
+    log_p = _log_softmax(logits)
+    p = np.exp(log_p)
+    scores = []
+    for start in range(0, n, split_size):
+        part = slice(start, min(start + split_size, n))
+        log_marginal = logsumexp(log_p[part], axis=0) - np.log(part.stop - part.start)
+        kl = (p[part] * (log_p[part] - log_marginal)).sum(axis=1)
+        scores.append(np.exp(kl.mean()))
+    scores_arr = np.asarray(scores)
+    return ScoreSpread(float(scores_arr.mean()), float(scores_arr.std())), len(scores)

@@ -27,6 +27,8 @@ class Evaluated:
     files: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
     flag: str | None = None
+    #: statistics of further layers of the same images (``spatial`` for sFID), by layer name
+    layers: dict[str, FeatureStats] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

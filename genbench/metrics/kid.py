@@ -4,6 +4,11 @@ k(x, y) = (x.y / d + 1)^3. For subsets X, Y of size m:
     MMD^2 = sum_{i!=j} k(x_i,x_j)/(m(m-1)) + sum_{i!=j} k(y_i,y_j)/(m(m-1)) - 2 sum_{i,j} k(x_i,y_j)/m^2
 (the cross term over all m^2 pairs, as the original KID code's default estimator).
 KID is the mean over seeded random subsets drawn without replacement; std is over subsets.
+
+A subset as large as both sets is the whole of both, in another order: every subset then gives the same
+value (up to the last bits of the sums), so the std over subsets and any interval drawn from them say
+nothing (:func:`spread_problem`). Where a verb picks the subset size itself, :func:`spread_subset_size`
+avoids that.
 """
 from __future__ import annotations
 
@@ -28,6 +33,36 @@ def polynomial_mmd2(x: np.ndarray, y: np.ndarray, degree: int = 3, gamma: float 
     term_xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     term_yy = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
     return float(term_xx + term_yy - 2.0 * k_xy.mean())
+
+
+def spread_problem(n_generated: int, n_reference: int, subset_size: int, subsets: int) -> str | None:
+    """Why the values over KID's subsets cannot vary (a zero-width spread that is no interval), or None.
+
+    Every subset is the whole of both sets when ``subset_size`` >= both counts; one subset has no spread.
+    """
+    if subset_size >= n_generated and subset_size >= n_reference:
+        return (f"the KID subset size ({subset_size}) covers both sets ({n_generated} generated, {n_reference} "
+                "reference): every subset is the same pair of sets, so the subsets do not vary (pass a smaller "
+                "--kid-subset-size)")
+    if subsets < 2:
+        return f"KID is computed on {subsets} subset, which has no spread (pass --kid-subsets 2 or more)"
+    return None
+
+
+def spread_subset_size(n_generated: int, n_reference: int, default: int = 1000) -> int:
+    """A subset size for a verb that chooses it: ``min(default, n_generated, n_reference)``, halved where that
+    would take the whole of both sets (:func:`spread_problem`).
+
+    Half of the sets: KID's estimate is unbiased at any subset size, so the size only trades the spread of one
+    subset's value (smaller subsets, more spread) against how freely subsets differ; at half of m images there
+    are C(m, m/2) different subsets (the most of any size) and two of them share half their images on average,
+    so the spread over subsets is a real one while each subset stays as large as it can. Where one set is larger
+    than the size, its subsets already differ and the size is kept (the numbers of such rows do not change).
+    """
+    size = min(default, n_generated, n_reference)
+    if size >= n_generated and size >= n_reference:
+        size = max(2, size // 2)
+    return size
 
 
 def kernel_inception_distance(

@@ -27,15 +27,21 @@ A zip member is checked when it is read; a compressed tar's members while the ar
 when they are decompressed), an uncompressed tar's when read.
 
 Faults: a corrupt member (bad deflate/bzip2/lzma stream, CRC mismatch, truncated data, unsupported
-compression) raises InputError naming ``archive::member``, never zlib.error or OSError. A compressed tar is
-decompressed to the end of its stream (so the gzip CRC is checked), and in any tar what follows the
-end-of-archive marker must be zero padding: tarfile reads a damaged member header as the end of the archive
-and would silently drop the members after it.
+compression, a damaged tar header) raises InputError naming ``archive::member``, never zlib.error or OSError.
+A compressed tar is decompressed to the end of its stream (so the gzip CRC is checked), and in any tar what
+follows the end-of-archive marker must be zero padding: tarfile reads a damaged member header as the end of the
+archive and would silently drop the members after it; the member is named from the name field of that header.
+A compressed tar's stream is one stream for all members, so where its damage shows outside a member's data (its
+check value at the end of the stream, a header that no longer decompresses) the member is found by decoding
+the image members read so far (the first that does not decode is the damaged one), else named as the member
+after the last one read. Only damage that no member shows (a wrong check value itself, the padding) is named by
+the archive alone, and the message says so.
 """
 
 from __future__ import annotations
 
 import bz2
+import collections
 import gzip
 import hashlib
 import io
@@ -45,9 +51,9 @@ import struct
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal, Protocol, cast
 
 import numpy as np
 
@@ -246,7 +252,9 @@ class TarSource(_ArchiveSource):
         entries = []
         try:
             with tarfile.open(self.path, "r:") as tf:
+                last = None
                 for m in tf:
+                    last = m.name
                     if m.isreg() and not m.issparse() and _is_image_member(m.name):
                         entries.append((m.name, m.offset_data, m.size))
                     else:
@@ -254,10 +262,20 @@ class TarSource(_ArchiveSource):
                 end = tf.offset
             with open(self.path, "rb") as fh:
                 fh.seek(end)
-                self._check_tail(fh, end)
+                self._check_tail(fh, end, last=last)
+        except tarfile.ReadError as exc:  # the first header is damaged (or this is no tar)
+            raise self._damaged_header(self._file_block(0), 0, exc) or self._tar_error(exc) from None
         except _TAR_ERRORS as exc:
             raise self._tar_error(exc) from None
         return entries
+
+    def _file_block(self, offset: int) -> bytes:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(offset)
+                return fh.read(512)
+        except OSError:
+            return b""
 
     def _scan_compressed(self, magic: bytes, max_cache_bytes: int) -> list[tuple[str, int, int]]:
         """Decompress once, keeping image member bytes in one buffer; (name, buffer offset, size).
@@ -266,17 +284,29 @@ class TarSource(_ArchiveSource):
         its end, so a damaged stream is an error even where the tar headers still parse.
         """
         opener: Callable[[Path, Literal["rb"]], io.BufferedIOBase]
+        codec: Callable[[], _Decompressor]
         if magic.startswith(_GZIP_MAGIC):
-            opener = gzip.open
+            opener, codec = gzip.open, lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif magic.startswith(_BZIP2_MAGIC):
-            opener = bz2.open
+            opener, codec = bz2.open, bz2.BZ2Decompressor
         else:
-            opener = lzma.open
-        entries = []
+            opener, codec = lzma.open, lzma.LZMADecompressor
+        entries: list[tuple[str, int, int]] = []
         buffer = bytearray()
+        last: str | None = None  # the last member whose header was read
+        at_end = False
+        tf: tarfile.TarFile | None = None
+        raw = _Recorded(io.BytesIO())  # replaced once the stream is open
         try:
-            with opener(self.path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tf:
+            with opener(self.path, "rb") as stream:
+                raw = _Recorded(stream, lambda: _decompressed_pieces(self.path, codec))
+                try:
+                    tf = tarfile.open(fileobj=cast(IO[bytes], raw), mode="r|")  # tarfile needs only read()
+                except tarfile.ReadError as exc:  # the first header: damaged, or its stream (zlib)
+                    raise self._damaged_header(raw.block(0), 0, exc, decompressed=True) or \
+                        self._stream_error(exc, None, False, [], buffer, raw.block(0), raw.offset) from None
                 for m in tf:
+                    last = m.name
                     if not (m.isreg() and _is_image_member(m.name)):
                         self.skipped += 1
                         continue
@@ -299,24 +329,119 @@ class TarSource(_ArchiveSource):
                         raise InputError(f"{self.path}::{m.name}: truncated tar member")
                     entries.append((m.name, len(buffer), m.size))
                     buffer += data
-                self._check_tail(raw, None)  # reads to the end of the stream: its CRC and length are checked
+                at_end = True
+                # what tarfile read past the end marker, then the rest to the end of the stream (its check is read)
+                try:
+                    self._check_tail(raw, tf.offset, raw.since(tf.offset), decompressed=True, last=last)
+                except InputError as damaged:  # a damaged header: in a damaged stream, maybe an earlier member's
+                    try:
+                        while raw.read(1 << 20):  # to the stream's end, where its check value is
+                            pass
+                    except _TAR_ERRORS as exc:
+                        name = self._undecodable(entries, buffer)
+                        if name is not None:
+                            raise InputError(f"{self.path}::{name}: corrupt compressed stream ({_reason(exc)}); "
+                                             "this member's decompressed bytes do not decode as an image, so the "
+                                             "damage begins in it (a tar header after it is damaged too)") from None
+                    raise damaged from None
         except _TAR_ERRORS as exc:
-            raise self._tar_error(exc) from None
+            header = raw.since(tf.offset) if tf is not None else raw.block(0)
+            raise self._stream_error(exc, last, at_end, entries, buffer, header, raw.offset) from None
         self._cache = np.frombuffer(buffer, dtype=np.uint8)  # a view: no second copy
         return entries
 
-    def _check_tail(self, fh, offset: int | None) -> None:
-        """InputError unless what follows the end-of-archive marker is zeros (padding) up to the end.
+    def _stream_error(self, exc: BaseException, last: str | None, at_end: bool, entries: list[tuple[str, int, int]],
+                      buffer: bytearray, header: bytes = b"", decompressed: int = 0) -> InputError:
+        """A compressed tar's stream failed outside a member's data: name the member the damage is in.
 
-        tarfile takes a damaged member header for the end of the archive and silently drops what follows.
+        ``last``: the last member whose header was read; ``at_end``: every member was read (the stream's check at
+        its end failed); ``header``: what decompressed of the header being read when it failed; ``decompressed``:
+        how many bytes of the stream decompressed before it failed."""
+        reason = _reason(exc)
+        if last is None and decompressed == 0:
+            return InputError(f"{self.path}: cannot read as a tar archive ({reason}); nothing of its compressed "
+                              "stream decompresses, so no member can be named")
+        name = self._undecodable(entries, buffer)
+        if name is not None:
+            return InputError(f"{self.path}::{name}: corrupt compressed stream ({reason}); this member's "
+                              "decompressed bytes do not decode as an image, so the damage is in it")
+        if not at_end:
+            name = _header_name(header) if len(header) >= 512 else None
+            if name is not None:
+                return InputError(f"{self.path}::{name}: corrupt compressed stream ({reason}) in this member's header")
+            member = f"the member after {last}" if last is not None else "its first member"
+            return InputError(f"{self.path}::({member}): corrupt compressed stream ({reason}): the header of "
+                              f"{member} does not decompress to a readable tar header, so that member's name cannot "
+                              "be read; the members from it on are lost")
+        return InputError(f"{self.path}: corrupt compressed stream ({reason}) at its end, after its last member "
+                          f"{last}: every image member decodes, so the damage is in the stream's own check value, "
+                          "its padding or a member that is no image; no image member is known to be damaged")
+
+    @staticmethod
+    def _undecodable(entries: list[tuple[str, int, int]], buffer: bytearray) -> str | None:
+        """The first image member read so far whose bytes do not decode (only asked once the stream is damaged)."""
+        for name, offset, size in entries:
+            try:
+                decode_image(io.BytesIO(bytes(buffer[offset : offset + size])), name)
+            except InputError:
+                return name
+        return None
+
+    def _damaged_header(self, block: bytes, offset: int, exc: BaseException | None = None,
+                        decompressed: bool = False, unnamed: str | None = None) -> InputError | None:
+        """The error naming the member whose damaged header ``block`` (at byte ``offset``) is, or None when the
+        block does not look like a tar header at all (``unnamed``: how to name the member then instead)."""
+        name = _header_name(block) or unnamed
+        if name is None:
+            return None
+        where = f"byte {offset}" + (" of the decompressed stream" if decompressed else "")
+        why = f" ({_reason(exc)})" if exc is not None else ""
+        lost = ("the archive cannot be read" if offset == 0 else
+                "tarfile reads it as the end of the archive, so this member and the ones after it would be lost")
+        return InputError(f"{self.path}::{name}: damaged tar member header at {where}{why}; {lost}")
+
+    def _check_tail(self, fh, offset: int, pending: bytes = b"", decompressed: bool = False,
+                    last: str | None = None) -> None:
+        """InputError unless what follows the end-of-archive marker at ``offset`` is zeros (padding) up to the end.
+
+        ``pending``: bytes after ``offset`` already read (by tarfile), then ``fh`` is read to its end. tarfile takes
+        a damaged member header for the end of the archive and silently drops what follows: a header there is
+        named by the member name it still records.
         """
-        while block := fh.read(1 << 20):
-            if block.count(0) != len(block):
-                where = f" at byte {offset}" if offset is not None else ""
-                raise InputError(
-                    f"{self.path}: damaged tar archive: data follows what reads as its end{where} "
-                    "(a corrupt member header, or several tars concatenated); the members after it would be lost"
-                )
+        seen = bytearray()  # the first 512-byte block that is not zeros, once found
+        start = None  # its offset after ``offset``
+        position = 0
+        block = pending
+        while block or (block := fh.read(1 << 20)):
+            if start is None:
+                nonzero = len(block) - len(block.lstrip(b"\0"))
+                if nonzero < len(block):
+                    start = (position + nonzero) // 512 * 512
+                    seen += block[start - position :]
+            elif len(seen) < 512:
+                seen += block
+            position += len(block)
+            block = b""
+            if start is not None and len(seen) >= 512:
+                break
+        if start is None:
+            return
+        where = offset + start
+        if start == 0:  # where the next header is: a damaged one
+            damaged = self._damaged_header(bytes(seen[:512]), where, decompressed=decompressed)
+            if damaged is None and last is not None:  # not even its name is readable
+                damaged = self._damaged_header(bytes(seen[:512]), where, decompressed=decompressed,
+                                               unnamed=f"(the member after {last})")
+            if damaged is not None:
+                raise damaged
+        name = _header_name(bytes(seen[:512]))
+        member = f"::{name}" if name else ""
+        raise InputError(
+            f"{self.path}{member}: damaged tar archive: data follows what reads as its end at byte {where}"
+            + (" of the decompressed stream" if decompressed else "")
+            + (f", after its member {last}" if last and not member else "")
+            + " (a corrupt member header, or several tars concatenated); the members after it would be lost"
+        )
 
     def _member_bytes(self, index: int) -> bytes:
         offset, size = int(self._offsets[index]), int(self._sizes[index])
@@ -346,3 +471,114 @@ class TarSource(_ArchiveSource):
 def _reason(exc: BaseException) -> str:
     """An exception as a short phrase: its message, or its type when it has none."""
     return str(exc) or type(exc).__name__
+
+
+class _Decompressor(Protocol):
+    """What zlib.decompressobj, bz2.BZ2Decompressor and lzma.LZMADecompressor have in common."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def _decompressed_pieces(path: Path, codec: Callable[[], _Decompressor], chunk: int = 64) -> Iterator[bytes]:
+    """The decompressed stream of ``path``, fed to ``codec()`` ``chunk`` compressed bytes at a time, as far as it
+    decompresses (the codec's error at the damage; what came before it has been yielded). Streams that follow one
+    another (concatenated gzip, bzip2 or xz files, zero padding between them) are read like gzip.open does."""
+    decompressor = codec()
+    with open(path, "rb") as fh:
+        while data := fh.read(chunk):
+            while data:
+                if decompressor.eof:  # another stream follows, or padding
+                    data = data.lstrip(b"\0")
+                    if not data:
+                        break
+                    decompressor = codec()
+                out = decompressor.decompress(data)
+                data = decompressor.unused_data if decompressor.eof else b""
+                if out:
+                    yield out
+
+
+class _Recorded:
+    """A decompressing stream read through, counting the bytes and keeping the last ``keep`` of them, so that what
+    tarfile read past the end of an archive can still be checked and a damaged header at a known offset be named.
+
+    When a read fails (a damaged stream), the stream is decompressed again (``again()``: its pieces from the start,
+    a few compressed bytes at a time) past what was read, up to the damage: what still decompresses before it is
+    returned and the error is raised by the next read, so it shows where tarfile needs the damaged bytes (in a
+    member's data or header) rather than a read-ahead earlier. Only a failing archive pays for this.
+    """
+
+    def __init__(self, stream: io.BufferedIOBase, again: Callable[[], Iterator[bytes]] | None = None,
+                 keep: int = 1 << 16) -> None:
+        self.stream, self.again, self.keep = stream, again, keep
+        self.offset = 0  # bytes read so far
+        self._kept: collections.deque[bytes] = collections.deque()  # the last reads, [offset - _kept_size, offset)
+        self._kept_size = 0
+        self._error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        if self._error is not None:
+            raise self._error
+        try:
+            data = self.stream.read(size)
+        except _TAR_ERRORS as exc:
+            data = self._before_damage(size)
+            self._error = exc
+            if not data:
+                raise
+        self.offset += len(data)
+        self._kept.append(data)
+        self._kept_size += len(data)
+        while self._kept_size - len(self._kept[0]) >= self.keep:  # whole reads dropped: no copying
+            self._kept_size -= len(self._kept.popleft())
+        return data
+
+    def _before_damage(self, size: int) -> bytes:
+        """What decompresses from ``offset`` on before the damage (at most ``size`` bytes; all of it for -1)."""
+        if self.again is None:
+            return b""
+        kept = bytearray()
+        position = 0
+        try:
+            for piece in self.again():
+                if position + len(piece) > self.offset:
+                    kept += piece[max(0, self.offset - position) :]
+                    if 0 <= size <= len(kept):
+                        break
+                position += len(piece)
+        except _TAR_ERRORS:
+            pass
+        return bytes(kept if size < 0 else kept[:size])
+
+    def since(self, offset: int) -> bytes:
+        """The bytes read from ``offset`` on (those still kept: at least the last ``keep``)."""
+        first = self.offset - self._kept_size
+        return b"".join(self._kept)[max(0, offset - first) :]
+
+    def block(self, offset: int, size: int = 512) -> bytes:
+        """``size`` bytes from ``offset``, where still kept (else fewer, or none)."""
+        return self.since(offset)[:size]
+
+
+def _header_name(block: bytes) -> str | None:
+    """The member name a 512-byte tar header block records (as recorded: the damage may be in the name too), or
+    None when the block does not look like a tar header (neither the ``ustar`` magic of every POSIX and GNU tar
+    nor an octal checksum field) or records no readable name."""
+    if len(block) < 512:
+        return None
+    ustar = block[257:262] == b"ustar"
+    try:
+        int(block[148:156].replace(b"\0", b" ").strip(), 8)
+    except ValueError:
+        if not ustar:
+            return None
+    name = block[:100].split(b"\0", 1)[0]
+    prefix = block[345:500].split(b"\0", 1)[0] if ustar else b""
+    text = ((prefix + b"/" if prefix else b"") + name).decode("utf-8", "replace")
+    return text if text.strip() and text.isprintable() else None

@@ -1,13 +1,16 @@
-"""Standard image data sets as ImageSources: Fashion-MNIST, MNIST, CIFAR-10 and CIFAR-100.
+"""Standard image data sets as ImageSources: Fashion-MNIST, MNIST, CIFAR-10, CIFAR-100 and STL-10.
 
 A data set is named by a spec ``NAME:SPLIT`` (``fashion-mnist:train``, ``cifar10:test``, ...);
 ``DATASETS.names()`` lists them. Files are read from their usual on-disk formats:
 
 - Fashion-MNIST / MNIST: the four IDX files (``train-images-idx3-ubyte[.gz]``,
   ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``), read with :func:`genbench.sources.idx.read_idx`.
-- CIFAR-10 / CIFAR-100: the "python version" batches (``cifar-10-batches-py/``, ``cifar-100-python/``).
-  These are Python pickles; they are read with a restricted unpickler that only builds dicts,
-  lists, strings and numpy arrays and refuses every other global with an InputError.
+- CIFAR-10 / CIFAR-100: the "binary version" (``cifar-10-batches-bin/data_batch_1.bin`` ... ``test_batch.bin``,
+  ``cifar-100-binary/train.bin``, ``test.bin``: fixed-size records, no pickles), else the "python version"
+  batches (``cifar-10-batches-py/``, ``cifar-100-python/``), Python pickles read with a restricted unpickler
+  that only builds dicts, lists, strings and numpy arrays and refuses every other global with an InputError.
+- STL-10 (``stl10:train|test|unlabeled``): the binary version (``stl10_binary/train_X.bin``, ``train_y.bin``,
+  ``test_X.bin``, ``test_y.bin``, ``unlabeled_X.bin``); the unlabeled split has no labels.
 
 Lookup order for a data set's files (first match wins):
 
@@ -86,6 +89,9 @@ class DatasetDef:
     system_dirs: tuple[Path, ...] = ()
     how_to_get: str = ""
     gz_optional: bool = False  # IDX files may be plain or gzipped
+    #: further (subdirs, filenames) layouts, tried in each folder after the first (CIFAR: the python version)
+    layouts: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    labelled: bool = True  # False: a split without labels (STL-10 unlabeled)
 
     @property
     def spec(self) -> str:
@@ -108,20 +114,20 @@ class DatasetSource(ImageSource):
         self,
         spec: str,
         images: np.ndarray,
-        labels: np.ndarray,
+        labels: np.ndarray | None,
         files: tuple[Path, ...],
         digests: tuple[str, ...] | None = None,
     ) -> None:
         if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
             raise InputError(f"{spec}: expected uint8 images [N,H,W] or [N,H,W,3], got {images.dtype} {images.shape}")
-        if labels.shape != (len(images),):
+        if labels is not None and labels.shape != (len(images),):
             raise InputError(f"{spec}: {len(images)} images but labels of shape {labels.shape}")
         self.location = spec
         self.spec = spec
         self.files = files
         self._digests = digests  # "size:sha256" of each file as decoded; None: hashed when first asked
         self._images = images
-        self._labels = labels.astype(np.int64, copy=False)
+        self._labels = None if labels is None else labels.astype(np.int64, copy=False)
 
     def __len__(self) -> int:
         return len(self._images)
@@ -145,16 +151,17 @@ class DatasetSource(ImageSource):
     def key(self, index: int) -> str:
         return f"{self.spec}#{self._check_index(index)}"
 
-    def label(self, index: int) -> int:
-        return int(self._labels[self._check_index(index)])
+    def label(self, index: int) -> int | None:
+        i = self._check_index(index)
+        return None if self._labels is None else int(self._labels[i])
 
     @property
     def has_labels(self) -> bool:
-        return True
+        return self._labels is not None
 
-    def labels(self) -> np.ndarray:
-        """All labels as int64 [N] (a copy)."""
-        return self._labels.copy()
+    def labels(self) -> np.ndarray | None:
+        """All labels as int64 [N] (a copy), None for a split without labels."""
+        return None if self._labels is None else self._labels.copy()
 
     def fingerprint(self) -> str:
         """``SPEC|name:size:sha256|...`` over the data set's files: their content, not just their names."""
@@ -186,7 +193,7 @@ def open_dataset(
     definition = DATASETS.get(spec)
     files = _locate(definition, data_dir, download)
     images, labels, digests = _read_cached(definition.spec, files)
-    return DatasetSource(definition.spec, images, labels, files, digests)
+    return DatasetSource(definition.spec, images, labels if definition.labelled else None, files, digests)
 
 
 def load_dataset_arrays(
@@ -222,9 +229,13 @@ def _search_roots(definition: DatasetDef, data_dir: str | os.PathLike | None) ->
     return roots
 
 
-def _find_in(folder: Path, definition: DatasetDef) -> tuple[Path, ...] | None:
+def _layouts(definition: DatasetDef) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    return [(definition.subdirs, definition.filenames), *definition.layouts]
+
+
+def _find_in(folder: Path, definition: DatasetDef, filenames: tuple[str, ...] | None = None) -> tuple[Path, ...] | None:
     found = []
-    for name in definition.filenames:
+    for name in definition.filenames if filenames is None else filenames:
         candidates = [folder / name, folder / f"{name}.gz"] if definition.gz_optional else [folder / name]
         hit = next((c for c in candidates if c.is_file()), None)
         if hit is None:
@@ -236,19 +247,21 @@ def _find_in(folder: Path, definition: DatasetDef) -> tuple[Path, ...] | None:
 def _locate(definition: DatasetDef, data_dir: str | os.PathLike | None, download: bool | None) -> tuple[Path, ...]:
     looked: list[str] = []
     for root, why in _search_roots(definition, data_dir):
-        for sub in definition.subdirs:
-            folder = root / sub if sub else root
-            files = _find_in(folder, definition)
-            if files is not None:
-                return tuple(f.resolve() for f in files)
-            looked.append(f"{folder} ({why})")
+        for subdirs, filenames in _layouts(definition):
+            for sub in subdirs:
+                folder = root / sub if sub else root
+                files = _find_in(folder, definition, filenames)
+                if files is not None:
+                    return tuple(f.resolve() for f in files)
+                looked.append(f"{folder} ({why})")
     outcome = _try_download(definition, download)
     if outcome is None:
         cache = data_cache_dir()
-        for sub in definition.subdirs:
-            files = _find_in(cache / sub if sub else cache, definition)
-            if files is not None:
-                return tuple(f.resolve() for f in files)
+        for subdirs, filenames in _layouts(definition):
+            for sub in subdirs:
+                files = _find_in(cache / sub if sub else cache, definition, filenames)
+                if files is not None:
+                    return tuple(f.resolve() for f in files)
         outcome = f"download finished but the files are not in {cache}"
     wanted = ", ".join(f"{n}[.gz]" if definition.gz_optional else n for n in definition.filenames)
     raise InputError(
@@ -310,7 +323,7 @@ def _read_uncached_once(
         raise InputError(
             f"{stamps[0][0]}: expected {spec} images of shape {definition.image_shape}, got {images.shape[1:]}"
         )
-    if len(labels) and (labels.min() < 0 or labels.max() >= definition.num_classes):
+    if definition.labelled and len(labels) and (labels.min() < 0 or labels.max() >= definition.num_classes):
         raise InputError(
             f"{stamps[-1][0]}: labels must lie in [0, {definition.num_classes}), got [{labels.min()}, {labels.max()}]"
         )
@@ -401,6 +414,55 @@ def _cifar_reader(label_key: str) -> Callable[[tuple[Path, ...]], tuple[np.ndarr
     return read
 
 
+def _read_bytes(path: Path, record: int, what: str) -> np.ndarray:
+    """The whole file as uint8, checked to hold a whole number (>= 1) of ``record``-byte records."""
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if data.size == 0 or data.size % record:
+        raise InputError(f"{path}: {data.size} bytes is not a whole number of {record}-byte {what} records")
+    return data
+
+
+def _cifar_binary(files: tuple[Path, ...], label_bytes: int) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR "binary version" files: records of ``label_bytes`` label bytes (CIFAR-100: coarse, fine; the last
+    is kept) then 3072 bytes, the 1024 red, 1024 green and 1024 blue values of a 32 x 32 image in row-major order."""
+    images, labels = [], []
+    for path in files:
+        rec = _read_bytes(path, label_bytes + 3072, "CIFAR").reshape(-1, label_bytes + 3072)
+        labels.append(rec[:, label_bytes - 1].astype(np.int64))
+        images.append(rec[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+    return np.ascontiguousarray(np.concatenate(images)), np.concatenate(labels)
+
+
+def _cifar_any(label_key: str, label_bytes: int) -> Callable[[tuple[Path, ...]], tuple[np.ndarray, np.ndarray]]:
+    """The binary version's reader for ``.bin`` files, else the python version's (restricted unpickler)."""
+    pickled = _cifar_reader(label_key)
+
+    def read(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
+        if all(p.suffix == ".bin" for p in files):
+            return _cifar_binary(files, label_bytes)
+        return pickled(files)
+
+    return read
+
+
+def _stl10_reader(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """STL-10 binary: ``*_X.bin`` uint8 images of 3 x 96 x 96 stored column-major (per channel, column by column),
+    ``*_y.bin`` one uint8 label 1..10 per image (returned 0..9); the unlabeled split has no ``_y`` file."""
+    x = _read_bytes(files[0], 3 * 96 * 96, "STL-10 image")
+    images = np.ascontiguousarray(x.reshape(-1, 3, 96, 96).transpose(0, 3, 2, 1))  # (c, w, h) -> (h, w, c)
+    if len(files) == 1:
+        return images, np.zeros(0, dtype=np.int64)
+    y = _read_bytes(files[1], 1, "STL-10 label").astype(np.int64)
+    if len(y) != len(images):
+        raise InputError(f"{files[1]}: {len(y)} labels for the {len(images)} images of {files[0]}")
+    if y.min() < 1 or y.max() > 10:
+        raise InputError(f"{files[1]}: STL-10 labels are 1..10, got {y.min()}..{y.max()}")
+    return images, y - 1
+
+
 # ----------------------------------------------------------------------------- downloads (online only)
 
 
@@ -474,8 +536,13 @@ _HOW_MNIST = (
     "data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run once on a machine with internet access"
 )
 _HOW_CIFAR = (
-    "unpack the CIFAR 'python version' archive ({archive}) into FOLDER (giving FOLDER/{sub}/) and pass FOLDER "
-    "as data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run once on a machine with internet access"
+    "unpack the CIFAR 'binary version' archive ({binary}) or the 'python version' ({archive}) into FOLDER (giving "
+    "FOLDER/{bsub}/ or FOLDER/{sub}/) and pass FOLDER as data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run "
+    "once on a machine with internet access"
+)
+_HOW_STL10 = (
+    "unpack stl10_binary.tar.gz (https://ai.stanford.edu/~acoates/stl10/) into FOLDER (giving FOLDER/stl10_binary/) "
+    "and pass FOLDER as data_dir / --data-dir or set GENBENCH_DATA=FOLDER"
 )
 
 for _split in ("train", "test"):
@@ -514,11 +581,13 @@ for _split in ("train", "test"):
             split=_split,
             num_classes=10,
             image_shape=(32, 32, 3),
-            subdirs=("cifar-10-batches-py",),
-            filenames=_CIFAR10_FILES[_split],
-            reader=_cifar_reader("labels"),
+            subdirs=("cifar-10-batches-bin",),
+            filenames=tuple(f"{f}.bin" for f in _CIFAR10_FILES[_split]),
+            layouts=((("cifar-10-batches-py",), _CIFAR10_FILES[_split]),),
+            reader=_cifar_any("labels", 1),
             downloader=_cifar_downloader("CIFAR10"),
-            how_to_get=_HOW_CIFAR.format(archive="cifar-10-python.tar.gz", sub="cifar-10-batches-py"),
+            how_to_get=_HOW_CIFAR.format(archive="cifar-10-python.tar.gz", sub="cifar-10-batches-py",
+                                         binary="cifar-10-binary.tar.gz", bsub="cifar-10-batches-bin"),
         )
     )
     DATASETS.register(f"cifar100:{_split}")(
@@ -527,11 +596,29 @@ for _split in ("train", "test"):
             split=_split,
             num_classes=100,
             image_shape=(32, 32, 3),
-            subdirs=("cifar-100-python",),
-            filenames=_CIFAR100_FILES[_split],
-            reader=_cifar_reader("fine_labels"),
+            subdirs=("cifar-100-binary",),
+            filenames=tuple(f"{f}.bin" for f in _CIFAR100_FILES[_split]),
+            layouts=((("cifar-100-python",), _CIFAR100_FILES[_split]),),
+            reader=_cifar_any("fine_labels", 2),
             downloader=_cifar_downloader("CIFAR100"),
-            how_to_get=_HOW_CIFAR.format(archive="cifar-100-python.tar.gz", sub="cifar-100-python"),
+            how_to_get=_HOW_CIFAR.format(archive="cifar-100-python.tar.gz", sub="cifar-100-python",
+                                         binary="cifar-100-binary.tar.gz", bsub="cifar-100-binary"),
         )
     )
 
+
+for _split, _files in (("train", ("train_X.bin", "train_y.bin")), ("test", ("test_X.bin", "test_y.bin")),
+                       ("unlabeled", ("unlabeled_X.bin",))):
+    DATASETS.register(f"stl10:{_split}")(
+        DatasetDef(
+            name="stl10",
+            split=_split,
+            num_classes=10,
+            image_shape=(96, 96, 3),
+            subdirs=("stl10_binary", ""),
+            filenames=_files,
+            reader=_stl10_reader,
+            how_to_get=_HOW_STL10,
+            labelled=_split != "unlabeled",
+        )
+    )

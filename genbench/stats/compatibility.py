@@ -12,6 +12,7 @@ preprocessing   the resize/normalise policy the images went through
 precision       float32, tf32 or bf16; a file that does not record it is float32
                 (every file written before precision was recorded was)
 feature_dim     the width of a feature vector
+protocol        the paper protocol (``--protocol``: adm, edm2, ...) the numbers were made under
 ============== ===============================================================
 
 A field that one side records and the other does not is *unchecked*; an input without any
@@ -20,6 +21,11 @@ every field unchecked. Unchecked is allowed, with a warning that names the input
 fields, and the result's provenance lists them under ``unchecked``; a field that both sides
 record and that differs is refused with :class:`~genbench.errors.ReferenceStatsError`, the
 same message from every verb.
+
+``--extractor`` and ``--preprocessing`` state the space of a file that does not record it
+(:func:`stated_fields`): the input takes those fields, which stay unchecked, and its provenance
+records them under ``stated``. A metric defined in one space (CMMD) can then be computed on
+plain features the user vouches for; a field a file records is never replaced.
 """
 from __future__ import annotations
 
@@ -30,7 +36,12 @@ from dataclasses import dataclass
 from ..errors import ReferenceStatsError
 
 #: The identity fields, in the order they are checked and reported.
-IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim")
+IDENTITY_FIELDS: tuple[str, ...] = ("extractor", "weights_sha256", "layer", "preprocessing", "precision", "feature_dim",
+                                     "protocol")
+
+#: Fields whose absence means "none" when choosing among candidates (:func:`same_identity`): statistics made
+#: without a protocol match a run without one.
+OPTIONAL: tuple[str, ...] = ("protocol",)
 
 #: What a file that does not record a field was made with, where that is known.
 IMPLIED: dict[str, object] = {"precision": "float32"}
@@ -57,6 +68,9 @@ def identity_fields(identity: Mapping[str, object] | None) -> dict[str, object] 
 def mismatch_message(what: str, key: str, value: object, other: str, other_value: object) -> str:
     """The one refusal message: the input, the field, both values."""
     hint = HINTS.get(key, "")
+    if key == "preprocessing":  # name the policy that reproduces the input's features
+        hint = (f"to compare with {what}, extract with --preprocessing {value}; to compare with {other}, with "
+                f"--preprocessing {other_value}")
     return (f"{what} was built with {key}={value!r}, but {other} uses {key}={other_value!r}; features and "
             "statistics made under different settings cannot be compared" + (f" ({hint})" if hint else ""))
 
@@ -65,6 +79,7 @@ def mismatch_message(what: str, key: str, value: object, other: str, other_value
 HINTS = {
     "precision": "extract both sides at one --precision: bf16/tf32 features are not float32 statistics",
     "extractor": "pass --extractor to match the reference, or a reference built with this extractor",
+    "protocol": "a protocol's numbers are compared only with a reference and results made under the same --protocol",
 }
 
 
@@ -74,7 +89,7 @@ def same_identity(a: Mapping[str, object] | None, b: Mapping[str, object] | None
     have, want = identity_fields(a), identity_fields(b)
     if have is None or want is None:
         return False
-    return all(have.get(k) == want.get(k) and k in have for k in IDENTITY_FIELDS)
+    return all(have.get(k) == want.get(k) and (k in have or k in OPTIONAL) for k in IDENTITY_FIELDS)
 
 
 def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: bool = True) -> dict[str, list[str]]:
@@ -104,6 +119,29 @@ def check_compatible(sides: Sequence[Side], expected: Side | None = None, warn: 
     if warn and unchecked:
         warnings.warn(unchecked_message(unchecked), UserWarning, stacklevel=3)
     return unchecked
+
+
+#: The identity fields an option can state for a file that does not record them: field -> the option.
+STATABLE = {"extractor": "--extractor", "preprocessing": "--preprocessing"}
+
+
+def stated_fields(what: str, identity: Mapping[str, object] | None, stated: Mapping[str, object | None]
+                  ) -> dict[str, object]:
+    """The fields ``stated`` by options (``{"extractor": ..., "preprocessing": ...}``, None: not given) that an input
+    without them takes: the space its plain features are in, as the user says (unchecked: nothing can verify it).
+
+    A field the input records is never replaced: stating another value raises ReferenceStatsError naming both.
+    """
+    out: dict[str, object] = {}
+    for key, value in stated.items():
+        if value is None or key not in STATABLE:
+            continue
+        recorded = (identity or {}).get(key)
+        if recorded is None:
+            out[key] = value
+        elif recorded != value:
+            raise ReferenceStatsError(mismatch_message(what, key, recorded, STATABLE[key], value))
+    return out
 
 
 def unchecked_message(unchecked: Mapping[str, Sequence[str]]) -> str:

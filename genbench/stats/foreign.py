@@ -28,6 +28,8 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"),  # protocol 5 (Python >= 3.14's default)
+    ("numpy._core.numeric", "_frombuffer"),
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("_codecs", "encode"),  # how protocol-2 pickles spell bytes
@@ -70,10 +72,11 @@ def _plain(obj: object, path: Path, where: str) -> None:
         raise ReferenceStatsError(f"{path}: {where} is a {type(obj).__name__}")
 
 
-def read_edm2_pickle(path: str | Path, key: str) -> tuple[np.ndarray, np.ndarray, int | None]:
-    """(mu [d], sigma [d, d], num_images or None) of feature space ``key`` ('fid', 'fd_dinov2') in an EDM2 pickle.
+def load_stats_pickle(path: str | Path) -> dict:
+    """The dict an EDM2 statistics pickle holds, read with the restricted unpickler (no pickled code runs).
 
-    ReferenceStatsError naming the file for anything but a plain statistics pickle.
+    ReferenceStatsError naming the file for a pickle that names any other global, for anything but numeric
+    arrays, numbers, strings, lists and dicts, and for a file over :data:`MAX_PICKLE_BYTES`.
     """
     path = Path(path)
     size = path.stat().st_size
@@ -90,13 +93,75 @@ def read_edm2_pickle(path: str | Path, key: str) -> tuple[np.ndarray, np.ndarray
     _plain(doc, path, "the pickle")
     if not isinstance(doc, dict):
         raise ReferenceStatsError(f"{path}: expected a dict of statistics, got {type(doc).__name__}")
-    spaces = sorted(k for k, v in doc.items() if isinstance(v, dict) and "mu" in v and "sigma" in v)
-    if key not in spaces:
-        raise ReferenceStatsError(f"{path}: no statistics {key!r} (--key); the file has: {', '.join(spaces) or 'none'}")
+    return doc
+
+
+def edm2_count(doc: dict, path: str | Path) -> int | None:
+    """``num_images`` of an EDM2 statistics dict (None when absent); ReferenceStatsError unless a count >= 2."""
     n = doc.get("num_images")
     if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 2):
         raise ReferenceStatsError(f"{path}: num_images must be a whole number >= 2, got {n!r}")
-    return np.asarray(doc[key]["mu"]), np.asarray(doc[key]["sigma"]), None if n is None else int(n)
+    return None if n is None else int(n)
+
+
+def edm2_space(doc: dict, key: str, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, sigma) of feature space ``key`` ('fid', 'fd_dinov2') of an EDM2 statistics dict."""
+    spaces = sorted(k for k, v in doc.items() if isinstance(v, dict) and "mu" in v and "sigma" in v)
+    if key not in spaces:
+        raise ReferenceStatsError(f"{path}: no statistics {key!r} (--key); the file has: {', '.join(spaces) or 'none'}")
+    return np.asarray(doc[key]["mu"]), np.asarray(doc[key]["sigma"])
+
+
+def read_edm2_pickle(path: str | Path, key: str) -> tuple[np.ndarray, np.ndarray, int | None]:
+    """(mu [d], sigma [d, d], num_images or None) of feature space ``key`` ('fid', 'fd_dinov2') in an EDM2 pickle.
+
+    ReferenceStatsError naming the file for anything but a plain statistics pickle.
+    """
+    doc = load_stats_pickle(path)
+    mu, sigma = edm2_space(doc, key, path)
+    return mu, sigma, edm2_count(doc, path)
+
+
+def read_npz_arrays(path: str | Path, keys: tuple[str, ...] | list[str], what: str) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of an ``.npz``, and nothing else (a batch's images stay unread); bounded, no pickles.
+
+    ReferenceStatsError naming the file and ``what`` it should be for a missing key, a pickled or oversized
+    array, or a file that is no readable ``.npz``.
+    """
+    from ..errors import InputError
+    from ..sources.arrays import _npz_members, _open_zip, read_npz_array
+    from ..sources.limits import max_array_bytes
+
+    path = Path(path)
+    try:
+        with _open_zip(path) as zf:
+            members = _npz_members(zf)
+            missing = [k for k in keys if k not in members]
+            if missing:
+                raise ReferenceStatsError(f"{path}: {what} has arrays {list(keys)}; missing {missing}, found "
+                                          f"{sorted(members)}")
+            limit = max_array_bytes()
+            return {k: read_npz_array(zf, members[k], path, limit) for k in keys}
+    except (InputError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ReferenceStatsError(f"{path}: not a readable {what} ({exc})") from None
+
+
+def npz_array_header(path: str | Path, key: str, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) that array ``key`` of an ``.npz`` declares, read from its header only."""
+    from ..errors import InputError
+    from ..sources.arrays import _npz_members, _open_zip, read_npy_header
+
+    path = Path(path)
+    try:
+        with _open_zip(path) as zf:
+            members = _npz_members(zf)
+            if key not in members:
+                raise ReferenceStatsError(f"{path}: {what} has an array {key!r}; found {sorted(members)}")
+            with zf.open(members[key]) as fh:
+                shape, _, dtype, _ = read_npy_header(fh, f"{path}:{key}")
+    except (InputError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ReferenceStatsError(f"{path}: not a readable {what} ({exc})") from None
+    return tuple(int(s) for s in shape), np.dtype(dtype)
 
 
 def read_adm_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, int | None]:

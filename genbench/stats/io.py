@@ -109,6 +109,7 @@ class SavedStats:
     stats: FeatureStats
     meta: dict | None
     path: Path | None = None
+    n_known: bool = True  # False: the file records no sample count (stats.n is then a placeholder of 2)
     #: a seeded uniform sample of the rows (``genbench merge`` of shards with ``--bank``): float32 [k, d] / [k, C]
     bank_features: np.ndarray | None = None
     bank_logits: np.ndarray | None = None
@@ -125,6 +126,25 @@ def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: boo
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)),
                      **extra)  # type: ignore[arg-type]  # mypy matches **extra to allow_pickle; no such key
+
+
+def save_gaussian(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int | None, meta: dict,
+                  overwrite: bool = False) -> None:
+    """Write float64 ``mu`` [d] and ``sigma`` [d, d] exactly as given (no round trip through sums), atomically.
+
+    ``n``: the sample count, or None where the statistics' source does not state it (then the file has no
+    ``n`` and :func:`load_stats` treats the count as unknown). Used for imported published statistics.
+    """
+    meta = {**meta, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
+    meta.pop("n", None)
+    arrays: dict[str, np.ndarray | np.str_] = {"mu": np.asarray(mu, np.float64), "sigma": np.asarray(sigma, np.float64)}
+    if n is not None:
+        meta["n"] = int(n)
+        arrays["n"] = np.int64(n)  # type: ignore[assignment]  # a 0-d array, as save_stats writes it
+    arrays["meta"] = np.str_(json.dumps(meta))
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle; no such key
 
 
 def checked_gaussian(mu: np.ndarray, sigma: np.ndarray, path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -175,7 +195,7 @@ def load_stats(path: str | Path) -> SavedStats:
                                       f"{bank.shape}")
         banks[key] = bank.astype(np.float32, copy=False)
     # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
-    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, **banks)
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2, **banks)
 
 
 @dataclass

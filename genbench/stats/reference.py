@@ -15,20 +15,26 @@ import json
 import os
 import re
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import cache_dir
 from ..errors import ConfigError, ReferenceStatsError
 from ..util.atomic import write_text_atomic
 from ..util.files import sha256_file
-from .io import SavedStats, load_stats
+from .io import FeatureFile, SavedStats, load_features, load_stats
 
 MANIFEST = "manifest.json"
 ENTRY_FIELDS = (
     "id", "file", "sha256", "dataset", "split", "n", "extractor", "weights_sha256", "layer",
     "preprocessing", "genbench_version", "command",
 )
+#: Fields an entry may have besides ENTRY_FIELDS, with their values when absent (older manifests): ``kind``
+#: ("statistics": mu/sigma; "features": per-sample features, a clean-fid KID file) and ``provenance`` (an
+#: entry imported from the catalogue: its catalogue id, URL, downloaded sha256 and packagings).
+OPTIONAL_FIELDS: dict[str, Any] = {"kind": "statistics", "provenance": {}}
+KINDS = ("statistics", "features")
 
 
 #: The package the repository's ``reference_stats/`` installs as (pyproject.toml maps it there).
@@ -85,6 +91,8 @@ class ManifestEntry:
     preprocessing: str
     genbench_version: str
     command: str
+    kind: str = "statistics"  # or "features" (per-sample features: a KID reference)
+    provenance: dict[str, Any] = field(default_factory=dict)  # catalogue id, URL, downloaded sha256, packagings
     store: str = ""  # folder of the manifest this entry came from
 
     @property
@@ -109,11 +117,26 @@ class ManifestEntry:
 
     def load(self) -> SavedStats:
         """Verified statistics, with the manifest's provenance where the file itself has none."""
+        if self.kind == "features":
+            raise ReferenceStatsError(f"reference {self.id} holds per-sample features ({self.path}), not statistics; "
+                                      "read it with load_features()")
         self.verify()
         saved = load_stats(self.path)
         if saved.meta is None:
             saved.meta = {k: getattr(self, k) for k in ("extractor", "weights_sha256", "layer", "preprocessing", "n")}
         return saved
+
+    def load_features(self) -> FeatureFile:
+        """The verified per-sample features of a ``kind="features"`` entry (a clean-fid KID reference)."""
+        if self.kind != "features":
+            raise ReferenceStatsError(f"reference {self.id} holds statistics, not per-sample features")
+        self.verify()
+        return load_features(self.path)
+
+    def source_info(self) -> dict[str, Any]:
+        """What a result's provenance records of this reference: its id and sha256, and for a catalogue entry
+        where it came from and both packagings (``reference: TF graph ...; features: PyTorch port ...``)."""
+        return {"reference_id": self.id, "sha256": self.sha256, **self.provenance}
 
 
 #: Reference ids: a letter or digit, then letters, digits, '.', '_', '-' (at most 128); never a path.
@@ -140,6 +163,10 @@ def _entry_problem(item: object) -> str | None:
     name = item["file"]
     if not name or name != Path(name).name or name in (".", ".."):
         return f"entry {item['id']!r}: 'file' must be a plain file name inside the store, got {name!r}"
+    if item.get("kind", "statistics") not in KINDS:
+        return f"entry {item['id']!r}: 'kind' must be one of {', '.join(KINDS)}, got {item.get('kind')!r}"
+    if not isinstance(item.get("provenance", {}), dict):
+        return f"entry {item['id']!r}: 'provenance' must be an object"
     return None
 
 
@@ -159,7 +186,8 @@ def read_manifest(folder: Path) -> list[ManifestEntry]:
         problem = _entry_problem(item)
         if problem:
             raise ReferenceStatsError(f"{path}: {problem}")
-        entries.append(ManifestEntry(**{f: item[f] for f in ENTRY_FIELDS}, store=str(folder)))
+        optional = {f: item.get(f, default) for f, default in OPTIONAL_FIELDS.items()}
+        entries.append(ManifestEntry(**{f: item[f] for f in ENTRY_FIELDS}, **optional, store=str(folder)))
     return entries
 
 
@@ -190,9 +218,30 @@ def all_entries() -> list[ManifestEntry]:
     return list(seen.values())
 
 
-def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str | None = None) -> ManifestEntry | None:
+def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str | None = None,
+                     fetch: bool = True) -> ManifestEntry | None:
     """The entry for an id, or for ``dataset:split`` built with ``extractor`` (bundled first; among several, the one
-    built with ``preprocessing`` when given). None if no match."""
+    built with ``preprocessing`` when given). None if no match.
+
+    A catalogue id (``clean-fid/cifar10_clean_train_32``, ``edm2/img512``, ``ID@COMPONENT``;
+    :mod:`genbench.stats.catalogue`) resolves to the component made with ``extractor`` when the file has one
+    (``edm2/img512`` with ``dinov2-vit-l14``: its FD_DINOv2 statistics); on first use (not in the store yet)
+    it is downloaded, checked and imported (:func:`genbench.stats.fetch.fetch_reference`, a progress bar on
+    stderr) unless ``fetch`` is False. Raises ReferenceStatsError when that download or import fails.
+    """
+    from .catalogue import resolve
+
+    hit = resolve(spec, extractor)
+    if hit is not None:
+        cat_entry, component = hit
+        store_id = cat_entry.store_id(component)
+        found = next((e for e in all_entries() if e.id == store_id), None)
+        if found is None and fetch:
+            from .fetch import fetch_reference
+
+            fetch_reference(cat_entry, progress=True)
+            found = next((e for e in all_entries() if e.id == store_id), None)
+        return found
     entries = all_entries()
     for entry in entries:
         if entry.id == spec:
@@ -215,10 +264,16 @@ def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str
 
 
 def get_reference(ref_id: str) -> ManifestEntry:
-    """The entry named ``ref_id`` (an id or dataset:split); an unknown one lists the known ids."""
-    entry = lookup_reference(ref_id)
+    """The entry named ``ref_id`` (an id or dataset:split) in the stores, never downloaded; an unknown one lists
+    the known ids (a catalogue id not fetched yet says how to fetch it)."""
+    entry = lookup_reference(ref_id, fetch=False)
     if entry is None:
         from ..registry import did_you_mean
+        from .catalogue import resolve
+
+        if resolve(ref_id) is not None:
+            raise ReferenceStatsError(f"reference {ref_id} is in the catalogue of published references but not "
+                                      f"fetched yet: genbench ref fetch {ref_id.split('@', 1)[0]}")
 
         entries = all_entries()
         known = ", ".join(sorted(e.id for e in entries)) or "(none)"

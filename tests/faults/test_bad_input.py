@@ -389,14 +389,19 @@ def test_decompression_bomb_header_is_refused(sandbox):
     sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=2, expect=("huge.png",))
 
 
-def test_dangling_symlink_and_symlink_loop_are_skipped(sandbox):
+def test_links_without_an_image_name_are_skipped_and_an_image_link_loop_is_named(sandbox):
     _, ref = _arrays(sandbox)
     folder = _image_folder(sandbox, seed=6)
-    (folder / "dangling.png").symlink_to(folder / "missing.png")
     (folder / "loop").symlink_to(folder / "loop")
     (folder / "sub").mkdir()
     (folder / "sub" / "up").symlink_to(folder)
     sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=0)
+    (folder / "loop.png").symlink_to(folder / "loop.png")  # used to be dropped silently: n one lower
+    sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=2,
+                expect=("loop.png", "symbolic link loop"))
+    (folder / "loop.png").unlink()
+    (folder / "dangling.png").symlink_to(folder / "missing.png")
+    sandbox.cli("score", "imgs", "--ref", ref, "--metrics", "fd", *TINY, code=2, expect=("dangling.png", "dangling"))
 
 
 # ----------------------------------------------------------------------------- result documents for check

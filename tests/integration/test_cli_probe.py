@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image
 from genbench.api import extract
 from genbench.cli.app import main
 from genbench.stats.io import save_features
-from tests.conftest import make_images
+from tests.conftest import make_images, needs_fashion_mnist
 
 TINY = ["--extractor", "test-tiny", "--quiet", "--no-cache"]
 
@@ -61,6 +62,39 @@ def test_memorization_json_and_gallery_for_copies(arrays, tmp_path):
     assert len(doc["suspicious"]) == 4 and doc["gallery"] == str(gallery)
     with Image.open(gallery) as img:
         assert img.format == "PNG"
+
+
+def plain_ct_one_cell(train: np.ndarray, test: np.ndarray, generated: np.ndarray) -> float:
+    """C_T with a single cell, written out: each sample's distance to its nearest training point, then the
+    Mann-Whitney U of generated against test (scipy) Z-scored with Meehan et al.'s continuity correction."""
+    from scipy.stats import mannwhitneyu
+
+    def nearest(x):
+        return np.sqrt(((x[:, None, :].astype(np.float64) - train[None].astype(np.float64)) ** 2).sum(-1)).min(1)
+
+    m, n = len(generated), len(test)
+    u = mannwhitneyu(nearest(generated), nearest(test)).statistic  # pairs with generated > test, ties 1/2
+    return (u - (n * m / 2 - 0.5)) / math.sqrt(n * m * (n + m + 1) / 12)
+
+
+@pytest.mark.parametrize("samples, max_train", [("fresh", None), ("copies", 250)])
+def test_memorization_ct_equals_a_plain_computation(arrays, samples, max_train):
+    limit = ("--max-train", max_train) if max_train else ()
+    res = run("probe", "memorization", arrays[samples], "--train", arrays["train"], "--test", arrays["test"],
+              "--n-cells", 1, "--seed", 4, *limit, "--json", "-", *TINY)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    features = {k: extract(str(arrays[k]), extractor="test-tiny", cache=False).features
+                for k in ("train", "test", samples)}
+    train = features["train"]
+    if max_train:  # the documented draw: a sorted seeded subsample, default_rng([seed, 2]) (stream 2: --train)
+        keep = np.sort(np.random.default_rng([4, 2]).choice(len(train), max_train, replace=False))
+        train = train[keep]
+        assert doc["provenance"]["inputs"]["train"]["n"] == max_train
+    expected = plain_ct_one_cell(train, features["test"], features[samples])
+    assert doc["ct"] == pytest.approx(expected, rel=1e-9)
+    if samples == "copies":  # about half of the copied images lost their original: less copying than with all
+        assert -30 < expected < -3 and 0.3 < doc["memorized_fraction"] < 0.7
 
 
 def test_memorization_fail_on_copying_exit_codes(arrays):
@@ -146,6 +180,31 @@ def test_sensitivity_refusals_exit_2(arrays):
 # ----------------------------------------------------------------------------- modes
 
 
+def plain_kl_to_uniform(modes: np.ndarray, n_modes: int) -> float:
+    """KL(p || uniform over n_modes) in nats of the empirical distribution of ``modes``, term by term."""
+    values, counts = np.unique(modes, return_counts=True)
+    return sum(c / len(modes) * math.log(c / len(modes) * n_modes) for c in counts)
+
+
+def test_modes_cli_single_channel(arrays):
+    from tests.unit.test_probes_modes import stacked_from_classes
+
+    classes = np.repeat([0, 1, 1, 2, 2, 2, 7], 9)  # 63 grey images of 4 classes, unevenly
+    path = arrays["root"] / "grey.npy"
+    np.save(path, stacked_from_classes(np.stack([classes] * 3, axis=1)))
+    res = run("probe", "modes", path, "--channels", 1, "--ref", "none", "--extractor", "test-brightness10", "--quiet",
+              "--no-cache", "--json", "-")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert doc["n_modes"] == 10 and doc["modes_covered"] == 4
+    # p = (1, 2, 3, 1) / 7 over 10 classes
+    expected = sum(k / 7 * math.log(k / 7 * 10) for k in (1, 2, 3, 1))
+    assert doc["kl_to_uniform"] == pytest.approx(expected, rel=1e-12)
+    assert doc["generated"]["histogram"] == [9, 18, 27, 0, 0, 0, 0, 9, 0, 0]
+    bad = run("probe", "modes", path, "--channels", 2, "--ref", "none", "--extractor", "test-brightness10", "-q")
+    assert bad.exit_code == 2 and "--channels" in bad.stderr
+
+
 def test_modes_cli_json(arrays):
     from tests.unit.test_probes_modes import stacked_from_classes  # also registers the test-brightness10 classifier
 
@@ -157,7 +216,8 @@ def test_modes_cli_json(arrays):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     assert doc["modes_covered"] == len(np.unique(classes @ [100, 10, 1])) and doc["n_modes"] == 1000
-    assert doc["reference"] is None and doc["kl_to_uniform"] > 0
+    assert doc["reference"] is None
+    assert doc["kl_to_uniform"] == pytest.approx(plain_kl_to_uniform(classes @ [100, 10, 1], 1000), rel=1e-12)
     refused = run("probe", "modes", path, "--ref", "none", "--extractor", "test-tiny", "--quiet", "--no-cache",
                   "--min-confidence", 0.5)
     assert refused.exit_code == 2 and "10-class" in refused.stderr
@@ -191,6 +251,7 @@ def test_a_bad_history_path_is_refused_before_the_probe_runs(arrays, tmp_path):
     assert res.exit_code == 2 and "--history" in res.stderr
 
 
+@needs_fashion_mnist  # the default --samples and --ref: the Fashion-MNIST splits
 def test_sensitivity_bootstrap_gives_intervals_for_the_error_bars():
     import json as _json
 

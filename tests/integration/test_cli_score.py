@@ -189,6 +189,28 @@ def test_precision_recall_density_coverage_through_the_cli(image_arrays):
         assert doc["metrics"][name]["value"] == pytest.approx(getattr(expected, name), abs=1e-9)
 
 
+def test_pr_k_changes_precision_as_a_plain_k_nn_computation_says(image_arrays):
+    from scipy.spatial.distance import cdist
+
+    gen, ref = image_arrays
+    fg = genbench.extract(str(gen), extractor="test-tiny").features.astype(np.float64)
+    fr = genbench.extract(str(ref), extractor="test-tiny").features.astype(np.float64)
+    real_to_real, real_to_gen = cdist(fr, fr), cdist(fr, fg)
+
+    def plain_precision(k: int) -> float:
+        """Kynkaanniemi et al.: the share of generated samples inside some real sample's k-NN ball (itself excluded)."""
+        radii = np.sort(real_to_real, axis=1)[:, k]  # column 0 is the sample itself
+        return float((real_to_gen < radii[:, None]).any(axis=0).mean())
+
+    got = {}
+    for k in (1, 3, 10):
+        doc = json.loads(run("score", gen, "--ref", ref, "--json", "-", "--metrics", "precision", "--pr-k", k,
+                             *TINY).stdout)
+        got[k] = doc["metrics"]["precision"]["value"]
+        assert got[k] == pytest.approx(plain_precision(k), abs=1e-9)
+    assert got[1] < got[3] < got[10]  # bigger balls hold more generated samples
+
+
 def test_allow_unverified_weights_is_refused_for_an_extractor_without_pinned_downloads(image_arrays):
     gen, ref = image_arrays
     res = run("score", gen, "--ref", ref, "--allow-unverified-weights", *TINY)

@@ -1,8 +1,9 @@
 """The training-loop examples in examples/ run a few steps and log finite fd_fmnist values.
 
 Each runs as a user would (``python examples/X.py``) in a fresh process on tiny settings. The Lightning
-and Accelerate examples need those libraries, which are not genbench dependencies: their tests skip
-when the library is not importable. All need the Fashion-MNIST idx files (skip otherwise).
+and Accelerate examples need those libraries, which are not genbench dependencies but are in the ``test``
+extra (``pip install -e .[test]``, as scripts/setup.sh --test does), so they run in CI; without them the two
+tests skip, naming the package. All need the Fashion-MNIST idx files (skip otherwise).
 """
 from __future__ import annotations
 

@@ -185,3 +185,23 @@ def test_cyclegan_row_translates_each_held_out_source_once():
     assert spec.n == len(source) and spec.n >= 100 and source.repeats() == 0
     assert (spec.target_split, spec.target_class) == ("fashion-mnist:test", 5)
     assert {"train_steps", "train_device", "train_seconds"} <= set(spec.extra)
+
+
+def test_a_row_as_large_as_its_reference_gets_a_kid_interval_that_is_one(stores):  # noqa: F811
+    """A row whose n equals its reference's (cyclegan: 1,000 translations against the 1,000 held-out sandals; here
+    6 images against the 6 of class 5) would draw the whole of both sets as every KID subset, a zero-width
+    "interval"; the board halves the subset size there, so the subsets differ and the interval has a width."""
+    import numpy as np
+
+    from genbench.baselines.board import BOARD
+    from genbench.leaderboard import MetricPlan, RowSpec, score_rows
+    from genbench.sources.arrays import ArraySource
+
+    images = np.random.default_rng(7).integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    spec = RowSpec("six", "baseline", lambda n, seed: ArraySource(images), target_class=5,
+                   target_split="fashion-mnist:test", n=6)
+    (row,) = score_rows([spec], 10, 0, plans=[MetricPlan("fmnist-cnn", ("fd", "kid"))], bootstrap=20, board=BOARD)[0]
+    kid = row.metrics["kid_fmnist"]
+    assert row.n == 6 and kid["subset_size"] == 3
+    lo, hi = kid["ci95"]
+    assert hi - lo > 1e-6 * abs(kid["mean"])

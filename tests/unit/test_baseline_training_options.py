@@ -13,9 +13,10 @@ from genbench import baselines
 from genbench.baselines.ema import WeightAverage, recompute_batch_norm
 from genbench.baselines.train import load_run_config, make_schedules
 from genbench.errors import ConfigError
-from tests.unit.test_baselines import FASHION, tiny_config
+from tests.conftest import needs_fashion_mnist
+from tests.unit.test_baselines import tiny_config
 
-needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
+needs_data = needs_fashion_mnist
 
 
 def test_weight_average_is_the_exponential_moving_average():
@@ -36,8 +37,9 @@ def test_weight_average_is_the_exponential_moving_average():
 
 
 def test_recomputed_batch_norm_statistics_are_the_plain_average_over_passes():
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
     net[1].running_mean.fill_(100.0)  # stale statistics, to be replaced
     batches = [torch.randn(16, 4, generator=torch.Generator().manual_seed(i)) for i in range(5)]
     recompute_batch_norm(net, lambda i: net(batches[i]), batches=5)

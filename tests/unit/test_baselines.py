@@ -27,9 +27,9 @@ from genbench.baselines import checkpoint as ckpt_mod
 from genbench.baselines.train import baseline_names, load_run_config
 from genbench.baselines.train import main as train_main
 from genbench.errors import ConfigError, InputError, WeightsError
+from tests.conftest import fashion_mnist_found, needs_fashion_mnist
 
-FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
-needs_data = pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST (Debian package) not installed")
+needs_data = needs_fashion_mnist
 
 ALL = ["cgan", "cyclegan", "dcgan", "flow", "glo", "vae", "wgan-gp"]
 VARIANTS = ["dcgan-stacked"]  # configs/NAME.toml of a family under another name
@@ -363,15 +363,17 @@ def test_flow_is_invertible_and_logdet_matches_autograd_jacobian(arch):
     from genbench.baselines.families.flow import RealNVP
     from genbench.baselines.families.glow_net import Glow
 
-    torch.manual_seed(0)
-    flow = (Glow(hidden=4, depth=2) if arch == "glow" else RealNVP(hidden=4)).double()
-    y = torch.randn(2, 1, 28, 28, dtype=torch.float64)
+    with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global generator
+        torch.manual_seed(0)
+        flow = (Glow(hidden=4, depth=2) if arch == "glow" else RealNVP(hidden=4)).double()
+    gen = torch.Generator().manual_seed(1)
+    y = torch.randn(2, 1, 28, 28, dtype=torch.float64, generator=gen)
     flow.train()
     flow(3.0 * y + 1.0)  # glow: ActNorm's data-dependent start (on other data, so it is not the identity on y)
     flow.eval()
     with torch.no_grad():
         for p in flow.parameters():  # leave the identity start: random weights everywhere
-            p.add_(0.1 * torch.randn_like(p))
+            p.add_(0.1 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
     z, logdet = flow(y)
     torch.testing.assert_close(flow.reverse(z), y)
     jac = torch.autograd.functional.jacobian(lambda v: flow(v.view(1, 1, 28, 28))[0][0], y[0].flatten(), vectorize=True)
@@ -382,7 +384,8 @@ def test_glow_actnorm_starts_from_the_first_batch_only():
     from genbench.baselines.families.glow_net import ActNorm
 
     norm = ActNorm(3).train()
-    x = torch.randn(16, 3, 5, 5) * torch.tensor([1.0, 2.0, 5.0]).view(1, 3, 1, 1) + 4.0
+    x = torch.randn(16, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * torch.tensor([1.0, 2.0, 5.0]).view(
+        1, 3, 1, 1) + 4.0
     y, _ = norm(x)
     torch.testing.assert_close(y.mean(dim=(0, 2, 3)), torch.zeros(3), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.std(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
@@ -445,6 +448,7 @@ def test_bundled_checkpoints_together_stay_under_40_mb():
     assert sum(sizes.values()) < 40e6, sizes
 
 
+@needs_data  # cyclegan translates held-out Fashion-MNIST images
 def test_a_sampling_only_checkpoint_samples_like_the_full_one(tmp_path, dry):
     full = dry("cyclegan")
     ckpt = torch.load(full, map_location="cpu", weights_only=True)
@@ -567,8 +571,8 @@ def test_stacked_batches_are_channels_first_copies_of_the_data():
 
 @pytest.fixture(scope="module")
 def stacked_dry(tmp_path_factory):
-    if not FASHION.exists():
-        pytest.skip("Fashion-MNIST (Debian package) not installed")
+    if not fashion_mnist_found():
+        pytest.skip("Fashion-MNIST not found (apt-get install dataset-fashion-mnist, or set GENBENCH_DATA)")
     out = tmp_path_factory.mktemp("stacked") / "dcgan-stacked.pt"
     return baselines.train("dcgan-stacked", config=stacked_tiny_config(), out=out, dry_run=True, device="cpu",
                            log=lambda message: None)
@@ -691,3 +695,27 @@ def test_spread_table_explains_a_range_that_prints_as_zero():
     moving = dict(same, name="dcgan", values=[44.78, 46.22, 44.34], range=1.88, std=0.98)
     assert "A spread of 0" in to_markdown([moving, same], [0, 1, 2], "cmd")
     assert "A spread of 0" not in to_markdown([moving], [0, 1, 2], "cmd")
+
+
+def test_sampling_more_than_the_distinct_sources_is_refused_unless_repeats_are_allowed(tmp_path):
+    from click.testing import CliRunner
+
+    from genbench.cli.app import main
+    from genbench.errors import ConfigError
+
+    model = load_checkpoint("cyclegan")  # bundled: each of its 1,000 held-out sneakers translated once
+    distinct = model.distinct_samples()
+    assert distinct == 1000
+    with pytest.raises(ConfigError, match=r"1000 distinct held-out source images, so 1 of the 1001 samples"):
+        sample_images(model, distinct + 1, seed=0)
+    out = tmp_path / "s.npz"
+    refused = CliRunner().invoke(main, ["baselines", "sample", "cyclegan", "-n", "1001", "-o", str(out)])
+    assert refused.exit_code == 2 and not out.exists()
+    assert "-n 1000 or less" in refused.stderr and "--allow-repeats" in refused.stderr
+    allowed = CliRunner().invoke(main, ["baselines", "sample", "cyclegan", "-n", "1001", "--allow-repeats", "-q",
+                                        "-o", str(out)], catch_exceptions=False)
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 of the 1001 samples repeat earlier ones; 1000 are distinct" in allowed.stderr  # said even with -q
+    with np.load(out) as data:
+        images = data["images"]
+    assert len(images) == 1001 and len(np.unique(images.reshape(len(images), -1), axis=0)) == 1000

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_fashion_mnist
+
 REPO = Path(__file__).resolve().parents[2]
-FASHION = Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 
 
 def load_bench():
@@ -31,7 +32,7 @@ def test_bench_config_keeps_the_committed_model_and_batch():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION.exists(), reason="Fashion-MNIST is not installed")
+@needs_fashion_mnist
 def test_smoke_run_writes_a_report(tmp_path):
     bench = load_bench()
     out = tmp_path / "bench-train.md"

@@ -190,11 +190,17 @@ def _rewrite_in_place(path: Path, data: bytes) -> None:
     """Overwrite ``path`` with ``data`` (same size) keeping its inode, then restore its mtime."""
     st = os.stat(path)
     assert len(data) == st.st_size
-    time.sleep(0.02)  # file times tick every few ms: let the rewrite fall in a later tick than the first read
-    with open(path, "r+b") as fh:
-        fh.write(data)
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
-    after = os.stat(path)
+    # The kernel stamps ctime from a clock that ticks every few ms: a rewrite in the same tick as the first write
+    # would be invisible to any file-time check. Rewrite until the ctime really moved (at once, nearly always).
+    deadline = time.monotonic() + 10
+    while True:
+        with open(path, "r+b") as fh:
+            fh.write(data)
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        after = os.stat(path)
+        if after.st_ctime_ns != st.st_ctime_ns or time.monotonic() > deadline:
+            break
+    assert after.st_ctime_ns != st.st_ctime_ns, "the file's ctime never changed"
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (st.st_size, st.st_mtime_ns, st.st_ino)
 
 

@@ -71,3 +71,46 @@ def test_metric_only_in_its_space():
     with pytest.raises(ConfigError, match="extractor='dinov2-vit-l14'"):
         spec.compute(_ev("generated", x, "dinov2-vit-l14", "dinov2-pil-bicubic"),
                      _ev("reference", y, "dinov2-vit-l14", "dinov2-pil-bicubic"), MetricOptions())
+
+
+def test_plain_features_take_the_space_the_options_state_and_the_hint_given_works(tmp_path):
+    """Feature files without metadata: the refusal says to state the space with --extractor clip-vit-l14-336
+    --preprocessing clip-cmmd, and passing exactly that scores them (the number: the reference formula on the same
+    rows), with the statement recorded under the inputs and every field still unchecked."""
+    import json
+
+    from click.testing import CliRunner
+
+    from genbench.cli.app import main
+    from genbench.stats.io import FeatureFile, save_features
+
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(30, 8)), rng.normal(size=(40, 8)) + 0.2
+    np.savez(tmp_path / "a.npz", features=x.astype(np.float32))
+    np.savez(tmp_path / "b.npz", features=y.astype(np.float32))
+    base = ["score", str(tmp_path / "a.npz"), "--ref", str(tmp_path / "b.npz"), "--metrics", "cmmd"]
+    refused = CliRunner().invoke(main, base)
+    assert refused.exit_code == 2
+    hint = "say so with --extractor clip-vit-l14-336 --preprocessing clip-cmmd (recorded as stated, unchecked)"
+    assert hint in refused.stderr
+    scored = CliRunner().invoke(main, [*base, "--extractor", "clip-vit-l14-336", "--preprocessing", "clip-cmmd",
+                                       "--json", str(tmp_path / "r.json"), "-q"])
+    assert scored.exit_code == 0, scored.output
+    doc = json.loads((tmp_path / "r.json").read_text())
+    xs, ys = x.astype(np.float32).astype(np.float64), y.astype(np.float32).astype(np.float64)
+    expected = reference_mmd(xs / np.linalg.norm(xs, axis=1, keepdims=True), ys / np.linalg.norm(ys, axis=1, keepdims=True))
+    assert abs(doc["metrics"]["cmmd"]["value"] - expected) <= 1e-6 * abs(expected)
+    prov = doc["provenance"]
+    assert (prov["extractor"], prov["preprocessing"]) == ("clip-vit-l14-336", "clip-cmmd")
+    stated = {"extractor": "clip-vit-l14-336", "preprocessing": "clip-cmmd"}
+    assert prov["inputs"]["generated"]["stated"] == prov["inputs"]["reference"]["stated"] == stated
+    assert all("preprocessing" in fields and "extractor" in fields for fields in prov["unchecked"].values())
+    # A file that records its space is never restated: another preprocessing is refused, naming both values.
+    meta = {"extractor": "clip-vit-l14-336", "preprocessing": "clip-tf1-bilinear", "feature_dim": 8}
+    save_features(tmp_path / "c.npz", FeatureFile(x.astype(np.float32), None, [f"{i}" for i in range(30)], None, meta))
+    clash = CliRunner().invoke(main, ["score", str(tmp_path / "c.npz"), "--ref", str(tmp_path / "b.npz"), "--metrics",
+                                      "cmmd", "--extractor", "clip-vit-l14-336", "--preprocessing", "clip-cmmd"])
+    assert clash.exit_code == 2 and "preprocessing='clip-tf1-bilinear'" in clash.stderr, clash.output
+    recorded = CliRunner().invoke(main, ["score", str(tmp_path / "c.npz"), "--ref", str(tmp_path / "b.npz"),
+                                         "--metrics", "cmmd"])
+    assert recorded.exit_code == 2 and "extract the images again" in recorded.stderr, recorded.output

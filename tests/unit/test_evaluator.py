@@ -106,6 +106,25 @@ def test_equal_to_score(data):
     assert got.provenance["inputs"]["reference"]["n"] == 120
 
 
+def test_evaluator_and_score_are_one_engine_for_every_metric_kind(data):
+    """The same prepared run and accumulator serve both: the k-NN metrics (one shared sweep) and the bootstrap
+    interval of FD agree as well, not only the moments."""
+    ref, gen = data
+    kinds = ["fd", "kid", "precision", "recall", "density", "coverage"]
+    mo = MetricOptions(seed=3, kid_subset_size=40, kid_subsets=10, bootstrap=8)
+    ev = Evaluator(ref, metrics=kinds, extractor="test-tiny", cache=False, metric_options=mo)
+    for start in range(0, 100, 30):
+        ev.update(gen[start:start + 30])
+    got = ev.compute()
+    want = genbench.score(gen, ref, kinds, extractor="test-tiny", cache=False, seed=3, kid_subset_size=40,
+                          kid_subsets=10, bootstrap=8)
+    assert set(got.metrics) == set(want.metrics)
+    for name, entry in want.metrics.items():
+        for key in ("value", "mean", "ci95"):
+            if key in entry:
+                np.testing.assert_allclose(got.metrics[name][key], entry[key], rtol=1e-9, atol=1e-12, err_msg=name)
+
+
 def test_float_and_layouts_match_uint8(data):
     ref, gen = data
     a = _ev(ref, metrics=["fd"])

@@ -45,10 +45,21 @@ def test_matches_scipy_sqrtm_on_well_conditioned_statistics():
     assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-12)
 
 
+def nuclear_norm_fd(x: np.ndarray, y: np.ndarray) -> float:
+    """FD of the features x [n, d] and y [m, d] by the nuclear-norm identity, exact whatever the ranks.
+
+    With centred X, Y, S1 = X^T X/(n-1) and S2 = Y^T Y/(m-1); the nonzero eigenvalues of S1 S2 are the squared
+    singular values of X Y^T / sqrt((n-1)(m-1)), so tr((S1 S2)^1/2) = ||X Y^T||_* / sqrt((n-1)(m-1)).
+    """
+    n, m = len(x), len(y)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    nuclear = np.linalg.svd(xc @ yc.T, compute_uv=False).sum() / np.sqrt((n - 1) * (m - 1))
+    traces = (xc**2).sum() / (n - 1) + (yc**2).sum() / (m - 1)
+    return float(np.sum((x.mean(0) - y.mean(0)) ** 2) + traces - 2 * nuclear)
+
+
 def test_rank_deficient_covariances_match_nuclear_norm_identity():
-    # With fewer samples than dimensions, S1 = X^T X/(n-1) and S2 = Y^T Y/(m-1) (centered X, Y) are singular.
-    # The nonzero eigenvalues of S1 S2 are the squared singular values of X Y^T / sqrt((n-1)(m-1)),
-    # so tr((S1 S2)^1/2) = ||X Y^T||_* / sqrt((n-1)(m-1)): an independent exact formula.
+    # With fewer samples than dimensions, S1 and S2 are singular: the identity of nuclear_norm_fd is exact there.
     rng = np.random.default_rng(4)
     d, n, m = 256, 40, 60
     x = rng.standard_normal((n, d)) @ rng.standard_normal((d, d)) / 8
@@ -58,8 +69,7 @@ def test_rank_deficient_covariances_match_nuclear_norm_identity():
     nuclear = np.linalg.svd(xc @ yc.T, compute_uv=False).sum() / np.sqrt((n - 1) * (m - 1))
     assert trace_sqrt_product(s1, s2) == pytest.approx(nuclear, rel=1e-9)
     fd = frechet_distance(x.mean(0), s1, y.mean(0), s2)
-    expected = np.sum((x.mean(0) - y.mean(0)) ** 2) + np.trace(s1) + np.trace(s2) - 2 * nuclear
-    assert np.isfinite(fd) and fd == pytest.approx(expected, rel=1e-9)
+    assert np.isfinite(fd) and fd == pytest.approx(nuclear_norm_fd(x, y), rel=1e-9)
 
 
 def test_shape_mismatch_and_nan_are_refused():

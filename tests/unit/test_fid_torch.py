@@ -11,6 +11,7 @@ from genbench.errors import InputError
 from genbench.metrics.fid import frechet_distance
 from genbench.metrics.fid_torch import TorchFrechetReference, moments
 from genbench.stats.feature_stats import FeatureStats
+from tests.unit.test_fid import nuclear_norm_fd
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -24,8 +25,8 @@ def _scipy_fd(mu1, s1, mu2, s2) -> float:
 @pytest.mark.parametrize("n_ref, n_gen, d", [(400, 300, 32), (20, 300, 32), (400, 10, 32)])
 def test_torch_fd_equals_numpy_and_scipy(device, n_ref, n_gen, d):
     rng = np.random.default_rng(n_ref + n_gen)
-    ref = FeatureStats.from_features(rng.normal(size=(n_ref, d)))
-    gen = FeatureStats.from_features(rng.normal(size=(n_gen, d)) * 1.3 + 0.2)
+    ref_features, gen_features = rng.normal(size=(n_ref, d)), rng.normal(size=(n_gen, d)) * 1.3 + 0.2
+    ref, gen = FeatureStats.from_features(ref_features), FeatureStats.from_features(gen_features)
     expected = frechet_distance(gen.mean(), gen.cov(), ref.mean(), ref.cov())
     prepared = TorchFrechetReference(torch.from_numpy(ref.mean()).to(device), torch.from_numpy(ref.cov()).to(device))
     mu, sigma = moments(gen.n, torch.from_numpy(gen.total).to(device), torch.from_numpy(gen.outer).to(device))
@@ -33,6 +34,8 @@ def test_torch_fd_equals_numpy_and_scipy(device, n_ref, n_gen, d):
     assert got == pytest.approx(expected, rel=1e-9)
     if min(n_ref, n_gen) > d:  # both covariances full rank: scipy's sqrtm is accurate there
         assert got == pytest.approx(_scipy_fd(gen.mean(), gen.cov(), ref.mean(), ref.cov()), rel=1e-7)
+    else:  # a singular covariance: the nuclear-norm identity is exact whatever the ranks
+        assert got == pytest.approx(nuclear_norm_fd(gen_features, ref_features), rel=1e-9)
 
 
 def test_torch_fd_refuses_broken_statistics():

@@ -15,9 +15,10 @@ from genbench.errors import ConfigError, InputError, WeightsError
 from genbench.features import fmnist_cnn
 from genbench.features.base import EXTRACTORS
 from genbench.features.fmnist_cnn import WEIGHTS_PATH, WEIGHTS_SHA256, build_fmnist_cnn, preprocess
-from genbench.sources.datasets import DEBIAN_FASHION_MNIST, open_dataset
+from genbench.sources.datasets import open_dataset
+from tests.conftest import fashion_mnist_found
 
-HAVE_DATA = (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file()
+HAVE_DATA = fashion_mnist_found()
 
 
 @pytest.fixture(scope="module")

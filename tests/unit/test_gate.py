@@ -155,6 +155,7 @@ def test_within_uncertainty_needs_intervals():
 @pytest.mark.parametrize(
     "change, field",
     [
+        ({"protocol": "adm"}, "protocol"),
         ({"extractor": "inception-v3"}, "extractor"),
         ({"weights_sha256": "ef" * 32}, "weights_sha256"),
         ({"preprocessing": "other"}, "preprocessing"),

@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import time
 
+import numpy as np
 import pytest
 
 from genbench.errors import ConfigError, InputError
@@ -164,30 +165,37 @@ def test_writer_killed_mid_transaction_loses_only_its_own_record(tmp_path):
     assert after.add(doc(5.0, "next")) == ids[-1] + 1  # the killed insert left no trace, not even its id
 
 
-def _busy_writer(path: str) -> None:
+def _busy_writer(path: str, written) -> None:
     h = History(path)
     seq = 0
     while True:
         h.add(doc(float(seq), "loop", metrics=20, seq=seq))
         seq += 1
+        if seq == 5:
+            written.set()  # five records are in; the writer goes on until it is killed
 
 
-def test_writer_killed_at_a_random_moment_leaves_only_complete_records(tmp_path):
+@pytest.mark.parametrize("jitter_ms", [0.0, *np.random.default_rng(8).uniform(0, 20, size=5).round(2)])
+def test_writer_killed_at_a_random_moment_leaves_only_complete_records(tmp_path, jitter_ms):
+    """Killed once it has written 5 records (an event, not a sleep), after a seeded extra delay that moves the
+    kill to other points inside the next records; whatever the moment, only whole records remain."""
     path = tmp_path / "h.sqlite"
     History(path).add(doc(0.0, "first"))
-    proc = FORK.Process(target=_busy_writer, args=(str(path),))
+    written = FORK.Event()
+    proc = FORK.Process(target=_busy_writer, args=(str(path), written))
     proc.start()
-    time.sleep(0.8)
+    assert written.wait(timeout=60)
+    time.sleep(jitter_ms / 1000)  # where the kill lands; the assertions below hold for any value
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(timeout=30)
     h = History(path)
     assert h.integrity_check() == "ok"
     records = h.records()
-    assert records[0].name == "first" and len(records) > 2
+    assert records[0].name == "first" and len(records) >= 6
     assert [r.provenance["seed"] for r in records[1:]] == list(range(len(records) - 1))  # no gaps, no torn record
     with sqlite3.connect(path) as conn:
         counts = dict(conn.execute("SELECT result_id, COUNT(*) FROM metrics GROUP BY result_id").fetchall())
-    assert all(counts[r.id] == len(r.metrics) for r in records)
+    assert all(counts.get(r.id) == len(r.metrics) for r in records)
 
 
 def _opener(path: str, barrier) -> None:

@@ -86,3 +86,62 @@ def test_is_of_near_one_hot_logits_is_finite_and_matches_the_closed_form():
     result = inception_score(logits, splits=4, seed=None)
     assert np.isfinite(result.mean)
     assert result.mean == pytest.approx(10.0, rel=1e-9) and result.std == pytest.approx(0.0, abs=1e-9)
+
+
+def _kid_entry(gen: np.ndarray, ref: np.ndarray, **options) -> dict:
+    from genbench.config import MetricOptions
+    from genbench.metrics.inputs import Evaluated
+    from genbench.metrics.registry import compute_plan
+    from genbench.stats.feature_stats import FeatureStats
+
+    def ev(role: str, x: np.ndarray) -> Evaluated:
+        return Evaluated(role, f"{role} features", None, FeatureStats.from_features(x), features=x)
+
+    return compute_plan([("kid", "kid")], ev("generated", gen), ev("reference", ref), MetricOptions(**options))["kid"]
+
+
+def test_kid_over_subsets_that_are_the_whole_sets_warns_and_gives_no_interval():
+    """Subsets as large as both sets are both sets, reordered: no spread, so no 95% interval (a zero-width one
+    was reported before); KID is then the MMD^2 of the whole sets (the explicit double sum, computed here)."""
+    rng = np.random.default_rng(5)
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((30, 4)) + 0.3
+    with pytest.warns(RuntimeWarning, match=r"covers both sets \(30 generated, 30 reference\).*interval is left out"):
+        entry = _kid_entry(x, y, kid_subset_size=30, kid_subsets=10, bootstrap=50)
+    assert "ci95" not in entry and entry["interval"].startswith("omitted: the KID subset size (30)")
+    k = lambda a, b: (a @ b / 4 + 1) ** 3  # noqa: E731
+    m = 30
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    assert entry["mean"] == pytest.approx(xx + yy - 2 * xy, rel=1e-9) and entry["std"] < 1e-9 * abs(entry["mean"])
+
+
+def test_kid_interval_is_kept_where_the_subsets_vary():
+    import warnings
+
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((30, 4)), rng.standard_normal((40, 4)) + 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: the reference subsets differ
+        whole_generated = _kid_entry(x, y, kid_subset_size=30, kid_subsets=10, bootstrap=50)
+        half = _kid_entry(x, y, kid_subset_size=15, kid_subsets=10, bootstrap=50)
+    for entry in (whole_generated, half):
+        lo, hi = entry["ci95"]
+        assert lo < entry["mean"] < hi and "interval" not in entry
+    with pytest.warns(RuntimeWarning, match="1 subset"):
+        assert "ci95" not in _kid_entry(x, y, kid_subset_size=15, kid_subsets=1, bootstrap=50)
+
+
+@pytest.mark.parametrize("n_gen, n_ref, size", [
+    (10_000, 10_000, 1000),  # the default where both sets are larger
+    (300, 1000, 300),  # the reference side still varies: kept (the leaderboard's -n 300 rows)
+    (1000, 10_000, 1000),
+    (1000, 1000, 500),  # would be the whole of both sets (cyclegan's row): half
+    (999, 999, 499),
+    (3, 3, 2),
+])
+def test_the_subset_size_a_verb_picks_gives_subsets_that_vary(n_gen, n_ref, size):
+    from genbench.metrics.kid import spread_problem, spread_subset_size
+
+    assert spread_subset_size(n_gen, n_ref, 1000) == size
+    assert spread_problem(n_gen, n_ref, size, 100) is None

@@ -18,12 +18,13 @@ from genbench.errors import ReferenceStatsError
 from genbench.stats.compatibility import IDENTITY_FIELDS, Side, check_compatible
 from genbench.stats.feature_stats import FeatureStats
 from genbench.stats.io import FeatureFile, save_features, save_stats
+from tests.conftest import needs_fashion_mnist
 
 DIM = 16
 BASE = {"extractor": "test-tiny", "weights_sha256": "a" * 64, "layer": "proj", "preprocessing": "avgpool8",
         "precision": "float32", "feature_dim": DIM}
 OTHER = {"extractor": "fmnist-cnn", "weights_sha256": "b" * 64, "layer": "penultimate", "preprocessing": "x",
-         "precision": "bf16", "feature_dim": 17}
+         "precision": "bf16", "feature_dim": 17, "protocol": "edm2"}
 
 
 def _features(seed: int, n: int = 60, dim: int = DIM, shift: float = 0.0) -> np.ndarray:
@@ -53,11 +54,12 @@ def _plain_npz(path, feats):
 
 @pytest.mark.parametrize("field", IDENTITY_FIELDS)
 def test_each_identity_field_is_refused_with_one_message(field):
-    other = {**BASE, field: OTHER[field]}
+    base = {**BASE, "protocol": "adm"}  # made under a paper protocol (genbench.protocols)
+    other = {**base, field: OTHER[field]}
     with pytest.raises(ReferenceStatsError) as caught:
-        check_compatible([Side("generated input g.npz", other)], Side("reference input r.npz (--ref)", BASE))
+        check_compatible([Side("generated input g.npz", other)], Side("reference input r.npz (--ref)", base))
     message = str(caught.value)
-    assert f"{field}={OTHER[field]!r}" in message and f"{field}={BASE[field]!r}" in message
+    assert f"{field}={OTHER[field]!r}" in message and f"{field}={base[field]!r}" in message
     assert message.startswith("generated input g.npz was built with") and "(--ref)" in message
 
 
@@ -165,6 +167,7 @@ def test_choose_extractor_order(tmp_path):
     assert pick(ExtractOptions(), [], ["cifar10:train", str(tmp_path)])[0] == "inception-v3"
 
 
+@needs_fashion_mnist  # the data set is opened before the extractor is chosen
 @pytest.mark.parametrize("verb", ["extract", "stats"])
 def test_extract_and_stats_follow_the_data_set_default(tmp_path, monkeypatch, verb):
     """`genbench extract|stats fashion-mnist:...` with no --extractor uses fmnist-cnn, as probe and ref build do."""
@@ -218,6 +221,7 @@ def test_images_against_a_file_of_other_settings_same_message_in_score_probe_and
     assert len({m.split(" was built with ")[1].split("; features")[0] for m in messages}) == 1, messages
 
 
+@needs_fashion_mnist
 def test_ref_build_follows_the_data_set_default(tmp_path, monkeypatch):
     chosen = []
 
@@ -229,3 +233,26 @@ def test_ref_build_follows_the_data_set_default(tmp_path, monkeypatch):
     monkeypatch.setenv("GENBENCH_CACHE", str(tmp_path))
     CliRunner().invoke(main, ["ref", "build", "fashion-mnist:test", "-q"])
     assert chosen == ["fmnist-cnn"]
+
+
+def test_statistics_without_a_count_record_n_as_unknown(tmp_path):
+    """A plain mu/sigma file (pytorch-fid, TTUR, a published reference) states no n: provenance says None, never the
+    placeholder the sums are rebuilt with."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(60, 4)) + 0.5
+    ref = tmp_path / "plain.npz"
+    np.savez(ref, mu=b.mean(0), sigma=np.cov(b, rowvar=False))
+    gen = tmp_path / "gen.npz"
+    np.savez(gen, features=a.astype(np.float32))
+    with pytest.warns(UserWarning):
+        result = evaluate.score(str(gen), str(ref), ["fd"])
+    assert result.provenance["inputs"]["reference"]["n"] is None
+    assert result.provenance["inputs"]["generated"]["n"] == 50
+    diff = a.mean(0) - b.mean(0)
+    from scipy import linalg
+
+    s1, s2 = np.cov(a.astype(np.float32).astype(np.float64), rowvar=False), np.cov(b, rowvar=False)
+    want = diff @ diff + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert result.value("fid") == pytest.approx(want, rel=1e-6)  # no extractor recorded: the default, Inception

@@ -50,7 +50,10 @@ def test_every_metric_option_of_score_has_its_flag_and_the_dataclass_default():
         param = params[param_name(f)]
         assert f.metadata["flag"] in param.opts, f.name
         assert param.default == f.default, f.name
-        assert isinstance(param.type, click.IntRange) and param.type.min == f.metadata["min"], f.name
+        if "choices" in f.metadata:
+            assert isinstance(param.type, click.Choice) and list(param.type.choices) == list(f.metadata["choices"])
+        else:
+            assert isinstance(param.type, click.IntRange) and param.type.min == f.metadata["min"], f.name
     assert params["pr_k"].opts == ["--pr-k"] and params["dc_k"].opts == ["--dc-k"]
 
 

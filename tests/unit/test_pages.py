@@ -222,3 +222,39 @@ def test_probe_demo_check_and_leaderboard_reports(tmp_path):
     assert "REGRESSED" in page and "status-regressed" in page and 'id="chart"' in page
     board = render_report({"rows": board_rows(), "provenance": PROV, "artifacts": {}}, tmp_path)
     assert 'id="leaderboard"' in board and 'id="pr-scatter"' in board
+
+
+def rows_of_two_sizes():
+    """cyclegan scored at its own n = 1000 with the best FD of the board; the other rows at the board's n = 100."""
+    rows = board_rows()
+    rows.insert(1, dict(row("cyclegan", "baseline", 50.0, (45.0, 55.0)), n=1000))
+    return rows
+
+
+def test_only_rows_of_the_boards_n_are_ranked_the_others_are_shown_unranked_and_said_so():
+    board = ordered_rows(rows_of_two_sizes(), n=100)
+    assert [(r.name, r.rank) for r in board] == [("cgan", 1), ("mine", 2), ("vae", 3), ("cyclegan", None),
+                                                 ("real test split", None), ("uniform noise", None)]
+    assert board[3].unranked == "n = 1000, not the ranked rows' n = 100"
+    # Without the board's n: the n most ranked-kind rows have.
+    assert [r.name for r in ordered_rows(rows_of_two_sizes()) if r.rank] == ["cgan", "mine", "vae"]
+    lines = markdown_table(rows_of_two_sizes(), 100)
+    assert lines[5].startswith("| – | cyclegan | baseline | 50 [45, 55] |")
+    assert lines[-2] == "" and lines[-1].startswith("Ranked by fd_fmnist among the rows scored at n = 100 only")
+    assert "cyclegan (n = 1000) is shown unranked" in lines[-1]
+    assert not any(line.startswith("Ranked by") for line in markdown_table(board_rows(), 100))  # one n: no note
+    page = render_page(rows_of_two_sizes(), PROV, {"samples: cyclegan": png()}, "genbench leaderboard -n 100")
+    assert "cyclegan (n = 1000) is shown unranked" in page and "n = 100 samples each, cyclegan: 1000" in page
+    assert "<span title='n = 1000, not the ranked rows&#x27; n = 100'>–</span>" in page
+    assert "<b>unranked (n = 1000): cyclegan</b>" in page
+
+
+def test_the_csv_rows_carry_the_same_ranks_and_order():
+    from genbench.baselines.board import BOARD
+    from genbench.leaderboard import Row, table_rows
+
+    rows = [Row(r["name"], r["kind"], r["metrics"], n=r["n"]) for r in rows_of_two_sizes()]
+    flat = table_rows(rows, BOARD, 100)
+    assert [(f["rank"], f["model"], f["n"]) for f in flat] == [
+        (1, "cgan", 100), (2, "mine", 100), (3, "vae", 100), ("", "cyclegan", 1000), ("", "real test split", 100),
+        ("", "uniform noise", 100)]

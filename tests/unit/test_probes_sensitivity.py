@@ -27,12 +27,18 @@ from tests.conftest import TinyExtractor, make_images
 XO = ExtractOptions(extractor="test-tiny", cache=False, progress=False)
 MO = MetricOptions(kid_subsets=5, kid_subset_size=50)
 
-# A transform whose damage goes up and down with the strength: brightness of 0.3 on odd strengths only.
-if "test-zigzag" not in TRANSFORMS:
-    TRANSFORMS.register("test-zigzag")(TransformSpec(
+
+
+@pytest.fixture
+def zigzag(monkeypatch):
+    """Registers "test-zigzag", a transform whose damage goes up and down with the strength (brightness of 0.3
+    on odd strengths only), for one test; the registry is restored afterwards, so no other test sees it."""
+    spec = TransformSpec(
         "test-zigzag",
         lambda im, s, rng: np.clip(im.astype(np.int16) + (77 if int(s) % 2 else 0), 0, 255).astype(np.uint8),
-        (0, 1, 2, 3), "odd strengths brighten"))
+        (0, 1, 2, 3), "odd strengths brighten")
+    monkeypatch.setitem(TRANSFORMS._entries, spec.name, spec)  # removed again when the test ends
+    return spec.name
 
 
 class TinyResize(TinyExtractor):
@@ -116,7 +122,7 @@ def test_parse_strengths():
 # ----------------------------------------------------------------------------- the probe
 
 
-def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(data):
+def test_monotone_detection_on_a_synthetic_case_and_fd_checked_independently(data, zigzag):
     opts = SensitivityOptions(transforms=("brightness", "test-zigzag"), metrics=("fd", "kid"), max_samples=None,
                               strengths={"brightness": (0, 0.1, 0.2, 0.3)})
     report = run_sensitivity_probe(data["samples"], data["reference"], opts, XO, MO)

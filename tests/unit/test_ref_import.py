@@ -94,3 +94,37 @@ def test_a_bad_covariance_in_an_edm2_file_is_refused(stores):
         pickle.dump({"num_images": 10, "fid": {"mu": np.zeros(2), "sigma": np.array([[1.0, 0], [0, -1.0]])}}, fh)
     res = _import(path, "bad", "inception-v3", "tf1-bilinear")
     assert res.exit_code == 2 and "negative variance" in res.output
+
+
+def test_stylegan_biased_statistics_are_converted_exactly_and_scored_divided_by_n(stores):
+    """StyleGAN's FeatureStats divides by N; imported as such and scored under --protocol stylegan, FD uses /N on
+    both sides: equal to the plain computation with np.cov(bias=True)."""
+    from genbench.stats.io import FeatureFile, save_features
+
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(40, 6))
+    mu_b, sigma_b = real.mean(0), np.cov(real, rowvar=False, bias=True)
+    np.savez(stores / "stylegan.npz", mu=mu_b, sigma=sigma_b)
+    res = _import(stores / "stylegan.npz", "ffhq-sg", "inception-v3", "tf1-bilinear", "--n", 40, "--covariance",
+                  "biased", "--protocol", "stylegan")
+    assert res.exit_code == 0, res.output
+    entry = get_reference("ffhq-sg")
+    saved = entry.load()
+    assert np.allclose(saved.stats.cov(), np.cov(real, rowvar=False), rtol=1e-12, atol=1e-14)  # the same sums
+    assert "multiplied by N/(N-1) with N=40" in saved.meta["covariance_import"] and saved.meta["protocol"] == "stylegan"
+
+    gen = rng.normal(size=(30, 6)) * 1.2 + 0.1
+    meta = {"extractor": "inception-v3", "layer": "x", "preprocessing": "tf1-bilinear", "weights_sha256": "declared",
+            "feature_dim": 6, "protocol": "stylegan"}
+    save_features(stores / "gen.npz", FeatureFile(gen.astype(np.float32), None, [str(i) for i in range(30)], None, meta))
+    res = run("score", stores / "gen.npz", "--protocol", "stylegan", "--ref", "ffhq-sg", "--json", "-", "-q")
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    g = gen.astype(np.float32).astype(np.float64)
+    s1, s2 = np.cov(g, rowvar=False, bias=True), sigma_b
+    w, v = np.linalg.eigh(s1)
+    root = (v * np.sqrt(w)) @ v.T
+    expected = ((g.mean(0) - mu_b) ** 2).sum() + np.trace(s1 + s2) - 2 * np.sqrt(np.linalg.eigvalsh(root @ s2 @ root)).sum()
+    assert doc["metrics"]["fid"]["value"] == pytest.approx(expected, rel=1e-9)
+    assert doc["metrics"]["fid"]["covariance"] == "biased" and doc["provenance"]["protocol"] == "stylegan"
+    assert doc["provenance"]["metric_options"]["covariance"] == "biased"

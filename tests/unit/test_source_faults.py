@@ -1,17 +1,16 @@
 """Hostile and broken inputs: decompression bombs, lying headers, corrupt streams, misnamed files, odd links.
 
-Every one must end in an InputError naming the file (and member), quickly and in bounded memory; never a
-raw zlib.error / OSError / ValueError, never a traceback.
+Every one must end in an InputError naming the file (and member), in bounded memory; never a raw zlib.error /
+OSError / ValueError, never a traceback. (That they are also quick is measured by bench/bench_hostile_inputs.py.)
 """
 from __future__ import annotations
 
 import gzip
 import io
 import os
-import resource
+import re
 import struct
 import tarfile
-import time
 import tracemalloc
 import zipfile
 import zlib
@@ -85,24 +84,24 @@ def png_bytes(seed: int = 0) -> bytes:
 
 
 class Bounded:
-    """Measures time, peak traced Python allocation and peak RSS growth of the block it wraps."""
+    """Peak Python allocation (tracemalloc) of the block it wraps.
+
+    tracemalloc counts what is allocated while it traces (bytes objects, numpy arrays, zlib's output), from zero
+    at the start of the block, so the bound holds whatever earlier tests allocated. (The process's ru_maxrss, a
+    high-water mark of the whole process, would read about 0 growth once any earlier test had peaked higher.)
+    How long these refusals take is measured by bench/bench_hostile_inputs.py, not asserted here.
+    """
 
     def __enter__(self) -> Bounded:
-        self.rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
         tracemalloc.start()
-        self.t0 = time.perf_counter()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.seconds = time.perf_counter() - self.t0
         self.traced_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        self.rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - self.rss0
 
-    def check(self, max_bytes: int = 100 * MIB, max_seconds: float = 10.0) -> None:
+    def check(self, max_bytes: int = 100 * MIB) -> None:
         assert self.traced_peak < max_bytes, f"peak Python allocation {self.traced_peak / MIB:.1f} MiB"
-        assert self.rss_growth < max_bytes, f"peak RSS grew by {self.rss_growth / MIB:.1f} MiB"
-        assert self.seconds < max_seconds, f"took {self.seconds:.1f} s"
 
 
 # ----------------------------------------------------------------------------- zip bombs and lying headers
@@ -248,7 +247,11 @@ def test_corrupt_compressed_tar_is_an_input_error(tmp_path, mode):
     (tmp_path / f"z.tar.{mode[2:]}").write_bytes(data[:middle] + bytes(64) + data[middle + 64 :])
     (tmp_path / f"t.tar.{mode[2:]}").write_bytes(data[:middle])
     for broken in ("z", "t"):  # a damaged stream; a truncated one
-        with pytest.raises(InputError, match=rf"{broken}\.tar\.{mode[2:]}(::a\.png|::b\.png)?: cannot read"):
+        if mode == "w:bz2":  # one bzip2 block holds both members: it is checked before any byte of it comes out
+            match = rf"{broken}\.tar\.bz2: cannot read as a tar archive .*so no member can be named"
+        else:  # the damage begins in a.png (noise, so it decodes as no image either)
+            match = rf"{broken}\.tar\.{mode[2:]}::a\.png: (cannot read tar member|corrupt compressed stream)"
+        with pytest.raises(InputError, match=match):
             TarSource(tmp_path / f"{broken}.tar.{mode[2:]}")
 
 
@@ -263,11 +266,96 @@ def test_damaged_tar_header_is_not_taken_for_the_end_of_the_archive(tmp_path):
     assert len(TarSource(path)) == 3
     data = bytearray(path.read_bytes())
     second = 512 + -(-len(png) // 512) * 512  # b.png's header
-    data[second : second + 8] = b"XXXXXXXX"
+    data[second : second + 8] = b"XXXXXXXX"  # its name, as recorded
     path.write_bytes(bytes(data))
-    pattern = rf"h\.tar: damaged tar archive: data follows what reads as its end at byte {second} "
+    pattern = rf"h\.tar::XXXXXXXX: damaged tar member header at byte {second}; tarfile reads it as the end"
     with pytest.raises(InputError, match=pattern):
         TarSource(path)
+    data[second : second + 512] = b"\xa5" * 512  # nothing of it left: named by the member before it
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match=r"h\.tar::\(the member after a\.png\): damaged tar member header at "):
+        TarSource(path)
+
+
+def _tar_bytes(members: list[tuple[str, bytes]]) -> bytearray:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, payload in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    return bytearray(buffer.getvalue())
+
+
+def _flip(data: bytes, start: int, length: int = 16) -> bytes:
+    return data[:start] + bytes(a ^ 0x5A for a in data[start : start + length]) + data[start + length :]
+
+
+def _bad_archive(tmp_path: Path, case: str) -> tuple[Path, str]:
+    """An archive of a.png, bad.png, c.png whose member bad.png (a.png for ``*-first-header``) is damaged as ``case``
+    says, and the name the error must give."""
+    import lzma
+
+    members = [("a.png", png_bytes(0)), ("bad.png", png_bytes(1)), ("c.png", png_bytes(2))]
+    if case.endswith("too-large"):
+        members[1] = ("bad.png", bytes(3 * MIB))
+    kind = case.split("-")[0]
+    path = tmp_path / {"zip": "s.zip", "tar": "s.tar", "gz": "s.tar.gz", "xz": "s.tar.xz"}[kind]
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED if case == "zip-crc" else zipfile.ZIP_DEFLATED) as zf:
+            for name, payload in members:
+                zf.writestr(name, payload)
+        data = path.read_bytes()
+        inside = data.index(b"bad.png") + len("bad.png") + 40  # into its (compressed or stored) data
+        if case == "zip-deflate":
+            data = data[:inside] + b"\xff" * 16 + data[inside + 16 :]
+        elif case == "zip-crc":  # stored bytes changed: only the CRC can tell
+            data = _flip(data, inside)
+        path.write_bytes(data)
+        return path, "bad.png"
+    tar = _tar_bytes(members)
+    header = tar.index(b"bad.png\0")
+    if case.endswith("-header"):  # a checksum field a bit flip left no longer matching
+        tar[header + 148 : header + 156] = b"7777777\0"
+    if case == "tar-first-header":
+        tar[148:156] = b"7777777\0"
+    if case in ("gz-silent", "xz-corrupt"):
+        tar = bytearray(_flip(bytes(tar), header + 512 + 100))  # inside bad.png's bytes
+    if kind == "tar":
+        path.write_bytes(bytes(tar))
+    elif kind == "gz":
+        # level 0: stored blocks, so the flipped bytes decompress silently and only the stream's CRC at its end
+        # says something is wrong; the stored stream is flipped after compressing (the CRC is of the clean tar)
+        clean = _tar_bytes(members) if case == "gz-silent" else tar
+        stream = gzip.compress(bytes(clean), 0 if case == "gz-silent" else 6, mtime=0)
+        if case == "gz-silent":
+            stream = _flip(stream, stream.index(b"bad.png\0") + 512 + 100)
+        if case == "gz-truncated":
+            stream = stream[: len(stream) // 2]
+        path.write_bytes(stream)
+    else:
+        stream = lzma.compress(bytes(_tar_bytes(members)))
+        path.write_bytes(_flip(stream, len(stream) // 2))
+    return path, "a.png" if case == "tar-first-header" else "bad.png"
+
+
+@pytest.mark.parametrize("case", ["zip-deflate", "zip-crc", "zip-too-large", "tar-too-large", "gz-too-large",
+                                  "tar-header", "tar-first-header", "gz-header", "gz-silent", "gz-truncated",
+                                  "xz-corrupt"])
+def test_every_bad_member_error_names_the_archive_and_the_member(tmp_path, case):
+    """Too large, a corrupt deflate/xz stream, a bad CRC (zip's per member, gzip's over the whole stream), a damaged
+    tar header, a truncated stream: the message begins with ``archive::member``, whatever the container."""
+    path, member = _bad_archive(tmp_path, case)
+    with pytest.raises(InputError) as info:
+        source = ZipSource(path, max_member_bytes=2 * MIB) if case.startswith("zip") else \
+            TarSource(path, max_member_bytes=2 * MIB)
+        for i in range(len(source)):
+            source.read(i)
+    message = str(info.value)
+    if case in ("gz-truncated", "xz-corrupt"):  # the member the cut or the flip lands in: any, but named
+        assert re.match(rf"{re.escape(str(path))}::(a|bad|c)\.png: ", message), message
+    else:
+        assert message.startswith(f"{path}::{member}: "), message
 
 
 # ----------------------------------------------------------------------------- arrays
@@ -293,7 +381,7 @@ def test_npz_array_header_over_the_limit_is_refused_before_allocating(tmp_path, 
         zf.writestr("images.npy", header.getvalue() + bytes(100))
     with Bounded() as usage, pytest.raises(InputError) as info:
         open_source(tmp_path / "huge.npz")
-    usage.check(max_seconds=5)
+    usage.check()
     message = str(info.value)
     assert f"huge.npz::images.npy: array header declares {np.prod(shape, dtype=object)} bytes" in message
     assert MAX_ARRAY_BYTES_ENV in message and ".npy" in message
@@ -341,7 +429,7 @@ def test_idx_gz_bomb_and_corrupt_gzip(tmp_path, monkeypatch):
     declared = (1 << 20) * 784
     with Bounded() as usage, pytest.raises(InputError, match=rf"bomb-idx3-ubyte\.gz: array header declares {declared}"):
         read_idx(tmp_path / "bomb-idx3-ubyte.gz")
-    usage.check(max_seconds=5)
+    usage.check()
     good = gzip.compress(bytes([0, 0, 0x08, 1]) + struct.pack(">I", 50_000) + os.urandom(50_000))
     (tmp_path / "bad-idx1-ubyte.gz").write_bytes(good[:20] + b"\xff" * 200 + good[220:])
     with pytest.raises(InputError, match=r"bad-idx1-ubyte\.gz: cannot read IDX file, corrupt"):
@@ -361,24 +449,35 @@ def test_pillow_decompression_bomb_is_an_input_error(monkeypatch, limit):
 # ----------------------------------------------------------------------------- folders
 
 
-def test_dangling_link_and_link_loop_are_skipped(tmp_path):
+def test_links_to_files_are_followed_and_other_entries_skipped(tmp_path):
     Image.fromarray(make_images(1, seed=0)[0]).save(tmp_path / "a.png")
-    (tmp_path / "gone.png").symlink_to(tmp_path / "missing.png")
-    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
-    (tmp_path / "ping.jpg").symlink_to(tmp_path / "pong.jpg")
-    (tmp_path / "pong.jpg").symlink_to(tmp_path / "ping.jpg")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.png").symlink_to(tmp_path / "a.png")  # a link to a file is followed
-    (tmp_path / "dir.png").symlink_to(tmp_path / "sub")  # a link to a folder is not
+    (tmp_path / "sub" / "up").symlink_to(tmp_path)  # a link to a folder is not (no cycle)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")  # no image name: skipped, whatever it is
+    (tmp_path / "gone.txt").symlink_to(tmp_path / "missing.txt")
     (tmp_path / "notes.txt").write_text("x")
     src = FolderSource(tmp_path)
     assert src.names == ["a.png", "sub/b.png"]
-    assert src.skipped == 6  # gone, loop, ping, pong, dir, notes.txt
+    assert src.skipped == 4  # up, loop, gone.txt, notes.txt
     np.testing.assert_array_equal(src.read(0), src.read(1))
     assert len(src.fingerprint()) == 64
-    only_bad = tmp_path / "only-bad"
-    only_bad.mkdir()
-    (only_bad / "loop.png").symlink_to(only_bad / "loop.png")
-    (only_bad / "gone.png").symlink_to(only_bad / "missing.png")
-    with pytest.raises(InputError, match=r"only-bad: no images found .*2 other file"):
-        FolderSource(only_bad)
+
+
+@pytest.mark.parametrize("make, why", [
+    (lambda d: (d / "loop.png").symlink_to(d / "loop.png"), r"loop\.png: cannot open this image entry: a symbolic link loop"),
+    (lambda d: ((d / "ping.jpg").symlink_to(d / "pong.jpg"), (d / "pong.jpg").symlink_to(d / "ping.jpg")),
+     r"ping\.jpg: cannot open this image entry: a symbolic link loop .*\(1 more such entries\)"),
+    (lambda d: (d / "gone.png").symlink_to(d / "missing.png"), r"gone\.png: .*a dangling symbolic link \(its target .*missing\.png"),
+    (lambda d: (d / "dir.PNG").symlink_to(d / "sub"), r"dir\.PNG: .*a link to a folder"),
+    (lambda d: os.mkfifo(d / "pipe.png"), r"pipe\.png: .*not a regular file"),
+])
+def test_an_image_entry_that_cannot_be_opened_is_named_not_dropped(tmp_path, make, why):
+    """A link loop (loop.png -> loop.png), a dangling link, a link to a folder or a fifo with an image name used to be
+    skipped, so n went down by one and nothing said why; it is an error naming the entry, as a corrupt PNG is."""
+    Image.fromarray(make_images(1, seed=0)[0]).save(tmp_path / "a.png")
+    (tmp_path / "sub").mkdir()
+    Image.fromarray(make_images(1, seed=1)[0]).save(tmp_path / "sub" / "b.png")
+    make(tmp_path)
+    with pytest.raises(InputError, match=why):
+        FolderSource(tmp_path)

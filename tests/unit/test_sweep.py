@@ -84,7 +84,11 @@ def test_five_checkpoints_extract_the_reference_once_and_a_rerun_does_nothing(ch
     # the numbers are those of five separate scores
     one = genbench.score(f"py:gen.py:sample@{checkpoints[2]}", "ref.npy", extractor="test-tiny", num_samples=200,
                          **{k: v for k, v in MO.to_dict().items()})
-    assert lines[2]["metrics"] == one.metrics
+    # the same numbers (FD with the reference's factor reused may differ from a fresh one in the last bits)
+    assert lines[2]["metrics"].keys() == one.metrics.keys()
+    for metric, entry in one.metrics.items():
+        for key, value in entry.items():
+            assert lines[2]["metrics"][metric][key] == pytest.approx(value, rel=1e-9), (metric, key)
     roles.clear()
     again = run_sweep(entries, "ref.npy", tmp_path / "s.jsonl", extract_options=XO, metric_options=MO)
     assert roles == [] and len(read_lines(tmp_path / "s.jsonl")) == 5 and again == lines

@@ -40,7 +40,7 @@ class CLIP(nn.Module):
     def __init__(self, arch: clip.ClipArch) -> None:
         super().__init__()
         self.visual = clip.VisionTransformer(arch)
-        self.positional_embedding = nn.Parameter(torch.randn(7, 16))
+        self.positional_embedding = nn.Parameter(torch.empty(7, 16))  # filled by load_state_dict
         self.register_buffer("attn_mask", torch.full((7, 7), float("-inf")).triu(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -49,10 +49,10 @@ class CLIP(nn.Module):
 
 def openai_like_archive(path: Path, arch: clip.ClipArch = TINY, seed: int = 0) -> dict[str, torch.Tensor]:
     """Trace, ``.half()`` and ``torch.jit.save`` a CLIP tree holding ``random_state_dict(arch, seed)``."""
-    torch.manual_seed(seed)
     with torch.device("meta"):
         model = CLIP(arch)
-    state = {**clip.random_state_dict(arch, seed), "positional_embedding": torch.randn(7, 16),
+    text_side = torch.randn(7, 16, generator=torch.Generator().manual_seed(seed))
+    state = {**clip.random_state_dict(arch, seed), "positional_embedding": text_side,
              "attn_mask": torch.full((7, 7), float("-inf")).triu(1)}
     model.load_state_dict(state, assign=True)
     traced = torch.jit.trace(model, torch.zeros(1), check_trace=False).half()
@@ -293,7 +293,7 @@ def test_download_lands_in_the_cache_and_loads(cache, served):
 
 def test_download_with_the_wrong_sha256_caches_nothing(cache, served):
     arch = clip.ARCHS["clip-vit-b32"]  # the published sha256, which the tiny archive does not have
-    with pytest.raises(WeightsError, match=rf"{arch.archive_url} have sha256 .*expected {arch.archive_sha256}"):
+    with pytest.raises(WeightsError, match=rf"{arch.archive_url} has sha256 .*expected {arch.archive_sha256}"):
         clip.resolve_clip_weights(arch)
     assert not any((cache / "weights").iterdir())
 

@@ -84,7 +84,7 @@ def test_download_then_cache_hit(served, monkeypatch):
 def test_download_with_wrong_hash_caches_nothing(served):
     spec, _ = served
     bad = dataclasses.replace(spec, sha256="0" * 64)
-    with pytest.raises(WeightsError, match="have sha256 .* expected 0{64}; nothing was cached"):
+    with pytest.raises(WeightsError, match="has sha256 .* expected 0{64}.*nothing was saved"):
         W.resolve_weights(bad)
     folder = W.cache_root() / "weights"
     assert not folder.exists() or list(folder.iterdir()) == []
@@ -185,3 +185,24 @@ def test_build_inception_offline_without_weights(monkeypatch):
     _offline(monkeypatch)
     with pytest.raises(WeightsError, match="GENBENCH_INCEPTION_WEIGHTS"):
         build_inception()
+
+
+def test_weights_download_through_the_mirror_and_its_faults(monkeypatch):
+    """The weights go through genbench's one downloader: GENBENCH_DOWNLOAD_MIRROR, HTTP status, atomic cache."""
+    from tests.serving import Server
+
+    server = Server()
+    try:
+        spec = W.WeightsSpec(name="test-net", url="https://weights.example.org/nets/w-1234.pth",
+                             sha256=hashlib.sha256(PAYLOAD).hexdigest(), filename="w-1234.pth",
+                             env_var="GENBENCH_TEST_WEIGHTS")
+        monkeypatch.setenv("GENBENCH_DOWNLOAD_MIRROR", server.base)
+        with pytest.raises(WeightsError, match=r"HTTP 404.*weights.example.org/nets/w-1234.pth.*--weights PATH"):
+            W.resolve_weights(spec)
+        assert not (W.cache_root() / "weights" / spec.filename).exists()
+        server.files["/weights.example.org/nets/w-1234.pth"] = PAYLOAD
+        got = W.resolve_weights(spec)
+        assert got.origin == "download" and got.verified and got.path.read_bytes() == PAYLOAD
+        assert server.requests == ["/weights.example.org/nets/w-1234.pth"] * 2
+    finally:
+        server.stop()

@@ -8,6 +8,11 @@ they were computed, and rows of kind ``baseline`` and ``added`` are ranked by th
 them has (``fd_fmnist`` on the Fashion-MNIST board), in the direction the metric registry declares for it;
 reference rows follow, unranked, in their own order. Every metric column carries its direction; FD and KID
 show their seeded 95% bootstrap interval where the row has one (``ci95``), IS its spread over splits (± std).
+
+Only rows scored at one sample count are ranked against each other (:func:`ranked_n`): FD and the other
+plug-in estimates are biased by n (fewer samples, a larger FD), so a row whose model fixes another n (CycleGAN:
+its 1,000 held-out sources against the board's 10,000) is shown unranked, after the ranked rows, and the
+table, the page and the chart say so.
 """
 from __future__ import annotations
 
@@ -36,6 +41,8 @@ class BoardRow:
     extra: dict = field(default_factory=dict)
     seconds: float = 0.0
     rank: int | None = None
+    #: Why a row of a ranked kind is not ranked (its n differs from the ranked rows'), else None.
+    unranked: str | None = None
 
     def value(self, metric: str) -> float | None:
         return headline(self.metrics.get(metric))
@@ -66,20 +73,50 @@ def headline_metric(rows: Sequence[Mapping]) -> str:
     return columns[0] if columns else ""
 
 
-def ordered_rows(rows: Sequence[Mapping], metric: str | None = None) -> list[BoardRow]:
-    """Ranked rows (1, 2, ... by ``metric`` in its better direction; ties share order of appearance), then
-    the reference rows unranked, as the table, the chart and the grids show them."""
+def ranked_n(rows: Sequence[Mapping], n: int | None = None) -> int | None:
+    """The sample count of the rows that are ranked: the board's ``n`` where a row of a ranked kind has it, else the
+    count most of those rows have (a tie: the larger, the less biased); None without such rows."""
+    counts = [int(r.get("n") or 0) for r in rows if r.get("kind") in RANKED_KINDS]
+    if not counts:
+        return None
+    if n is not None and n in counts:
+        return n
+    return max(set(counts), key=lambda c: (counts.count(c), c))
+
+
+def ordered_rows(rows: Sequence[Mapping], metric: str | None = None, n: int | None = None) -> list[BoardRow]:
+    """Ranked rows (1, 2, ... by ``metric`` in its better direction; ties share order of appearance), then rows of
+    a ranked kind scored at another n than :func:`ranked_n` (unranked, ``unranked`` says why, same order), then
+    the reference rows unranked, as the table, the chart and the grids show them. ``n``: the board's sample count."""
     from .metrics import direction
 
     metric = metric or headline_metric(rows)
     sign = -1.0 if direction(metric) == "higher" else 1.0
     board = [BoardRow(str(r.get("name")), str(r.get("kind", "")), int(r.get("n") or 0), _with_row_intervals(r),
                       dict(r.get("extra") or {}), float(r.get("seconds") or 0.0)) for r in rows]
-    ranked = [r for r in board if r.kind in RANKED_KINDS]
-    ranked.sort(key=lambda r: (r.value(metric) is None, sign * (r.value(metric) or 0.0)))
+    rankable = [r for r in board if r.kind in RANKED_KINDS]
+    rankable.sort(key=lambda r: (r.value(metric) is None, sign * (r.value(metric) or 0.0)))
+    at = ranked_n(rows, n)
+    ranked = [r for r in rankable if r.n == at]
     for i, r in enumerate(ranked, 1):
         r.rank = i
-    return ranked + [r for r in board if r.kind not in RANKED_KINDS]
+    others = [r for r in rankable if r.n != at]
+    for r in others:
+        r.unranked = f"n = {r.n}, not the ranked rows' n = {at}"
+    return ranked + others + [r for r in board if r.kind not in RANKED_KINDS]
+
+
+def ranking_note(board: Sequence[BoardRow], metric: str) -> str | None:
+    """The sentence that says which rows are left unranked for their n, or None when every row of a ranked kind is
+    ranked."""
+    others = [r for r in board if r.unranked is not None]
+    ranked = [r for r in board if r.rank is not None]
+    if not others or not ranked:
+        return None
+    listed = ", ".join(f"{r.name} (n = {r.n})" for r in others)
+    return (f"Ranked by {metric} among the rows scored at n = {ranked[0].n} only: {metric} and the other estimates "
+            f"depend on the sample count (fewer samples give a larger FD), so {listed} "
+            f"{'is' if len(others) == 1 else 'are'} shown unranked, below the ranked rows.")
 
 
 def _with_row_intervals(row: Mapping) -> dict:
@@ -133,7 +170,9 @@ def leaderboard_table(board: Sequence[BoardRow], columns: Sequence[str]) -> str:
     headers += [("notes", ""), ("seconds", "num")]
     rows = []
     for r in board:
-        cells = [h.cell(r.rank if r.rank is not None else "–", r.rank if r.rank is not None else "", "num"),
+        rank = h.Cell(f"<span title='{h.esc(r.unranked)}'>–</span>", "", "num") if r.unranked else \
+            h.cell(r.rank if r.rank is not None else "–", r.rank if r.rank is not None else "", "num")
+        cells = [rank,
                  h.cell(r.name), h.cell(r.kind), h.cell(r.n, r.n, "num")]
         cells += [_metric_cell(r, c) for c in columns]
         cells += [h.cell(_notes(r.extra), cls="notes"), h.cell(f"{r.seconds:.1f}", round(r.seconds, 3), "num")]
@@ -146,7 +185,8 @@ def headline_chart(board: Sequence[BoardRow], metric: str) -> bytes | None:
     shown = [r for r in board if r.value(metric) is not None]
     if not shown:
         return None
-    labels = [f"#{r.rank} {r.name}" if r.rank is not None else f"{r.name} (reference)" for r in shown]
+    labels = [f"#{r.rank} {r.name}" if r.rank is not None else f"{r.name} (unranked, n = {r.n})" if r.unranked
+              else f"{r.name} (reference)" for r in shown]
     values = [v for v in (r.value(metric) for r in shown) if v is not None]  # all of them: shown has values
     intervals = [r.ci(metric) for r in shown]
     positive = all(v > 0 for v in values) and all(iv is None or iv[0] > 0 for iv in intervals)
@@ -205,18 +245,23 @@ def _provenance_items(provenance: Mapping, command: str) -> list[tuple[str, obje
 def render_page(rows: Sequence[Mapping], provenance: Mapping, pictures: Mapping[str, bytes | str | Path],
                 command: str, title: str = "Leaderboard", notes: Sequence[str] = ()) -> str:
     """The whole page as one HTML string (see the module docstring)."""
-    board = ordered_rows(rows)
+    n = provenance.get("n")
+    board = ordered_rows(rows, n=n if isinstance(n, int) else None)
     metric = headline_metric(rows)
     columns = columns_of(board)
     ex = (provenance.get("extractor") or {}).get("extractor", "?")
-    lead = (f"{len(board)} rows, n = {h.esc(provenance.get('n'))} samples each, seed {h.esc(provenance.get('seed'))}; "
-            f"ranked by {h.esc(metric)} ({h.esc(arrow_title(metric))}) with the {h.esc(ex)} network. "
+    other_n = "".join(f", {h.esc(r.name)}: {r.n}" for r in board if r.unranked)
+    lead = (f"{len(board)} rows, n = {h.esc(n)} samples each{other_n}, seed {h.esc(provenance.get('seed'))}; "
+            f"ranked by {h.esc(metric)} ({h.esc(arrow_title(metric))}) with the {h.esc(ex)} network"
+            + (", among the rows of equal n" if other_n else "") + ". "
             "Reference rows (grey) show what the metrics see in real, copied, collapsed and noise data. "
             "Click a column header to sort.")
+    note = ranking_note(board, metric)
     parts = ["<h2>Table</h2>", leaderboard_table(board, columns),
              "<p class=note>↓ lower is better, ↑ higher is better. Small print under FD and KID: seeded 95% "
              "bootstrap interval over the generated samples (reference fixed), where scored with it; IS: ± std "
              "over its splits.</p>"]
+    parts += [f"<p class=note id=ranking>{h.esc(note)}</p>"] if note else []
     parts += [f"<p class=note>{h.esc(line.replace('`', ''))}</p>" for line in notes]
     chart = headline_chart(board, metric)
     if chart:
@@ -232,7 +277,7 @@ def render_page(rows: Sequence[Mapping], provenance: Mapping, pictures: Mapping[
         picture = pictures.get(f"samples: {r.name}")
         if picture is None:
             continue
-        rank = f"#{r.rank} " if r.rank is not None else "reference: "
+        rank = f"#{r.rank} " if r.rank is not None else f"unranked (n = {r.n}): " if r.unranked else "reference: "
         grids.append(h.figure(h.picture_bytes(picture), f"samples of {r.name}",
                               f"<b>{h.esc(rank + r.name)}</b><br>{h.esc(score_text(r, metric))}", cls="grid"))
     if grids:
@@ -245,9 +290,11 @@ def render_page(rows: Sequence[Mapping], provenance: Mapping, pictures: Mapping[
     return h.page(title, "\n".join(parts), lead=lead)
 
 
-def markdown_table(rows: Sequence[Mapping]) -> list[str]:
-    """The ranked table in Markdown: rank, model, kind, metrics with arrows and intervals, notes."""
-    board = ordered_rows(rows)
+def markdown_table(rows: Sequence[Mapping], n: int | None = None) -> list[str]:
+    """The ranked table in Markdown: rank, model, kind, metrics with arrows and intervals, notes; below it, after a
+    blank line, the sentence naming rows left unranked for their n (:func:`ranking_note`), if any. ``n``: the
+    board's sample count."""
+    board = ordered_rows(rows, n=n)
     columns = columns_of(board)
     head = "| rank | model | kind | " + " | ".join(f"{c} {arrow(c)}".rstrip() for c in columns) + " | notes |"
     lines = [head, "|---:|---|---|" + "---:|" * len(columns) + "---|"]
@@ -265,7 +312,8 @@ def markdown_table(rows: Sequence[Mapping]) -> list[str]:
             cells.append(f"{text} {ci}".rstrip())
         rank = str(r.rank) if r.rank is not None else "–"
         lines.append(f"| {rank} | {r.name} | {r.kind} | " + " | ".join(cells) + f" | {_notes(r.extra)} |")
-    return lines
+    note = ranking_note(board, headline_metric(rows))
+    return lines + (["", note] if note else [])
 
 
 def render_document(doc: Mapping, base_dir: str | Path = ".", title: str | None = None) -> str:
