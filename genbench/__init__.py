@@ -7,7 +7,7 @@ from . import _compat  # noqa: E402  (old module names of moved modules, for one
 
 _compat.install()
 
-__all__ = ["__version__", "score", "extract", "compute_stats", "Evaluator"]
+__all__ = ["__version__", "score", "extract", "compute_stats", "compute_partial_stats", "merge_stats", "Evaluator"]
 
 
 def __getattr__(name: str):
@@ -16,6 +16,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in ("compute_partial_stats", "merge_stats"):
+        from . import shards
+
+        return getattr(shards, name)
     if name == "Evaluator":
         from .evaluator import Evaluator
 

@@ -106,11 +106,17 @@ def is_feature_file(path: str | os.PathLike) -> bool:
         return False
 
 
-def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None) -> ImageSource:
-    """Python API: an ImageSource as is; a path/str through :func:`open_source`; an array or tensor of
-    images (see :mod:`genbench.sources.convert` for layouts) as an ArraySource. InputError otherwise."""
+def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None, generator: Any = None) -> ImageSource:
+    """Python API: an ImageSource as is; a ``py:MODULE:FUNCTION`` spec or a function as a
+    :class:`~genbench.sources.generator.CallableSource` drawn as ``generator`` (GeneratorOptions) says; a path/str
+    through :func:`open_source`; an array or tensor of images (see :mod:`genbench.sources.convert` for layouts) as
+    an ArraySource. InputError otherwise."""
     if isinstance(obj, ImageSource):
         return obj
+    if (isinstance(obj, str) and obj.startswith("py:")) or (callable(obj) and not isinstance(obj, torch.Tensor)):
+        from .generator import CallableSource, GeneratorOptions
+
+        return CallableSource(obj, generator if generator is not None else GeneratorOptions())
     if isinstance(obj, (str, os.PathLike)):
         return open_source(obj, data_dir=data_dir)
     if isinstance(obj, (np.ndarray, torch.Tensor)):
