@@ -65,8 +65,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
           run_name: str | None, history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
     from ..evaluate import score as run_score
-    from ..extraction.distributed import is_main_process
-    from ..extraction.engine import format_precision_deviation
+    from ..extraction.ranks import is_main_process
     from ..results.history import open_history, stamp_result
     from ..util.atomic import write_text_atomic
 
@@ -89,6 +88,8 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     else:
         table = result.format_table()
     if "precision_check" in result.provenance:
+        from ..extraction.engine import format_precision_deviation
+
         table += "\n" + format_precision_deviation(result.provenance["precision_check"])
     show_result(table, json_out, quiet)
     if json_out == "-":
@@ -112,7 +113,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
 def extract(source: str, output: str, overwrite: bool, **kw) -> None:
     """Write per-image features (and logits) of SOURCE to a .npz feature file."""
     from ..api import extract as run_extract
-    from ..extraction.distributed import is_main_process
+    from ..extraction.ranks import is_main_process
     from ..stats.io import save_features
 
     check_output_file(output, "-o", overwrite)
@@ -133,7 +134,7 @@ def extract(source: str, output: str, overwrite: bool, **kw) -> None:
 def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
     from ..api import compute_stats
-    from ..extraction.distributed import is_main_process
+    from ..extraction.ranks import is_main_process
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)

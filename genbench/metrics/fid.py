@@ -53,8 +53,10 @@ def _congruence(factor: np.ndarray, lower: bool, sigma: np.ndarray) -> np.ndarra
     """factor^T sigma factor, symmetrised; float64 [d, d]."""
     if lower:
         upper = factor.T  # a Fortran-ordered view of L^T: BLAS reads it without a copy
-        right = blas.dtrmm(1.0, upper, np.asfortranarray(sigma), side=1, lower=0, trans_a=1)  # sigma L
-        inner = blas.dtrmm(1.0, upper, right, side=0, lower=0, trans_a=0, overwrite_b=1)  # L^T (sigma L)
+        # sigma.T is Fortran-ordered too, so no transposing copy is made; L^T sigma^T L is the transpose of
+        # L^T sigma L, so the symmetrised result is the same (up to rounding) for a sigma that is not exactly symmetric
+        right = blas.dtrmm(1.0, upper, sigma.T, side=1, lower=0, trans_a=1)  # sigma^T L
+        inner = blas.dtrmm(1.0, upper, right, side=0, lower=0, trans_a=0, overwrite_b=1)  # L^T (sigma^T L)
     else:
         inner = factor.T @ sigma @ factor
     return (inner + inner.T) / 2
