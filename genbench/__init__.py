@@ -1,9 +1,8 @@
 """genbench: a benchmark suite for image generative models."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from . import _compat  # noqa: E402  (old module names of moved modules, for one release)
+from .version import __version__
 
 _compat.install()
 

@@ -28,7 +28,7 @@ MOVED: dict[str, str] = {  # old module -> new module
     "genbench.engine": "genbench.extraction.engine",
     "genbench.cache": "genbench.extraction.cache",
     "genbench.distributed": "genbench.extraction.distributed",
-    "genbench.devices": "genbench.extraction.devices",
+    "genbench.devices": "genbench.util.devices",
     "genbench.progress": "genbench.util.progress",
     "genbench.atomic": "genbench.util.atomic",
     "genbench.history": "genbench.results.history",

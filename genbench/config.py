@@ -122,7 +122,7 @@ class ExtractOptions:
         "$GENBENCH_DINOV2_WEIGHTS_SHA256).", after="allow_unverified_weights")
 
     def __post_init__(self) -> None:
-        from .extraction.devices import check_device
+        from .util.devices import check_device
 
         object.__setattr__(self, "device", check_device(self.device, "device (--device)"))
         if self.batch_size is None:

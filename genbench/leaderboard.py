@@ -23,11 +23,10 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__
 from .config import ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
@@ -39,6 +38,10 @@ from .sources.base import ImageSource, check_uint8_batch
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
 from .util.atomic import write_text_atomic
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .sources.generator import ImageGenerator
 
 
 @dataclass
@@ -73,10 +76,10 @@ class RowSpec:
 # ----------------------------------------------------------------------------- the user's own rows
 
 
-def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
+def added_row_spec(entry: str, data_dir: str | None = None, board: Board | None = None) -> RowSpec:
     """``NAME=SPEC`` (CLI ``--add``) as a leaderboard row of kind ``added``.
 
-    SPEC is a checkpoint of a bundled family (``*.pt``), a Python callable ``py:MODULE:FUNCTION``
+    SPEC is a checkpoint (``*.pt``) that ``board.load_generator`` reads, a Python callable ``py:MODULE:FUNCTION``
     or ``py:FILE.py:FUNCTION`` called as ``fn(n, seed)`` and returning uint8 images
     ([n, H, W], [n, H, W, C] or [n, C, H, W]) or an ImageSource, or anything ``genbench score``
     accepts (a folder, an archive, a ``.npz``/``.npy``, ``NAME:SPLIT``). Sources with more than
@@ -100,11 +103,14 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
             for image in batch:
                 check_uint8_batch(np.asarray(image)[None], f"--add {name} ({spec}), a first call with n={len(small)}")
     elif spec.lower().endswith(".pt"):
+        if board is None or board.load_generator is None:
+            raise ConfigError(f"--add {name}={spec}: this board reads no checkpoints; pass the model's samples "
+                              "(a folder, an archive, a .npz) or py:MODULE:FUNCTION")
         if not Path(spec).is_file():
             raise InputError(f"--add {name}: checkpoint {spec} does not exist")
-        from genbench.baselines.api import GeneratorSource, load_checkpoint
+        from .sources.generator import GeneratorSource
 
-        model = load_checkpoint(spec)
+        model = board.load_generator(spec)
         def make(n: int, seed: int) -> ImageSource:
             return GeneratorSource(model, n, seed=seed)
     else:
@@ -206,6 +212,8 @@ class Board:
     rank_by: str  # the metric that orders ranked rows
     notes: Callable[[dict], list[str]]  # provenance -> the lines under the markdown title
     reference_n: int  # default size of the reference subset
+    #: checkpoint path -> a model to sample (``--add NAME=FILE.pt``); None: the board reads no checkpoints
+    load_generator: Callable[[str], ImageGenerator] | None = None
 
 
 INCEPTION_KINDS = ("fd", "is")

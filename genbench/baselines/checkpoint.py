@@ -146,7 +146,7 @@ def record_bundled(name: str, path: str | Path, command: str) -> dict[str, Any]:
         "command": command,
         # The config's time_limit_s may stop a run before train.steps; --steps repeats it exactly.
         "stopped_early": steps < int(ckpt["config"]["train"]["steps"]),
-        "reproduce": f"python -m genbench.baselines {name} --bundle --threads {ckpt.get('threads') or 1}"
+        "reproduce": f"genbench baselines train {name} --bundle --threads {ckpt.get('threads') or 1}"
                      + (f" --stop-after {steps}" if steps < int(ckpt["config"]["train"]["steps"]) else ""),
         "genbench_version": ckpt["genbench_version"],
         "torch_version": ckpt["torch_version"],

@@ -12,10 +12,10 @@ import warnings
 
 import click
 
-from .. import __version__
 from ..config import ExtractOptions
 from ..errors import ConfigError
 from ..results.outputs import check_output_file
+from ..version import __version__
 from .boundary import GenbenchGroup
 from .options import (  # noqa: F401  (_extract_options, device_option: the old imports from here)
     _extract_options,

@@ -1,9 +1,10 @@
-"""``genbench baselines list | train | sample`` and ``genbench leaderboard``."""
+"""``genbench baselines list | train | sample | spread`` and ``genbench leaderboard``."""
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import sys
 import time
 from pathlib import Path
 
@@ -15,21 +16,12 @@ from .options import device_option, seed_option
 from .results import emit_json, json_option
 
 
-class _BaselinesGroup(click.Group):
-    """Imports the training code (``baselines train``) only when that command is asked for."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "train"])
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name == "train":
-            from genbench.baselines.train import main as train_main
-
-            return train_main
-        return super().get_command(ctx, name)
+def _typed_command() -> str:
+    """The command as typed, spelled as the console script (``python -m genbench ...`` reads the same)."""
+    return "genbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-@click.group(cls=_BaselinesGroup)
+@click.group()
 def baselines() -> None:
     """The bundled baseline generators (dcgan, wgan-gp, vae, glo, flow, cgan, cyclegan)."""
 
@@ -110,6 +102,81 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
         click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
 
 
+@baselines.command("train", context_settings={"show_default": True})
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML config (default: the bundled configs/NAME.toml).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
+@click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--time-limit", "time_limit", type=click.FloatRange(min=0), default=None,
+              help="Override train.time_limit_s: stop after this many seconds of training (0 = no limit).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="Stop after this many steps, the schedules still planned for train.steps, with no time limit "
+                   "(repeats a run that a time limit stopped).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--dry-run", is_flag=True,
+              help="A few steps on small batches, to check that everything runs; writes a checkpoint only with --out.")
+@click.option("--bundle", is_flag=True,
+              help="Replace the bundled checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
+def baselines_train(name: str, config_path: str | None, out: str | None, steps: int | None, time_limit: float | None,
+                    stop_after: int | None, seed: int | None, device: str | None, threads: int | None, dry_run: bool,
+                    bundle: bool, overwrite: bool) -> None:
+    """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
+    from genbench.baselines.checkpoint import CHECKPOINT_DIR, record_bundled
+    from genbench.baselines.train import train
+
+    if bundle:
+        if out is not None or dry_run:
+            raise ConfigError("--bundle writes the bundled checkpoints/NAME.pt; do not combine it with --out or --dry-run")
+        out = str(CHECKPOINT_DIR / f"{name}.pt")
+    path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
+                 threads=threads, overwrite=overwrite or bundle, stop_after=stop_after, time_limit=time_limit)
+    if bundle and path is not None:
+        entry = record_bundled(name, path, _typed_command())
+        click.echo(f"[{name}] recorded in manifest: sha256 {entry['sha256']}", err=True)
+    if path is not None:
+        click.echo(str(path))
+
+
+@baselines.command("spread", context_settings={"show_default": True})
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Markdown file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--families", default=None, help="Comma-separated subset of the baselines (default: all).")
+@click.option("--seeds", default="0,1,2", help="Comma-separated sampling seeds.")
+@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per score.")
+@click.option("--train-seed", "train_seed", multiple=True, metavar="NAME=CHECKPOINT",
+              help="Also score a checkpoint of baseline NAME trained from another seed.")
+def baselines_spread(out: str, overwrite: bool, families: str | None, seeds: str, n: int,
+                     train_seed: tuple[str, ...]) -> None:
+    """Write the spread of fd_fmnist across sampling (and training) seeds."""
+    from genbench.baselines.spread import spread_rows, to_markdown
+
+    from ..results.outputs import check_output_file
+    from ..util.atomic import write_text_atomic
+
+    check_output_file(out, "--out", overwrite)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds!r}: expected comma-separated integers such as 0,1,2") from None
+    if len(seed_list) < 2:
+        raise ConfigError(f"--seeds {seeds!r}: a spread needs at least two seeds")
+    extra: dict[str, list[str]] = {}
+    for entry in train_seed:
+        name, sep, path = entry.partition("=")
+        if not sep or not Path(path).is_file():
+            raise ConfigError(f"--train-seed {entry!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        extra.setdefault(name.strip(), []).append(path)
+    names = [f.strip() for f in families.split(",")] if families else None
+    rows = spread_rows(names, seed_list, n, extra, log=lambda s: click.echo(s, err=True))
+    text = to_markdown(rows, seed_list, _typed_command())
+    write_text_atomic(Path(out), text)
+    click.echo(text)
+
+
 def write_png_folder(out: Path, images: np.ndarray) -> None:
     """Write uint8 images [N, H, W(, C)] as 000000.png ... into ``out``, all or nothing.
 
@@ -185,7 +252,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         if unknown:
             raise ConfigError(f"--families: no bundled Fashion-MNIST checkpoint for {', '.join(unknown)} "
                               "(the leaderboard ranks the gray 28x28 baselines; see `genbench baselines list`)")
-    added_specs = [lb.added_row_spec(entry, data_dir) for entry in added]
+    added_specs = [lb.added_row_spec(entry, data_dir, board.BOARD) for entry in added]
     specs += added_specs
     if not no_reference_rows:
         specs += board.reference_row_specs(data_dir)

@@ -20,7 +20,7 @@ from ..config import ExtractOptions, MetricOptions, option_fields, param_name
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from ..extraction.devices import check_device
+    from ..util.devices import check_device
 
     return value if value is None else check_device(value, "--device")
 

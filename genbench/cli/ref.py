@@ -233,7 +233,6 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
               workers: int, bundled: bool, overwrite: bool, quiet: bool, prep: str | None = None,
               resolution: int | None = None) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
-    from .. import __version__
     from ..api import compute_stats
     from ..stats.io import save_stats
     from ..stats.reference import (
@@ -245,6 +244,7 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
         user_dir,
         write_manifest,
     )
+    from ..version import __version__
 
     if ":" not in spec:
         raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
@@ -320,7 +320,6 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     """Import mu/sigma from another tool (.npz, EDM2 .pkl, ADM .npz), recording the provenance the user states."""
     import warnings
 
-    from .. import __version__
     from ..features import canonical_preprocessing
     from ..stats.feature_stats import FeatureStats
     from ..stats.foreign import detect_format, read_adm_npz, read_edm2_pickle
@@ -333,6 +332,7 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
         user_dir,
         write_manifest,
     )
+    from ..version import __version__
 
     check_reference_id(ref_id)
     # clean-fid's names (clean, ...) and the short DINOv2/CLIP names are recorded as the extractor's canonical ones

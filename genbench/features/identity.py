@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from ..registry import Registry
-
-if TYPE_CHECKING:
-    from .base import FeatureExtractor
 
 
 @dataclass(frozen=True)
@@ -52,5 +49,6 @@ class MetricNames:
 INCEPTION_METRIC_NAMES = MetricNames("fid", "is", "kid")
 
 
-#: name -> factory(weights: str | None, preprocessing: str | None) -> FeatureExtractor
-EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("extractor", flag="--extractor")
+#: name -> factory(weights: str | None, preprocessing: str | None, device: str, ...) -> FeatureExtractor
+#: (typed Any here: naming genbench.features.base would tie this torch-free module back to the nn.Module one)
+EXTRACTORS: Registry[Callable[..., Any]] = Registry("extractor", flag="--extractor")

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..stats.compatibility import IDENTITY_FIELDS
+from ..version import __version__
 
 if TYPE_CHECKING:
     from ..config import ExtractOptions
