@@ -4,7 +4,7 @@ Writes ``reports/blind-spot/README.md`` and its PNG figures:
 
 1. Lightly transformed copies of the training set (exact, flipped, shifted, noised) get a *better*
    Frechet distance to the training set than honest sample sets (the bundled baselines where their
-   checkpoints exist in ``genbench/baselines/checkpoints/``, and unseen real test images), yet the
+   checkpoints exist in ``baselines/checkpoints/``, and unseen real test images), yet the
    memorization probe flags every copy set and none of the honest ones.
 2. A mode-collapsed set (test images of one class only) gets high precision and low recall.
 3. The time of the memorization probe for 10,000 samples against the 60,000 training images.

@@ -80,7 +80,7 @@ def load_checkpoint(name_or_path: str | Path, device: str | torch.device = "cpu"
     """A trained family ready to sample (networks in eval mode on ``device``).
 
     ``name_or_path``: a baseline name, i.e. a family or a config variant such as "dcgan-stacked"
-    (loads genbench/baselines/checkpoints/NAME.pt after checking its sha256 against manifest.json;
+    (loads baselines/checkpoints/NAME.pt after checking its sha256 against manifest.json;
     WeightsError when missing or altered), or a checkpoint path.
     Raises InputError for a missing, truncated or foreign file, a newer format version, an
     unknown family, or networks that do not match the stored options. The loaded object carries

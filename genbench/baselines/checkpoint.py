@@ -30,9 +30,10 @@ from genbench.errors import InputError, WeightsError
 from genbench.util.atomic import atomic_path, write_text_atomic
 from genbench.util.files import sha256_file
 
+from .data_dir import CHECKPOINT_DIR
+
 FORMAT = "genbench-baseline"
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "manifest.json"
 
 

@@ -2,7 +2,7 @@
 
     genbench baselines train dcgan --dry-run
     genbench baselines train dcgan --out out/baselines/dcgan.pt --threads 1
-    genbench baselines train dcgan --bundle       # write genbench/baselines/checkpoints/dcgan.pt + manifest entry
+    genbench baselines train dcgan --bundle       # write baselines/checkpoints/dcgan.pt + manifest entry
     genbench baselines train dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
 
 NAME is a family (configs/FAMILY.toml) or a config variant of one: any other configs/NAME.toml,
@@ -131,7 +131,7 @@ def train(
 ) -> Path | None:
     """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
-    config: TOML path or parsed mapping (default genbench/baselines/configs/NAME.toml); out: checkpoint
+    config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
     path (default out/baselines/NAME.pt; a dry run writes no checkpoint unless ``out`` is given, and
     returns None then); an existing ``out`` is replaced only with ``overwrite``; steps/seed override the config;
     dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
