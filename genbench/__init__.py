@@ -1,10 +1,7 @@
 """genbench: a benchmark suite for image generative models."""
 from __future__ import annotations
 
-from . import _compat  # noqa: E402  (old module names of moved modules, for one release)
 from .version import __version__
-
-_compat.install()
 
 __all__ = ["__version__", "score", "extract", "compute_stats", "Evaluator"]
 
