@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -29,6 +31,8 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
 )
 from .prepare import prep_options, prepared_input
 from .results import show_result
+
+_Made = TypeVar("_Made")
 
 
 def _show_warnings(message, category, filename, lineno, file=None, line=None) -> None:
@@ -105,46 +109,59 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
 # ----------------------------------------------------------------------------- extract / stats
 
 
-@main.command()
-@click.argument("source")
-@click.option("-o", "--output", required=True, help="Feature file to write (.npz).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@extraction_options
-def extract(source: str, output: str, overwrite: bool, **kw) -> None:
+def _writes_one_file(output_help: str, *more: Callable) -> Callable[[Callable[..., None]], click.Command]:
+    """The options of a verb that extracts SOURCE once and writes one file (-o): ``extract``, ``stats``; ``more``
+    option decorators go after the extraction options' in ``--help``."""
+    def wrap(fn: Callable[..., None]) -> click.Command:
+        for decorate in (extraction_options, *more,
+                         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
+                         click.option("-o", "--output", required=True, help=output_help), click.argument("source")):
+            fn = decorate(fn)
+        return main.command()(fn)
+    return wrap
+
+
+def _extract_and_write(source: str, output: str, overwrite: bool, kw: dict[str, Any], compute: Callable[..., _Made],
+                       save: Callable[[str, _Made, bool], object], summary: Callable[[_Made], str]) -> None:
+    """Check -o, ``compute(source, **extract options)``, then (rank 0 only under torchrun) ``save`` and report."""
+    from ..extraction.ranks import is_main_process
+
+    check_output_file(output, "-o", overwrite)
+    made = compute(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    if not is_main_process():  # under torchrun, rank 0 writes
+        return
+    save(output, made, overwrite)
+    if not kw["quiet"]:
+        click.echo(f"wrote {output}: {summary(made)}", err=True)
+
+
+@_writes_one_file("Feature file to write (.npz).")
+def extract(source: str, output: str, overwrite: bool, **kw: Any) -> None:
     """Write per-image features (and logits) of SOURCE to a .npz feature file."""
     from ..api import extract as run_extract
-    from ..extraction.ranks import is_main_process
     from ..stats.io import save_features
 
-    check_output_file(output, "-o", overwrite)
-    ff = run_extract(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
-    if not is_main_process():  # under torchrun, rank 0 writes
-        return
-    save_features(output, ff, overwrite=overwrite)
-    if not kw["quiet"]:
-        click.echo(f"wrote {output}: {ff.features.shape[0]} x {ff.features.shape[1]} features", err=True)
+    _extract_and_write(source, output, overwrite, kw, run_extract,
+                       lambda path, ff, replace: save_features(path, ff, overwrite=replace),
+                       lambda ff: f"{ff.features.shape[0]} x {ff.features.shape[1]} features")
 
 
-@main.command()
-@click.argument("source")
-@click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@prep_options
-@extraction_options
-def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw) -> None:
+@_writes_one_file("Statistics file to write (.npz with mu, sigma, n, meta).", prep_options)
+def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw: Any) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE."""
     from ..api import compute_stats
-    from ..extraction.ranks import is_main_process
     from ..stats.io import save_stats
 
-    check_output_file(output, "-o", overwrite)
-    given, recorded = prepared_input(source, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
-    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
-    if not is_main_process():  # under torchrun, rank 0 writes
-        return
-    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
-    if not kw["quiet"]:
-        click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
+    recorded: dict[str, Any] = {}
+
+    def compute(given: str, **options: Any) -> Any:  # after -o is checked: a prepared copy may be written
+        prepared, extra = prepared_input(given, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
+        recorded.update(extra)
+        return compute_stats(prepared, **options)
+
+    _extract_and_write(source, output, overwrite, kw, compute,
+                       lambda path, made, replace: save_stats(path, made[0], {**made[1], **recorded}, overwrite=replace),
+                       lambda made: f"n={made[0].n}, d={made[0].dim}")
 
 
 # ----------------------------------------------------------------------------- list

@@ -62,6 +62,8 @@ def inception_score_split_size(logits: np.ndarray, split_size: int) -> tuple[Sco
     multiple of it), ADM's rule (``compute_inception_score(..., split_size=5000)``): (mean and population std over
     the splits, the number of splits). Raises ConfigError when N < split_size.
     """
+    from scipy.special import logsumexp
+
     logits = np.asarray(logits, dtype=np.float64)
     if logits.ndim != 2:
         raise InputError(f"logits: expected shape [N, K], got {logits.shape}")
