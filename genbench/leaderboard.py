@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import ExtractOptions, MetricOptions
+from .config import BoardOptions, ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
 from .metrics.kid import spread_subset_size
@@ -238,7 +238,8 @@ def inception_plan(mode: str, weights: str | None = None, allow_unverified: bool
     return MetricPlan("inception-v3", INCEPTION_KINDS, weights, allow_unverified)
 
 
-def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
+def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None,
+               batch_size: int = BoardOptions.batch_size,
                progress: bool = False, log: Callable[[str], None] = lambda s: None,
                plans: list[MetricPlan] | None = None, reference_n: int | None = None,
                bootstrap: int = 0, *, board: Board) -> tuple[list[Row], dict]:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import click
 
-from ..config import ExtractOptions
+from ..config import DemoOptions, ExtractOptions
 from ..errors import ConfigError
 from ..results.outputs import check_output_file
 from ..version import __version__
@@ -23,6 +23,8 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
     _extract_options,
     build_extract_options,
     build_metric_options,
+    config_option,
+    config_options,
     device_option,
     extraction_options,
     metric_options,
@@ -197,14 +199,13 @@ def list_plugins() -> None:
 
 
 @main.command()
-@click.option("--ref", "reference", default="fashion-mnist:train", help="Reference statistics id.")
-@click.option("--samples", default="fashion-mnist:test", help="Real images to score and degrade.")
+@config_options(DemoOptions, "reference", "samples")
 @seed_option()
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
+@config_option(ExtractOptions, "data_dir")
 @click.option("--json", "json_out", default=None, metavar="PATH|-",
               help="Write the rows as JSON to PATH, or to stdout with '-' (instead of the table).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
-@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr (the table or JSON still prints).")
+@config_option(ExtractOptions, "progress", help="No messages on stderr (the table or JSON still prints).")
 def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None, overwrite: bool,
          quiet: bool) -> None:
     """Offline demo: the Fashion-MNIST test split and blurred/noised copies against bundled statistics."""

@@ -11,8 +11,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..config import BoardOptions, ExtractOptions, SampleOptions, SpreadOptions
 from ..errors import ConfigError
-from .options import device_option, seed_option
+from .options import config_option, config_options, device_option, seed_option
 from .results import emit_json, json_option
 
 
@@ -49,16 +50,16 @@ def baselines_list(json_out: str | None, overwrite: bool) -> None:
 @baselines.command("sample")
 @click.argument("model")
 @click.option("-n", "n", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@seed_option(0)
+@seed_option()
 @click.option("-o", "--output", required=True, help="Image folder, or a .npz (images: N x H x W x C uint8).")
 @click.option("--labels", default=None, help="cgan only: comma-separated classes, repeated to fill n.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@config_option(SampleOptions, "batch_size")
 @device_option()
 @click.option("--allow-repeats", is_flag=True,
               help="Write -n samples even where the model makes fewer distinct ones (a translation model: its "
                    "held-out sources), repeating some; refused without this flag.")
 @click.option("--overwrite", is_flag=True)
-@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+@config_option(ExtractOptions, "progress", help="No messages on stderr.")
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
                      allow_repeats: bool, overwrite: bool, quiet: bool) -> None:
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
@@ -145,8 +146,7 @@ def baselines_train(name: str, config_path: str | None, out: str | None, steps: 
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Markdown file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--families", default=None, help="Comma-separated subset of the baselines (default: all).")
-@click.option("--seeds", default="0,1,2", help="Comma-separated sampling seeds.")
-@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per score.")
+@config_options(SpreadOptions, "seeds", "n")
 @click.option("--train-seed", "train_seed", multiple=True, metavar="NAME=CHECKPOINT",
               help="Also score a checkpoint of baseline NAME trained from another seed.")
 def baselines_spread(out: str, overwrite: bool, families: str | None, seeds: str, n: int,
@@ -206,30 +206,27 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@click.command()
-@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per row.")
-@seed_option(0)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/fashion-mnist")
+@click.command(context_settings={"show_default": True})
+@config_option(BoardOptions, "n")
+@seed_option()
+@config_option(BoardOptions, "out_dir")
 @click.option("--overwrite", is_flag=True, help="Write into an --out folder that is not empty (its leaderboard files are replaced).")
 @click.option("--families", default=None, help="Comma-separated subset of the baseline families.")
 @click.option("--no-reference-rows", is_flag=True, help="Only the baselines.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500)
-@click.option("--reference-n", type=click.IntRange(min=10), default=10_000, show_default=True,
-              help="Seeded training images whose features serve KID, precision/recall/density/coverage.")
+@config_option(ExtractOptions, "data_dir")
+@config_options(BoardOptions, "batch_size", "reference_n")
 @click.option("--add", "added", multiple=True, metavar="NAME=SPEC",
               help="Put your model on the board: SPEC is an image folder/archive/.npz, a baseline checkpoint (.pt), "
                    "or py:MODULE:FUNCTION / py:FILE.py:FUNCTION called as fn(n, seed) -> uint8 images. Repeatable.")
-@click.option("--inception", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Also FID and IS with Inception-v3: auto = when its weights are at hand without a download.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies --inception on.")
-@click.option("--allow-unverified-weights", is_flag=True, help="Accept an Inception weights file with another sha256.")
+@config_option(BoardOptions, "inception")
+@config_options(ExtractOptions, "weights", "allow_unverified_weights",
+                help={"weights": "Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies "
+                                 "--inception on.",
+                      "allow_unverified_weights": "Accept an Inception weights file with another sha256."})
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append every row (named by its model) to this SQLite results history.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Bootstrap replicates for the seeded 95% intervals of FD and KID on every row (0 = none).")
-@click.option("--quiet", "-q", is_flag=True)
+@config_option(BoardOptions, "bootstrap")
+@config_option(ExtractOptions, "progress", help="No progress or messages on stderr (the table still prints).")
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
                 allow_unverified_weights: bool, history_file: str | None, bootstrap: int, quiet: bool,
@@ -279,8 +276,8 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         pictures.update(board.glo_pictures(out, seed, data_dir))
     command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir} --overwrite" + (f" --families {families}" if families else "")
     command += " --no-reference-rows" if no_reference_rows else ""
-    command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
-    command += f" --bootstrap {bootstrap}" if bootstrap != 200 else ""
+    command += f" --reference-n {reference_n}" if reference_n != BoardOptions.reference_n else ""
+    command += f" --bootstrap {bootstrap}" if bootstrap != BoardOptions.bootstrap else ""
     command += "".join(f" --add {shlex.quote(entry)}" for entry in added)
     if extra_plan is not None:
         command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")
