@@ -2,6 +2,7 @@
 scipy.linalg.sqrtm alone on the same covariances.
 
 Run: .venv/bin/python bench/bench_fd_files.py [--n 10000] [--dim 2048] [--repeats 3] [--json PATH]
+     [--checkout DIR]   (time another checkout's genbench, e.g. an export of an older commit, the same way)
 
 Writes two seeded float32 feature files (``features`` only, no metadata: what another tool exports) of
 ``--n`` rows and ``--dim`` columns, correlated through a random mixing matrix and rectified like pooled
@@ -46,9 +47,10 @@ def write_features(folder: Path, n: int, dim: int) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
-def time_process(a: Path, b: Path) -> tuple[float, float]:
-    """Wall seconds of one whole `genbench score` process, and the FD it printed (from --json -)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+def time_process(a: Path, b: Path, root: Path = ROOT) -> tuple[float, float]:
+    """Wall seconds of one whole `genbench score` process (genbench imported from ``root``), and the FD it
+    printed (from --json -)."""
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [sys.executable, "-m", "genbench", "score", str(a), "--ref", str(b), "--metrics", "fd", "--quiet",
            "--json", "-"]
     start = time.perf_counter()
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", dest="json_out", default=None, help="Also write the figures as JSON here.")
+    ap.add_argument("--checkout", type=Path, default=ROOT, help="The checkout whose genbench is timed.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         a, b = write_features(Path(tmp), args.n, args.dim)
@@ -74,7 +77,7 @@ def main() -> None:
         process, sqrtm, value = [], [], float("nan")
         covmean = None
         for _ in range(args.repeats):
-            wall, value = time_process(a, b)
+            wall, value = time_process(a, b, args.checkout)
             process.append(wall)
             start = time.perf_counter()
             covmean = scipy.linalg.sqrtm(product)
@@ -85,7 +88,7 @@ def main() -> None:
     best_process, best_sqrtm = min(process), min(sqrtm)
     ratio = best_process / best_sqrtm
     figures = {
-        "n": args.n, "dim": args.dim, "repeats": args.repeats,
+        "n": args.n, "dim": args.dim, "repeats": args.repeats, "checkout": str(args.checkout),
         "genbench_score_process_s": [round(t, 3) for t in process],
         "sqrtm_s": [round(t, 3) for t in sqrtm],
         "best_process_s": round(best_process, 3), "best_sqrtm_s": round(best_sqrtm, 3),
