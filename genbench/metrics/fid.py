@@ -55,7 +55,7 @@ def _congruence(factor: np.ndarray, lower: bool, sigma: np.ndarray) -> tuple[np.
     """factor^T sigma factor for a symmetric sigma (float64 [d, d]), and the triangle of it that holds the
     result ("U" or "L"; the other triangle is not meaningful).
 
-    With a Cholesky factor L this is LAPACK dsygst (itype 2: U sigma' U^T for U = L^T), which uses the symmetry
+    With a Cholesky factor L this is LAPACK dsygst (itype 2: U sigma U^T for U = L^T), which uses the symmetry
     of sigma and costs d^3 flops, half of two triangular products. Both operands are passed as their
     Fortran-ordered transposed views (sigma is symmetric and U = L^T), so no transposing copy is made.
     """
