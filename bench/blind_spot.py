@@ -66,7 +66,7 @@ def baseline_sources(n: int) -> tuple[list[tuple[str, object]], list[str]]:
     test-split images, which would overlap the held-out data)."""
     try:
         from genbench.baselines.api import list_families, load_checkpoint
-        from genbench.sources.generator import GeneratorSource
+        from genbench.sources.models import GeneratorSource
     except ImportError as exc:  # the baselines package is part of the repository; say why if it fails
         return [], [f"baselines not importable ({exc})"]
     out, notes = [], []

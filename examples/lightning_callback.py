@@ -4,7 +4,9 @@
     python examples/lightning_callback.py                    # CPU, 200 batches, about a minute
     python examples/lightning_callback.py --accelerator gpu --devices 2 --steps 2000   # DDP: exact merge
 
-``GenbenchFD`` is the part to copy: it builds one Evaluator (reference loaded, network built) when
+The same callback, for any metrics and with every metric's interval, ships as
+``genbench.integrations.lightning.GenbenchCallback`` (``pip install 'genbench[lightning]'``); this file keeps a
+self-contained copy to read. ``GenbenchFD`` is the part to copy: it builds one Evaluator (reference loaded, network built) when
 training starts, on the LightningModule's device, and every ``every_n_batches`` batches resets it, feeds
 ``n_samples`` images from ``pl_module.sample(k)`` (float [k, C, H, W] in [0, 1], on the module's device)
 and logs the metric to the trainer's loggers and ``trainer.callback_metrics``. Under DDP each rank

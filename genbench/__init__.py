@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .version import __version__
 
-__all__ = ["__version__", "score", "extract", "compute_stats", "Evaluator"]
+__all__ = ["__version__", "score", "extract", "compute_stats", "compute_partial_stats", "merge_stats", "Evaluator"]
 
 
 def __getattr__(name: str):
@@ -12,6 +12,10 @@ def __getattr__(name: str):
         from . import api
 
         return getattr(api, name)
+    if name in ("compute_partial_stats", "merge_stats"):
+        from . import shards
+
+        return getattr(shards, name)
     if name == "Evaluator":
         from .evaluator import Evaluator
 

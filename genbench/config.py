@@ -121,6 +121,16 @@ class ExtractOptions:
         None, "--weights-sha256", "Required sha256 of weights that have no published one (DINOv2; also "
         "$GENBENCH_DINOV2_WEIGHTS_SHA256).", after="allow_unverified_weights")
 
+    # A py:MODULE:FUNCTION / py:FILE.py:FUNCTION generator (or a callable, in the API) as an input: genbench.sources.generator
+    num_samples: int | None = option(None, "--num-samples", "Images to draw from a py:MODULE:FUNCTION generator input "
+                                     "(required for one).", min=1)
+    generator_seed: int | None = option(None, "--generator-seed", "Seed of a py: generator's draws (default: --seed "
+                                        "where the verb has one, else 0).", min=0, max=MAX_SEED)
+    generator_batch_size: int = option(256, "--generator-batch-size", "Images per call of a streamed py: generator "
+                                       "fn(n, seed, start) (part of its cache key).", min=1)
+    value_range: str | None = option(None, "--value-range", "LO,HI: the range of a py: generator's float output "
+                                     "(default 0,1; e.g. -1,1 for tanh); uint8 output is taken as is.")
+
     def __post_init__(self) -> None:
         from .util.devices import check_device
 

@@ -49,6 +49,7 @@ from .results.provenance import build_provenance
 from .results.records import ScoreResult
 from .sources.arrays import npz_keys
 from .sources.base import ImageSource
+from .sources.generator import generator_options
 from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identity_fields, stated_fields
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
@@ -128,6 +129,7 @@ def open_input(
     preprocessing: str | None = None,
     allow_stats: bool = True,
     reference_ids: bool = True,
+    generator: Any = None,
 ) -> Evaluated | Pending:
     """What the user passed for ``role`` (CLI ``flag``): a loaded Evaluated (feature or statistics file, reference id)
     or a Pending image source. (The probes' seeded subsample of either: :func:`genbench.probes.inputs.open_probe_input`.)
@@ -136,6 +138,7 @@ def open_input(
     set's default extractor).
     ``allow_stats=False`` refuses a statistics file (the probes need per-sample features);
     ``reference_ids=False`` reads ``NAME:SPLIT`` as the data set's images, never as its bundled statistics.
+    ``generator`` (:class:`~genbench.sources.generator.GeneratorOptions`): how a ``py:`` spec or a callable is drawn.
     """
     from .sources.resolve import as_source, is_feature_file
 
@@ -172,9 +175,9 @@ def open_input(
                 warnings.simplefilter("ignore", UnknownProvenanceWarning)
                 saved = load_stats(path)
             return _from_saved_stats(saved, role, str(path), {"sha256": sha256_file(path)}, flag)
-        source = as_source(spec, data_dir=data_dir)
+        source = as_source(spec, data_dir=data_dir, generator=generator)
     else:
-        source = as_source(obj)
+        source = as_source(obj, generator=generator)
     if len(source) == 0:
         raise InputError(f"{flag or role} {source.location or source.kind}: no images")
     return Pending(role, source, flag)
@@ -182,8 +185,10 @@ def open_input(
 
 def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict, flag: str | None = None) -> Evaluated:
     unknown = {} if saved.n_known else {"n_known": False}  # a file without a count: n is recorded as None
-    return Evaluated(role, description, saved.meta, saved.stats, info={"kind": "statistics", "location": description,
-                                                                         **info, **unknown}, flag=flag)
+    bank = saved.bank_features  # a merged shards' bank (genbench merge): a seeded sample of the rows, for KID/PR
+    return Evaluated(role, description, saved.meta, saved.stats, features=bank,
+                     info={"kind": "statistics", "location": description, **info, **unknown,
+                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag)
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
@@ -510,7 +515,8 @@ class Run:
         :func:`prepare_run`."""
         ref = self.evaluated("reference")
         item = generated if isinstance(generated, (Evaluated, Pending)) else open_input(
-            generated, "generated", self.name, self.options.data_dir)
+            generated, "generated", self.name, self.options.data_dir,
+            generator=generator_options(self.options, self.metric_options.seed))
         expected = run_side(self.name, self.identity) if self.extractor is not None else None
         loaded = [ref] + ([item] if isinstance(item, Evaluated) else [])
         unchecked = check_inputs(loaded, expected)
@@ -557,14 +563,16 @@ def prepare_run(
         xo = xo.replaced(layer="pool3+spatial")  # sFID beside the pool3 metrics: both layers in one pass
     order = sorted(inputs, key=lambda role: role != "reference")  # a bad reference fails before anything else
     items: dict[str, Item] = {}
+    drawn = generator_options(xo, mo.seed)  # how a py: generator input is drawn
     for role in order:
         obj = inputs[role]
         if isinstance(obj, (Evaluated, Pending)):
             items[role] = obj
         elif role == "reference":
-            items[role] = open_input(obj, role, xo.extractor, xo.data_dir, flag="--ref", preprocessing=xo.preprocessing)
+            items[role] = open_input(obj, role, xo.extractor, xo.data_dir, flag="--ref", preprocessing=xo.preprocessing,
+                                     generator=drawn)
         else:
-            items[role] = open_input(obj, role, xo.extractor, xo.data_dir)
+            items[role] = open_input(obj, role, xo.extractor, xo.data_dir, generator=drawn)
     items = {role: items[role] for role in inputs}  # the caller's order
     loaded = [x for x in items.values() if isinstance(x, Evaluated)]
     name, preprocessing = choose_extractor(xo, loaded, [*specs, *(inputs[r] for r in inputs if not isinstance(
@@ -641,7 +649,7 @@ def extract_input(obj: Any, options: ExtractOptions, keep_features: bool = True,
     """One input's features (``genbench extract``) or statistics (``genbench stats``, ``ref build``) and the metadata
     to save with them. A feature file is read, not re-extracted: its statistics need no network."""
     xo = for_this_rank(options)
-    item = open_input(obj, role, xo.extractor, xo.data_dir, allow_stats=False)
+    item = open_input(obj, role, xo.extractor, xo.data_dir, allow_stats=False, generator=generator_options(xo))
     run = prepare_run({role: item}, xo, specs=[obj])
     ev = run.evaluated(role, keep_features=keep_features, keep_logits=keep_logits)
     identity = ev.identity if isinstance(item, Evaluated) else run.identity  # a feature file keeps its own meta

@@ -11,16 +11,11 @@ plan carries its seeded 95% interval.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
-import importlib
-import importlib.util
 import io
 import json
-import os
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +36,7 @@ from .util.atomic import write_text_atomic
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .sources.generator import ImageGenerator
+    from .sources.models import ImageGenerator
 
 
 @dataclass
@@ -108,7 +103,7 @@ def added_row_spec(entry: str, data_dir: str | None = None, board: Board | None 
                               "(a folder, an archive, a .npz) or py:MODULE:FUNCTION")
         if not Path(spec).is_file():
             raise InputError(f"--add {name}: checkpoint {spec} does not exist")
-        from .sources.generator import GeneratorSource
+        from .sources.models import GeneratorSource
 
         model = board.load_generator(spec)
         def make(n: int, seed: int) -> ImageSource:
@@ -128,19 +123,6 @@ def added_row_spec(entry: str, data_dir: str | None = None, board: Board | None 
     return RowSpec(name, "added", make, extra={"source": spec}, preflight=preflight)
 
 
-@contextlib.contextmanager
-def _cwd_on_path() -> Iterator[None]:
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    try:
-        yield
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
-
-
 def _take(source: ImageSource, n: int, seed: int, what: str) -> ImageSource:
     if len(source) == n:
         return source
@@ -148,34 +130,23 @@ def _take(source: ImageSource, n: int, seed: int, what: str) -> ImageSource:
 
 
 def _callable_maker(spec: str, name: str) -> Callable[[int, int], ImageSource]:
-    target, _, func_name = spec[3:].rpartition(":")
-    if not target or not func_name:
+    from .sources.generator import CallableSource, GeneratorOptions, is_streamed, load_callable
+
+    if not spec[3:].rpartition(":")[0] or not spec[3:].rpartition(":")[2]:
         raise ConfigError(f"--add {name}={spec}: expected py:MODULE:FUNCTION or py:FILE.py:FUNCTION")
-    try:
-        if target.endswith(".py"):
-            path = Path(target)
-            if not path.is_file():
-                raise InputError(f"--add {name}: Python file {target} does not exist")
-            module_spec = importlib.util.spec_from_file_location(f"genbench_added_{path.stem}", path)
-            if module_spec is None or module_spec.loader is None:
-                raise ConfigError(f"--add {name}: {target} cannot be loaded as a Python module")
-            module = importlib.util.module_from_spec(module_spec)
-            module_spec.loader.exec_module(module)
-        else:
-            with _cwd_on_path():  # as `python -m` would: modules of the folder the command runs in
-                module = importlib.import_module(target)
-    except ImportError as exc:
-        raise ConfigError(f"--add {name}: cannot import {target!r}: {exc}") from exc
-    fn = getattr(module, func_name, None)
-    if not callable(fn):
-        raise ConfigError(f"--add {name}: {target} has no callable {func_name!r}")
+    fn, identity = load_callable(spec, f"--add {name}")  # the one loader of py: specs (genbench.sources.generator)
+    if is_streamed(fn) or "@" in spec:  # fn(n, seed, start) or a checkpoint: streamed as every verb streams it
+        def make_streamed(n: int, seed: int) -> ImageSource:
+            return CallableSource(spec, GeneratorOptions(n, seed), f"--add {name}")
+
+        return make_streamed
 
     def make(n: int, seed: int) -> ImageSource:
         try:
             made = fn(n, seed)
         except Exception as exc:  # noqa: BLE001  the user's code: report it as theirs, with the option
             raise InputError(f"--add {name}: {spec} raised {type(exc).__name__}: {exc} when called as "
-                             f"{func_name}(n={n}, seed={seed})") from exc
+                             f"{identity.function}(n={n}, seed={seed})") from exc
         source = made if isinstance(made, ImageSource) else ArraySource(made, name=f"{spec}(n={n}, seed={seed})")
         if len(source) != n:
             raise InputError(f"--add {name}: {spec} returned {len(source)} images for n={n}")

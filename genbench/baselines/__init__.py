@@ -1,7 +1,7 @@
 """genbench's bundled baseline generators for Fashion-MNIST 28x28 (dcgan, wgan-gp, vae, glo, flow, cgan, cyclegan).
 
 See :mod:`baselines.api` for the public functions and :mod:`baselines.train` for the shared loop; a model's
-samples as an image source: ``genbench.sources.generator.GeneratorSource(load_checkpoint(name), n, seed)``.
+samples as an image source: ``genbench.sources.models.GeneratorSource(load_checkpoint(name), n, seed)``.
 """
 from __future__ import annotations
 

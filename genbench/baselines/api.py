@@ -1,7 +1,7 @@
 """Public API of the bundled baselines: list, train, load, sample.
 
     from genbench.baselines.api import FAMILIES, load_checkpoint, sample_images, train
-    from genbench.sources.generator import GeneratorSource
+    from genbench.sources.models import GeneratorSource
     model = load_checkpoint("dcgan")                    # bundled, sha256-checked
     images = sample_images(model, 1000, seed=0)         # uint8 [1000, 28, 28]
     source = GeneratorSource(load_checkpoint("cgan"), n=10000, seed=0)  # an ImageSource of uint8 RGB [3, 28, 28]
@@ -11,7 +11,7 @@ Names: a family ("dcgan") or a config variant of one ("dcgan-stacked": configs/d
 family dcgan, trained on stacked-fashion-mnist:train). Gray models give [n, 28, 28], colour models
 (``model.channels = 3``) [n, 28, 28, 3]; a ``GeneratorSource`` always reads [3, 28, 28] (gray repeated).
 
-Determinism and quantisation are those of :mod:`genbench.sources.generator` (every family is an
+Determinism and quantisation are those of :mod:`genbench.sources.models` (every family is an
 ``ImageGenerator``): all randomness is drawn up front from one CPU ``torch.Generator`` seeded with
 ``seed``, so the images do not depend on ``batch_size``; the float output is quantised exactly as a
 saved PNG holds it.
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from genbench.errors import ConfigError, InputError
-from genbench.sources.generator import check_request, decode_range, sample_shape
+from genbench.sources.models import check_request, decode_range, sample_shape
 
 from .checkpoint import CHECKPOINT_DIR, bundled_checkpoint, read_checkpoint, read_manifest, sha256_file
 from .config import default_config_path, resolve

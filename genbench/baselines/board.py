@@ -38,7 +38,7 @@ from ..stats.compatibility import same_identity
 from ..stats.reference import ManifestEntry, lookup_reference
 
 if TYPE_CHECKING:
-    from ..sources.generator import ImageGenerator
+    from ..sources.models import ImageGenerator
 
 EXTRACTOR = "fmnist-cnn"
 METRIC_KINDS = ("fd", "is", "kid", "precision", "recall", "density", "coverage")
@@ -85,7 +85,7 @@ def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
         return TransformedSource(copies(n, seed), LIGHT_TRANSFORMS, seed=seed)
 
     def collapsed(n: int, seed: int) -> ImageSource:
-        from ..sources.generator import GeneratorSource
+        from ..sources.models import GeneratorSource
         from .api import load_checkpoint
 
         return GeneratorSource(load_checkpoint("cgan"), n, seed=seed, labels=np.zeros(n, dtype=np.int64))
@@ -120,7 +120,7 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
 def generator_row_spec(name: str, model: Any, extra: dict | None = None) -> RowSpec:
     """A baseline row for a loaded model: n and the reference follow the model (a translation model: each of
     its held-out sources once, against the held-out target class)."""
-    from ..sources.generator import GeneratorSource
+    from ..sources.models import GeneratorSource
 
     distinct = model.distinct_samples()
     target = getattr(model.options, "domain_b", None) if distinct is not None else None
@@ -230,7 +230,7 @@ def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Pa
     import torch
 
     from ..sources.datasets import load_dataset_arrays
-    from ..sources.generator import quantize
+    from ..sources.models import quantize
     from .api import load_checkpoint
     from .families.glo import GLO, Codes
 

@@ -148,22 +148,81 @@ def extract(source: str, output: str, overwrite: bool, **kw: Any) -> None:
                        lambda ff: f"{ff.features.shape[0]} x {ff.features.shape[1]} features")
 
 
-@_writes_one_file("Statistics file to write (.npz with mu, sigma, n, meta).", prep_options)
-def stats(source: str, output: str, overwrite: bool, prep: str | None, resolution: int | None, **kw: Any) -> None:
-    """Write reference statistics (mean and covariance of features) of SOURCE."""
+@main.command()
+@click.argument("source")
+@click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta); with "
+              "--shard a partial statistics file for `genbench merge`.")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Only shard K of N (K from 0) of SOURCE: write its partial sums for `genbench merge`.")
+@click.option("--bank", type=click.IntRange(1), default=None, metavar="ROWS",
+              help="Also keep a seeded uniform sample of at most ROWS per-sample features (KID, precision/recall and "
+                   "IS against the statistics need one).")
+@seed_option(help="Seed of the --bank sample.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@prep_options
+@extraction_options
+def stats(source: str, output: str, shard: str | None, bank: int | None, seed: int, overwrite: bool, prep: str | None,
+          resolution: int | None, **kw) -> None:
+    """Write reference statistics (mean and covariance of features) of SOURCE, or of one shard of it."""
     from ..api import compute_stats
+    from ..extraction.ranks import is_main_process
     from ..stats.io import save_stats
 
-    recorded: dict[str, Any] = {}
+    check_output_file(output, "-o", overwrite)
+    where = None
+    if shard is not None or bank is not None:
+        from ..stats.shards import parse_shard
 
-    def compute(given: str, **options: Any) -> Any:  # after -o is checked: a prepared copy may be written
-        prepared, extra = prepared_input(given, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
-        recorded.update(extra)
-        return compute_stats(prepared, **options)
+        where = parse_shard(shard) if shard is not None else (0, 1)  # a bad --shard fails before any work
+    given, recorded = prepared_input(source, prep, resolution, kw.get("data_dir"), kw.get("protocol"))
+    if where is not None:
+        from ..shards import compute_partial_stats, merge_stats
+        from ..stats.shards import save_partial
 
-    _extract_and_write(source, output, overwrite, kw, compute,
-                       lambda path, made, replace: save_stats(path, made[0], {**made[1], **recorded}, overwrite=replace),
-                       lambda made: f"n={made[0].n}, d={made[0].dim}")
+        xo = build_extract_options(kw)
+        part = compute_partial_stats(given, where, xo, bank=bank, seed=seed)
+        if recorded:
+            part.source["prepared"] = recorded
+        if not is_main_process():
+            return
+        if shard is None:  # --bank alone: one pass, saved as a statistics file with its bank
+            merged = merge_stats([part], output, overwrite=overwrite)
+            message = f"n={merged.stats.n}, d={merged.stats.dim}, bank of {(merged.meta or {})['bank']['rows']} rows"
+        else:
+            save_partial(output, part, overwrite=overwrite)
+            message = (f"shard {part.shard}/{part.shards}, images {part.start}..{part.stop - 1} of "
+                       f"{part.identity['source_n']}, d={part.stats.dim}"
+                       + (f", bank of {len(part.bank_features)} rows" if part.bank_features is not None else ""))
+        if not kw["quiet"]:
+            click.echo(f"wrote {output}: {message}", err=True)
+        return
+    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    if not is_main_process():  # under torchrun, rank 0 writes
+        return
+    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
+    if not kw["quiet"]:
+        click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
+
+
+@main.command()
+@click.argument("parts", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Statistics file to write (.npz with mu, sigma, n, meta).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+def merge(parts: tuple[str, ...], output: str, overwrite: bool, quiet: bool) -> None:
+    """Merge partial statistics (PARTS, from `genbench stats --shard K/N`) into one statistics file, exactly.
+
+    Refuses damaged or incomplete parts, overlapping or missing shards and shards made under different settings,
+    naming the shard. The order of PARTS does not matter.
+    """
+    from ..shards import merge_stats
+
+    check_output_file(output, "-o", overwrite)
+    merged = merge_stats(list(parts), output, overwrite=overwrite)
+    if not quiet:
+        bank = (merged.meta or {}).get("bank")
+        click.echo(f"wrote {output}: n={merged.stats.n}, d={merged.stats.dim} from {len(parts)} shards"
+                   + (f", bank of {bank['rows']} rows" if bank else ""), err=True)
 
 
 # ----------------------------------------------------------------------------- list
@@ -247,6 +306,10 @@ from .results import report, results  # noqa: E402  (results history, HTML/Markd
 
 main.add_command(check)
 main.add_command(results)
+
+from .sweep import sweep  # noqa: E402  (checkpoint sweeps against one reference)
+
+main.add_command(sweep)
 
 from .prepare import prepare  # noqa: E402  (a data set through a paper's preparation)
 

@@ -112,11 +112,17 @@ def _is_tensor(obj: Any) -> bool:
     return torch is not None and isinstance(obj, torch.Tensor)
 
 
-def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None) -> ImageSource:
-    """Python API: an ImageSource as is; a path/str through :func:`open_source`; an array or tensor of
-    images (see :mod:`genbench.sources.convert` for layouts) as an ArraySource. InputError otherwise."""
+def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None, generator: Any = None) -> ImageSource:
+    """Python API: an ImageSource as is; a ``py:MODULE:FUNCTION`` spec or a function as a
+    :class:`~genbench.sources.generator.CallableSource` drawn as ``generator`` (GeneratorOptions) says; a path/str
+    through :func:`open_source`; an array or tensor of images (see :mod:`genbench.sources.convert` for layouts) as
+    an ArraySource. InputError otherwise."""
     if isinstance(obj, ImageSource):
         return obj
+    if (isinstance(obj, str) and obj.startswith("py:")) or (callable(obj) and not _is_tensor(obj)):
+        from .generator import CallableSource, GeneratorOptions
+
+        return CallableSource(obj, generator if generator is not None else GeneratorOptions())
     if isinstance(obj, (str, os.PathLike)):
         return open_source(obj, data_dir=data_dir)
     if isinstance(obj, np.ndarray) or _is_tensor(obj):

@@ -110,14 +110,22 @@ class SavedStats:
     meta: dict | None
     path: Path | None = None
     n_known: bool = True  # False: the file records no sample count (stats.n is then a placeholder of 2)
+    #: a seeded uniform sample of the rows (``genbench merge`` of shards with ``--bank``): float32 [k, d] / [k, C]
+    bank_features: np.ndarray | None = None
+    bank_logits: np.ndarray | None = None
 
 
-def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False) -> None:
-    """Write a statistics ``.npz`` atomically. ``meta`` holds the extractor identity and source info."""
+def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False,
+               bank_features: np.ndarray | None = None, bank_logits: np.ndarray | None = None) -> None:
+    """Write a statistics ``.npz`` atomically. ``meta`` holds the extractor identity and source info; ``bank_*``
+    (optional) a sample of per-sample rows saved beside mu and sigma (other tools ignore them)."""
     meta = {**meta, "n": stats.n, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
+    extra = {name: np.asarray(a, np.float32) for name, a in (("bank_features", bank_features),
+                                                               ("bank_logits", bank_logits)) if a is not None}
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)))
+            np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)),
+                     **extra)  # type: ignore[arg-type]  # mypy matches **extra to allow_pickle; no such key
 
 
 def save_gaussian(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int | None, meta: dict,
@@ -176,8 +184,18 @@ def load_stats(path: str | Path) -> SavedStats:
             UnknownProvenanceWarning,
             stacklevel=2,
         )
+    banks = {}
+    for key, width in (("bank_features", mu.shape[0]), ("bank_logits", None)):
+        bank = data.get(key)
+        if bank is None:
+            continue
+        if (bank.ndim != 2 or not np.issubdtype(bank.dtype, np.floating) or (width is not None and bank.shape[1] != width)
+                or not np.isfinite(bank).all()):
+            raise ReferenceStatsError(f"{path}: '{key}' must be finite floats [k, {width or 'C'}], got {bank.dtype} "
+                                      f"{bank.shape}")
+        banks[key] = bank.astype(np.float32, copy=False)
     # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
-    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2)
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2, **banks)
 
 
 @dataclass

@@ -25,7 +25,7 @@ from genbench.baselines import checkpoint as ckpt_mod
 from genbench.baselines.train import baseline_names, load_run_config
 from genbench.cli.app import main
 from genbench.errors import ConfigError, InputError, WeightsError
-from genbench.sources.generator import GeneratorSource, quantize
+from genbench.sources.models import GeneratorSource, quantize
 from tests.conftest import fashion_mnist_found, needs_fashion_mnist
 
 needs_data = needs_fashion_mnist
