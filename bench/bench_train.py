@@ -1,6 +1,6 @@
 """Training speed of every bundled baseline family: steps/s on the CPU and, where present, on CUDA.
 
-Each family trains from its committed config (``genbench/baselines/configs/NAME.toml``) for a fixed number of
+Each family trains from its committed config (``baselines/configs/NAME.toml``) for a fixed number of
 steps on each device, with the time limit off and a small held-out evaluation (the evaluation is not
 timed). The first ``--warmup`` steps are run and discarded before the timed run, so CUDA start-up,
 cuDNN autotuning and allocator growth are not counted. CUDA runs use the configs' ``amp = "auto"``

@@ -4,7 +4,7 @@ Writes ``reports/blind-spot/README.md`` and its PNG figures:
 
 1. Lightly transformed copies of the training set (exact, flipped, shifted, noised) get a *better*
    Frechet distance to the training set than honest sample sets (the bundled baselines where their
-   checkpoints exist in ``genbench/baselines/checkpoints/``, and unseen real test images), yet the
+   checkpoints exist in ``baselines/checkpoints/``, and unseen real test images), yet the
    memorization probe flags every copy set and none of the honest ones.
 2. A mode-collapsed set (test images of one class only) gets high precision and low recall.
 3. The time of the memorization probe for 10,000 samples against the 60,000 training images.
@@ -65,7 +65,8 @@ def baseline_sources(n: int) -> tuple[list[tuple[str, object]], list[str]]:
     """GeneratorSources of the bundled baselines whose checkpoints exist (CycleGAN excluded: it translates
     test-split images, which would overlap the held-out data)."""
     try:
-        from genbench.baselines.api import GeneratorSource, list_families
+        from genbench.baselines.api import list_families, load_checkpoint
+        from genbench.sources.models import GeneratorSource
     except ImportError as exc:  # the baselines package is part of the repository; say why if it fails
         return [], [f"baselines not importable ({exc})"]
     out, notes = [], []
@@ -75,7 +76,7 @@ def baseline_sources(n: int) -> tuple[list[tuple[str, object]], list[str]]:
         if row["name"] == "cyclegan":
             notes.append("cyclegan left out: its samples translate held-out test images")
             continue
-        out.append((f"{row['name']} ({row['steps']} steps)", GeneratorSource(row["name"], n=n, seed=0)))
+        out.append((f"{row['name']} ({row['steps']} steps)", GeneratorSource(load_checkpoint(row["name"]), n=n, seed=0)))
     return out, notes
 
 

@@ -1,11 +1,7 @@
 """genbench: a benchmark suite for image generative models."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from . import _compat  # noqa: E402  (old module names of moved modules, for one release)
-
-_compat.install()
+from .version import __version__
 
 __all__ = ["__version__", "score", "extract", "compute_stats", "compute_partial_stats", "merge_stats", "Evaluator"]
 

@@ -132,7 +132,7 @@ class ExtractOptions:
                                      "(default 0,1; e.g. -1,1 for tanh); uint8 output is taken as is.")
 
     def __post_init__(self) -> None:
-        from .extraction.devices import check_device
+        from .util.devices import check_device
 
         object.__setattr__(self, "device", check_device(self.device, "device (--device)"))
         if self.batch_size is None:
@@ -206,6 +206,47 @@ class MetricOptions:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """``genbench demo``: the offline main job (real images and degraded copies against bundled statistics)."""
+
+    reference: str = option("fashion-mnist:train", "--ref", "Reference statistics id.", param="reference")
+    samples: str = option("fashion-mnist:test", "--samples", "Real images to score and degrade.")
+    batch_size: int = 500  # not an option of the verb: the network batch of its extractions
+
+
+@dataclass(frozen=True)
+class BoardOptions:
+    """``genbench leaderboard`` (and :func:`genbench.leaderboard.score_rows`): how a board's rows are scored."""
+
+    n: int = option(10_000, "-n", "Samples per row.", min=10, param="n")
+    out_dir: str = option("reports/fashion-mnist", "--out", "Folder the tables and pictures are written to.",
+                          path="dir", param="out_dir")
+    batch_size: int = option(500, "--batch-size", "Images per network batch.", min=1)
+    reference_n: int = option(10_000, "--reference-n", "Seeded training images whose features serve KID, "
+                              "precision/recall/density/coverage.", min=10)
+    bootstrap: int = option(200, "--bootstrap", "Bootstrap replicates for the seeded 95% intervals of FD and KID on "
+                            "every row (0 = none).", min=0)
+    inception: str = option("auto", "--inception", "Also FID and IS with Inception-v3: auto = when its weights are at "
+                            "hand without a download.", choices=("auto", "on", "off"))
+
+
+@dataclass(frozen=True)
+class SampleOptions:
+    """``genbench baselines sample`` (and the baselines' sampling functions)."""
+
+    batch_size: int = option(256, "--batch-size", "Images per generator batch (the samples do not depend on it).",
+                             min=1)
+
+
+@dataclass(frozen=True)
+class SpreadOptions:
+    """``genbench baselines spread``: how much fd_fmnist moves with the sampling seed."""
+
+    n: int = option(10_000, "-n", "Samples per score.", min=10, param="n")
+    seeds: str = option("0,1,2", "--seeds", "Comma-separated sampling seeds.")
 
 
 def _check_bounds(options: object) -> None:

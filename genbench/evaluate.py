@@ -26,16 +26,15 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import DEFAULT_EXTRACTOR, ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError
-from .extraction.distributed import for_this_rank, is_main_process
-from .extraction.engine import precision_deviation
+from .extraction.ranks import for_this_rank, is_main_process
 from .features import build_extractor
-from .features.base import INCEPTION_METRIC_NAMES, FeatureExtractor, MetricNames
+from .features.identity import INCEPTION_METRIC_NAMES, MetricNames
 from .metrics.inputs import Evaluated
 from .metrics.registry import (
     GEN_FEATURES,
@@ -57,6 +56,9 @@ from .stats.compatibility import IDENTITY_FIELDS, Side, check_compatible, identi
 from .stats.feature_stats import FeatureStats
 from .stats.io import FeatureFile, SavedStats, UnknownProvenanceWarning, load_features, load_stats
 from .util.files import sha256_file
+
+if TYPE_CHECKING:
+    from .features.base import FeatureExtractor
 
 __all__ = ["IDENTITY_FIELDS", "DATASET_EXTRACTORS", "Evaluated", "Pending", "Run", "prepare_run", "default_metrics",
            "choose_extractor", "open_input", "check_inputs", "extract_source", "extract_input", "score"]
@@ -510,6 +512,8 @@ class Run:
         gen_in = self.inputs["generated"]
         if self.options.precision != "float32" and isinstance(gen_in, Pending):
             assert self.extractor is not None
+            from .extraction.engine import precision_deviation
+
             precision_check = {"precision_check": precision_deviation(gen_in.source, self.extractor, self.options,
                                                                       ref.stats)}
         values = self.compute({"generated": gen, "reference": ref})

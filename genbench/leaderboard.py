@@ -18,12 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import __version__
-from .config import ExtractOptions, MetricOptions
+from .config import BoardOptions, ExtractOptions, MetricOptions
 from .errors import ConfigError, InputError, WeightsError
 from .evaluate import Evaluated, Pending, build_run_extractor, prepare_run, repeats_message
 from .metrics.kid import spread_subset_size
@@ -34,6 +33,10 @@ from .sources.base import ImageSource, check_uint8_batch
 from .sources.resolve import open_source
 from .sources.subset import SubsetSource
 from .util.atomic import write_text_atomic
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .sources.models import ImageGenerator
 
 
 @dataclass
@@ -68,10 +71,10 @@ class RowSpec:
 # ----------------------------------------------------------------------------- the user's own rows
 
 
-def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
+def added_row_spec(entry: str, data_dir: str | None = None, board: Board | None = None) -> RowSpec:
     """``NAME=SPEC`` (CLI ``--add``) as a leaderboard row of kind ``added``.
 
-    SPEC is a checkpoint of a bundled family (``*.pt``), a Python callable ``py:MODULE:FUNCTION``
+    SPEC is a checkpoint (``*.pt``) that ``board.load_generator`` reads, a Python callable ``py:MODULE:FUNCTION``
     or ``py:FILE.py:FUNCTION`` called as ``fn(n, seed)`` and returning uint8 images
     ([n, H, W], [n, H, W, C] or [n, C, H, W]) or an ImageSource, or anything ``genbench score``
     accepts (a folder, an archive, a ``.npz``/``.npy``, ``NAME:SPLIT``). Sources with more than
@@ -95,11 +98,14 @@ def added_row_spec(entry: str, data_dir: str | None = None) -> RowSpec:
             for image in batch:
                 check_uint8_batch(np.asarray(image)[None], f"--add {name} ({spec}), a first call with n={len(small)}")
     elif spec.lower().endswith(".pt"):
+        if board is None or board.load_generator is None:
+            raise ConfigError(f"--add {name}={spec}: this board reads no checkpoints; pass the model's samples "
+                              "(a folder, an archive, a .npz) or py:MODULE:FUNCTION")
         if not Path(spec).is_file():
             raise InputError(f"--add {name}: checkpoint {spec} does not exist")
-        from genbench.baselines.api import GeneratorSource, load_checkpoint
+        from .sources.models import GeneratorSource
 
-        model = load_checkpoint(spec)
+        model = board.load_generator(spec)
         def make(n: int, seed: int) -> ImageSource:
             return GeneratorSource(model, n, seed=seed)
     else:
@@ -177,6 +183,8 @@ class Board:
     rank_by: str  # the metric that orders ranked rows
     notes: Callable[[dict], list[str]]  # provenance -> the lines under the markdown title
     reference_n: int  # default size of the reference subset
+    #: checkpoint path -> a model to sample (``--add NAME=FILE.pt``); None: the board reads no checkpoints
+    load_generator: Callable[[str], ImageGenerator] | None = None
 
 
 INCEPTION_KINDS = ("fd", "is")
@@ -201,7 +209,8 @@ def inception_plan(mode: str, weights: str | None = None, allow_unverified: bool
     return MetricPlan("inception-v3", INCEPTION_KINDS, weights, allow_unverified)
 
 
-def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None, batch_size: int = 500,
+def score_rows(specs: list[RowSpec], n: int, seed: int, data_dir: str | None = None,
+               batch_size: int = BoardOptions.batch_size,
                progress: bool = False, log: Callable[[str], None] = lambda s: None,
                plans: list[MetricPlan] | None = None, reference_n: int | None = None,
                bootstrap: int = 0, *, board: Board) -> tuple[list[Row], dict]:

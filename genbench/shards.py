@@ -50,7 +50,7 @@ def compute_partial_stats(source: Any, shard: str | tuple[int, int], options: Ex
     extraction; save the result with :func:`genbench.stats.shards.save_partial`.
     """
     from .evaluate import Evaluated, open_input, prepare_run
-    from .extraction.distributed import for_this_rank, shard_range
+    from .extraction.ranks import for_this_rank, shard_range
     from .sources.subset import SubsetSource
     from .stats.shards import bank_sample
     from .util.files import sha256_file

@@ -6,7 +6,7 @@
 # Run it through the device tool (`run`), then, back here, keep each GPU checkpoint only where it scores a
 # lower fd_fmnist than the bundled one:
 #   .venv/bin/python scripts/bundle_baselines.py --from <files_at>/baselines --if-better dcgan cgan ...
-# Each family trains with its bundled config (genbench/baselines/configs/NAME.toml), on CUDA, with bfloat16
+# Each family trains with its bundled config (baselines/configs/NAME.toml), on CUDA, with bfloat16
 # autocast where the family allows it (train.amp = "auto": not the flow, not the WGAN-GP double backward),
 # for GPU_STEPS[NAME] steps or SECONDS_PER_FAMILY seconds, whichever comes first; the checkpoint records
 # the device, precision, steps and wall time.

@@ -7,4 +7,6 @@ echo "test: ruff check" >&2
 .venv/bin/ruff check genbench tests bench scripts examples
 echo "test: mypy (configured in pyproject.toml)" >&2
 .venv/bin/mypy
+echo "test: lint-imports (the layering contract in pyproject.toml)" >&2
+.venv/bin/lint-imports
 exec .venv/bin/python -m pytest -q "$@"

@@ -2,8 +2,8 @@
 # Train bundled baselines on CPU, one after another, one torch thread each, into out/baselines/.
 #   scripts/train_baselines_cpu.sh dcgan cgan vae glo &      # two such lists in parallel on 2 cores
 #   scripts/train_baselines_cpu.sh wgan-gp flow cyclegan &
-# Each NAME trains with genbench/baselines/configs/NAME.toml to out/baselines/NAME.pt (log: NAME.log);
-# scripts/bundle_baselines.py then copies the finished checkpoints into genbench/baselines/checkpoints/
+# Each NAME trains with baselines/configs/NAME.toml to out/baselines/NAME.pt (log: NAME.log);
+# scripts/bundle_baselines.py then copies the finished checkpoints into baselines/checkpoints/
 # and records them (sha256, steps, device, wall time) in the manifest.
 set -euo pipefail
 cd "$(dirname "$0")/.."

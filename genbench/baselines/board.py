@@ -20,7 +20,7 @@ transformed copies, a mode-collapsed generator (the conditional GAN asked for on
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from ..sources.subset import SubsetSource
 from ..sources.transforms import TransformedSource
 from ..stats.compatibility import same_identity
 from ..stats.reference import ManifestEntry, lookup_reference
+
+if TYPE_CHECKING:
+    from ..sources.models import ImageGenerator
 
 EXTRACTOR = "fmnist-cnn"
 METRIC_KINDS = ("fd", "is", "kid", "precision", "recall", "density", "coverage")
@@ -82,9 +85,10 @@ def reference_row_specs(data_dir: str | None) -> list[RowSpec]:
         return TransformedSource(copies(n, seed), LIGHT_TRANSFORMS, seed=seed)
 
     def collapsed(n: int, seed: int) -> ImageSource:
-        from .api import GeneratorSource
+        from ..sources.models import GeneratorSource
+        from .api import load_checkpoint
 
-        return GeneratorSource("cgan", n, seed=seed, labels=np.zeros(n, dtype=np.int64))
+        return GeneratorSource(load_checkpoint("cgan"), n, seed=seed, labels=np.zeros(n, dtype=np.int64))
 
     return [
         RowSpec("real test split", "reference", test_split),
@@ -116,7 +120,7 @@ def baseline_row_specs(families: list[str] | None) -> list[RowSpec]:
 def generator_row_spec(name: str, model: Any, extra: dict | None = None) -> RowSpec:
     """A baseline row for a loaded model: n and the reference follow the model (a translation model: each of
     its held-out sources once, against the held-out target class)."""
-    from .api import GeneratorSource
+    from ..sources.models import GeneratorSource
 
     distinct = model.distinct_samples()
     target = getattr(model.options, "domain_b", None) if distinct is not None else None
@@ -186,6 +190,13 @@ def markdown_notes(provenance: dict) -> list[str]:
     return lines
 
 
+def _load_generator(path: str) -> ImageGenerator:
+    """A baseline checkpoint file as a model to sample (``genbench leaderboard --add NAME=FILE.pt``)."""
+    from .api import load_checkpoint
+
+    return load_checkpoint(path)
+
+
 BOARD = Board(
     title="Fashion-MNIST leaderboard",
     plan=FMNIST_PLAN,
@@ -196,6 +207,7 @@ BOARD = Board(
     rank_by="fd_fmnist",
     notes=markdown_notes,
     reference_n=REFERENCE_SUBSET,
+    load_generator=_load_generator,
 )
 
 
@@ -218,7 +230,8 @@ def glo_pictures(out_dir: Path, seed: int, data_dir: str | None) -> dict[str, Pa
     import torch
 
     from ..sources.datasets import load_dataset_arrays
-    from .api import load_checkpoint, quantize
+    from ..sources.models import quantize
+    from .api import load_checkpoint
     from .families.glo import GLO, Codes
 
     glo = load_checkpoint("glo")

@@ -30,9 +30,10 @@ from genbench.errors import InputError, WeightsError
 from genbench.util.atomic import atomic_path, write_text_atomic
 from genbench.util.files import sha256_file
 
+from .data_dir import CHECKPOINT_DIR
+
 FORMAT = "genbench-baseline"
 FORMAT_VERSION = 1
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST = CHECKPOINT_DIR / "manifest.json"
 
 
@@ -146,7 +147,7 @@ def record_bundled(name: str, path: str | Path, command: str) -> dict[str, Any]:
         "command": command,
         # The config's time_limit_s may stop a run before train.steps; --steps repeats it exactly.
         "stopped_early": steps < int(ckpt["config"]["train"]["steps"]),
-        "reproduce": f"python -m genbench.baselines {name} --bundle --threads {ckpt.get('threads') or 1}"
+        "reproduce": f"genbench baselines train {name} --bundle --threads {ckpt.get('threads') or 1}"
                      + (f" --stop-after {steps}" if steps < int(ckpt["config"]["train"]["steps"]) else ""),
         "genbench_version": ckpt["genbench_version"],
         "torch_version": ckpt["torch_version"],

@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from genbench.errors import ConfigError
 
 from .data import dataset_channels
-
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+from .data_dir import CONFIG_DIR
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance

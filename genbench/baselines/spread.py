@@ -1,7 +1,7 @@
 """How much fd_fmnist moves with the sampling seed (and the training seed): which differences are real.
 
-    python -m genbench.baselines.spread --out reports/fashion-mnist/seed-spread.md
-    python -m genbench.baselines.spread --train-seed glo=out/baselines/glo-seed1.pt ...
+    genbench baselines spread --out reports/fashion-mnist/seed-spread.md
+    genbench baselines spread --train-seed glo=out/baselines/glo-seed1.pt ...
 
 Every bundled Fashion-MNIST baseline is scored through the leaderboard's own path
 (``genbench.leaderboard.score_rows``, fd_fmnist against the bundled training statistics) at
@@ -11,14 +11,8 @@ the same family trained from another seed, scored at the same sampling seeds.
 from __future__ import annotations
 
 import statistics
-import sys
-from pathlib import Path
 
-import click
-
-from genbench.cli.boundary import GenbenchCommand
 from genbench.errors import ConfigError
-from genbench.util.atomic import write_text_atomic
 
 
 def spread_rows(names: list[str] | None, seeds: list[int], n: int, extra: dict[str, list[str]],
@@ -73,39 +67,3 @@ def to_markdown(rows: list[dict], seeds: list[int], command: str) -> str:
                   "source once, only their order is seeded."]
     lines += ["", f"Made by `{command}`.", ""]
     return "\n".join(lines)
-
-
-@click.command(cls=GenbenchCommand, context_settings={"show_default": True})
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Markdown file to write.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
-@click.option("--families", default=None, help="Comma-separated subset of the baselines (default: all).")
-@click.option("--seeds", default="0,1,2", help="Comma-separated sampling seeds.")
-@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per score.")
-@click.option("--train-seed", "train_seed", multiple=True, metavar="NAME=CHECKPOINT",
-              help="Also score a checkpoint of baseline NAME trained from another seed.")
-def main(out: str, overwrite: bool, families: str | None, seeds: str, n: int, train_seed: tuple[str, ...]) -> None:
-    """Write the spread of fd_fmnist across sampling (and training) seeds."""
-    from genbench.results.outputs import check_output_file
-
-    check_output_file(out, "--out", overwrite)
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds {seeds!r}: expected comma-separated integers such as 0,1,2") from None
-    if len(seed_list) < 2:
-        raise ConfigError(f"--seeds {seeds!r}: a spread needs at least two seeds")
-    extra: dict[str, list[str]] = {}
-    for entry in train_seed:
-        name, sep, path = entry.partition("=")
-        if not sep or not Path(path).is_file():
-            raise ConfigError(f"--train-seed {entry!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
-        extra.setdefault(name.strip(), []).append(path)
-    names = [f.strip() for f in families.split(",")] if families else None
-    rows = spread_rows(names, seed_list, n, extra, log=lambda s: click.echo(s, err=True))
-    command = "python -m genbench.baselines.spread " + " ".join(sys.argv[1:])
-    write_text_atomic(Path(out), to_markdown(rows, seed_list, command))
-    click.echo(to_markdown(rows, seed_list, command))
-
-
-if __name__ == "__main__":
-    main(prog_name="python -m genbench.baselines.spread")

@@ -1,9 +1,9 @@
-"""The one training loop shared by every baseline family, and its command line.
+"""The one training loop shared by every baseline family (its command: ``genbench baselines train``).
 
-    python -m genbench.baselines dcgan --dry-run
-    python -m genbench.baselines dcgan --out out/baselines/dcgan.pt --threads 1
-    python -m genbench.baselines dcgan --bundle       # write genbench/baselines/checkpoints/dcgan.pt + manifest entry
-    python -m genbench.baselines dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
+    genbench baselines train dcgan --dry-run
+    genbench baselines train dcgan --out out/baselines/dcgan.pt --threads 1
+    genbench baselines train dcgan --bundle       # write baselines/checkpoints/dcgan.pt + manifest entry
+    genbench baselines train dcgan-stacked --dry-run   # a config variant: configs/dcgan-stacked.toml, family dcgan
 
 NAME is a family (configs/FAMILY.toml) or a config variant of one: any other configs/NAME.toml,
 whose ``family`` key names the family it trains (dcgan-stacked: DCGAN on Stacked Fashion-MNIST).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import io
 import math
-import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -26,13 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
-from genbench.cli.boundary import GenbenchCommand
 from genbench.errors import ConfigError
 
-from .checkpoint import CHECKPOINT_DIR, FORMAT, FORMAT_VERSION, genbench_version, record_bundled, save_checkpoint
+from .checkpoint import FORMAT, FORMAT_VERSION, genbench_version, save_checkpoint
 from .config import CONFIG_DIR, RunConfig, default_config_path, load_config, read_toml
 from .data import Arrays, BatchSampler, load_arrays
 from .ema import WeightAverage, has_batch_norm, recompute_batch_norm
@@ -50,7 +47,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     """None: CUDA when available, else CPU. ConfigError for a CUDA request without CUDA."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    from genbench.extraction.devices import check_device
+    from genbench.util.devices import check_device
 
     return torch.device(check_device(str(device), "--device"))
 
@@ -134,7 +131,7 @@ def train(
 ) -> Path | None:
     """Train baseline ``name`` (a family or a config variant) and write its checkpoint; returns its path.
 
-    config: TOML path or parsed mapping (default genbench/baselines/configs/NAME.toml); out: checkpoint
+    config: TOML path or parsed mapping (default baselines/configs/NAME.toml); out: checkpoint
     path (default out/baselines/NAME.pt; a dry run writes no checkpoint unless ``out`` is given, and
     returns None then); an existing ``out`` is replaced only with ``overwrite``; steps/seed override the config;
     dry_run: ``train.dry_run_steps`` steps at ``train.dry_run_batch_size`` and a small evaluation;
@@ -343,44 +340,3 @@ def standing_pass(family: Family, batch_size: int, seed: int, index: int) -> Non
     generator = torch.Generator().manual_seed(seed * 7919 + index)
     latents = {k: v.to(family.device) for k, v in family.draw(max(batch_size, 64), generator).items()}
     family.decode(latents)
-
-
-@click.command(cls=GenbenchCommand, context_settings={"show_default": True})
-@click.argument("name")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
-              help="TOML config (default: genbench/baselines/configs/NAME.toml).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
-@click.option("--steps", type=int, default=None, help="Override train.steps.")
-@click.option("--time-limit", "time_limit", type=click.FloatRange(min=0), default=None,
-              help="Override train.time_limit_s: stop after this many seconds of training (0 = no limit).")
-@click.option("--stop-after", type=click.IntRange(min=1), default=None,
-              help="Stop after this many steps, the schedules still planned for train.steps, with no time limit "
-                   "(repeats a run that a time limit stopped).")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
-@click.option("--dry-run", is_flag=True,
-              help="A few steps on small batches, to check that everything runs; writes a checkpoint only with --out.")
-@click.option("--bundle", is_flag=True,
-              help="Replace genbench/baselines/checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
-def main(name: str, config_path: str | None, out: str | None, steps: int | None, time_limit: float | None,
-         stop_after: int | None, seed: int | None,
-         device: str | None, threads: int | None, dry_run: bool, bundle: bool, overwrite: bool) -> None:
-    """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
-    if bundle:
-        if out is not None or dry_run:
-            raise ConfigError("--bundle writes genbench/baselines/checkpoints/NAME.pt; do not combine it with --out or --dry-run")
-        out = str(CHECKPOINT_DIR / f"{name}.pt")
-    path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
-                 threads=threads, overwrite=overwrite or bundle, stop_after=stop_after, time_limit=time_limit)
-    if bundle and path is not None:
-        command = "python -m genbench.baselines " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        entry = record_bundled(name, path, command)
-        _stderr(f"[{name}] recorded in manifest: sha256 {entry['sha256']}")
-    if path is not None:
-        click.echo(str(path))
-
-
-if __name__ == "__main__":  # prefer `python -m genbench.baselines NAME`
-    main(prog_name="python -m genbench.baselines.train")

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from .. import __version__
-from ..config import ExtractOptions
+from ..config import DemoOptions, ExtractOptions
 from ..errors import ConfigError
 from ..results.outputs import check_output_file
+from ..version import __version__
 from .boundary import GenbenchGroup
 from .options import (  # noqa: F401  (_extract_options, device_option: the old imports from here)
     _extract_options,
     build_extract_options,
     build_metric_options,
+    config_option,
+    config_options,
     device_option,
     extraction_options,
     metric_options,
@@ -29,6 +33,8 @@ from .options import (  # noqa: F401  (_extract_options, device_option: the old 
 )
 from .prepare import prep_options, prepared_input
 from .results import show_result
+
+_Made = TypeVar("_Made")
 
 
 def _show_warnings(message, category, filename, lineno, file=None, line=None) -> None:
@@ -72,8 +78,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
           project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
     from ..evaluate import score as run_score
-    from ..extraction.distributed import is_main_process
-    from ..extraction.engine import format_precision_deviation
+    from ..extraction.ranks import is_main_process
     from ..results.history import open_history, stamp_result
     from ..util.atomic import write_text_atomic
 
@@ -97,6 +102,8 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
     else:
         table = result.format_table()
     if "precision_check" in result.provenance:
+        from ..extraction.engine import format_precision_deviation
+
         table += "\n" + format_precision_deviation(result.provenance["precision_check"])
     show_result(table, json_out, quiet)
     if json_out == "-":
@@ -116,24 +123,41 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
 # ----------------------------------------------------------------------------- extract / stats
 
 
-@main.command()
-@click.argument("source")
-@click.option("-o", "--output", required=True, help="Feature file to write (.npz).")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@extraction_options
-def extract(source: str, output: str, overwrite: bool, **kw) -> None:
-    """Write per-image features (and logits) of SOURCE to a .npz feature file."""
-    from ..api import extract as run_extract
-    from ..extraction.distributed import is_main_process
-    from ..stats.io import save_features
+def _writes_one_file(output_help: str, *more: Callable) -> Callable[[Callable[..., None]], click.Command]:
+    """The options of a verb that extracts SOURCE once and writes one file (-o): ``extract``, ``stats``; ``more``
+    option decorators go after the extraction options' in ``--help``."""
+    def wrap(fn: Callable[..., None]) -> click.Command:
+        for decorate in (extraction_options, *more,
+                         click.option("--overwrite", is_flag=True, help="Replace an existing output file."),
+                         click.option("-o", "--output", required=True, help=output_help), click.argument("source")):
+            fn = decorate(fn)
+        return main.command()(fn)
+    return wrap
+
+
+def _extract_and_write(source: str, output: str, overwrite: bool, kw: dict[str, Any], compute: Callable[..., _Made],
+                       save: Callable[[str, _Made, bool], object], summary: Callable[[_Made], str]) -> None:
+    """Check -o, ``compute(source, **extract options)``, then (rank 0 only under torchrun) ``save`` and report."""
+    from ..extraction.ranks import is_main_process
 
     check_output_file(output, "-o", overwrite)
-    ff = run_extract(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    made = compute(source, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
     if not is_main_process():  # under torchrun, rank 0 writes
         return
-    save_features(output, ff, overwrite=overwrite)
+    save(output, made, overwrite)
     if not kw["quiet"]:
-        click.echo(f"wrote {output}: {ff.features.shape[0]} x {ff.features.shape[1]} features", err=True)
+        click.echo(f"wrote {output}: {summary(made)}", err=True)
+
+
+@_writes_one_file("Feature file to write (.npz).")
+def extract(source: str, output: str, overwrite: bool, **kw: Any) -> None:
+    """Write per-image features (and logits) of SOURCE to a .npz feature file."""
+    from ..api import extract as run_extract
+    from ..stats.io import save_features
+
+    _extract_and_write(source, output, overwrite, kw, run_extract,
+                       lambda path, ff, replace: save_features(path, ff, overwrite=replace),
+                       lambda ff: f"{ff.features.shape[0]} x {ff.features.shape[1]} features")
 
 
 @main.command()
@@ -153,7 +177,7 @@ def stats(source: str, output: str, shard: str | None, bank: int | None, seed: i
           resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE, or of one shard of it."""
     from ..api import compute_stats
-    from ..extraction.distributed import is_main_process
+    from ..extraction.ranks import is_main_process
     from ..stats.io import save_stats
 
     check_output_file(output, "-o", overwrite)
@@ -246,14 +270,13 @@ def list_plugins() -> None:
 
 
 @main.command()
-@click.option("--ref", "reference", default="fashion-mnist:train", help="Reference statistics id.")
-@click.option("--samples", default="fashion-mnist:test", help="Real images to score and degrade.")
+@config_options(DemoOptions, "reference", "samples")
 @seed_option()
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
+@config_option(ExtractOptions, "data_dir")
 @click.option("--json", "json_out", default=None, metavar="PATH|-",
               help="Write the rows as JSON to PATH, or to stdout with '-' (instead of the table).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --json file.")
-@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr (the table or JSON still prints).")
+@config_option(ExtractOptions, "progress", help="No messages on stderr (the table or JSON still prints).")
 def demo(reference: str, samples: str, seed: int, data_dir: str | None, json_out: str | None, overwrite: bool,
          quiet: bool) -> None:
     """Offline demo: the Fashion-MNIST test split and blurred/noised copies against bundled statistics."""

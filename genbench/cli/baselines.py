@@ -1,35 +1,28 @@
-"""``genbench baselines list | train | sample`` and ``genbench leaderboard``."""
+"""``genbench baselines list | train | sample | spread`` and ``genbench leaderboard``."""
 from __future__ import annotations
 
 import json
 import os
 import shlex
+import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
+from ..config import BoardOptions, ExtractOptions, SampleOptions, SpreadOptions
 from ..errors import ConfigError
-from .options import device_option, seed_option
+from .options import config_option, config_options, device_option, seed_option
 from .results import emit_json, json_option
 
 
-class _BaselinesGroup(click.Group):
-    """Imports the training code (``baselines train``) only when that command is asked for."""
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "train"])
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name == "train":
-            from genbench.baselines.train import main as train_main
-
-            return train_main
-        return super().get_command(ctx, name)
+def _typed_command() -> str:
+    """The command as typed, spelled as the console script (``python -m genbench ...`` reads the same)."""
+    return "genbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
-@click.group(cls=_BaselinesGroup)
+@click.group()
 def baselines() -> None:
     """The bundled baseline generators (dcgan, wgan-gp, vae, glo, flow, cgan, cyclegan)."""
 
@@ -57,16 +50,16 @@ def baselines_list(json_out: str | None, overwrite: bool) -> None:
 @baselines.command("sample")
 @click.argument("model")
 @click.option("-n", "n", type=click.IntRange(min=1), required=True, help="Number of samples.")
-@seed_option(0)
+@seed_option()
 @click.option("-o", "--output", required=True, help="Image folder, or a .npz (images: N x H x W x C uint8).")
 @click.option("--labels", default=None, help="cgan only: comma-separated classes, repeated to fill n.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256)
+@config_option(SampleOptions, "batch_size")
 @device_option()
 @click.option("--allow-repeats", is_flag=True,
               help="Write -n samples even where the model makes fewer distinct ones (a translation model: its "
                    "held-out sources), repeating some; refused without this flag.")
 @click.option("--overwrite", is_flag=True)
-@click.option("--quiet", "-q", is_flag=True, help="No messages on stderr.")
+@config_option(ExtractOptions, "progress", help="No messages on stderr.")
 def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | None, batch_size: int, device: str,
                      allow_repeats: bool, overwrite: bool, quiet: bool) -> None:
     """Sample MODEL (a family name for its bundled checkpoint, or a checkpoint path) to OUTPUT."""
@@ -110,6 +103,80 @@ def baselines_sample(model: str, n: int, seed: int, output: str, labels: str | N
         click.echo(f"wrote {n} samples of {family.run_name} (seed {seed}) to {out}", err=True)
 
 
+@baselines.command("train", context_settings={"show_default": True})
+@click.argument("name")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML config (default: the bundled configs/NAME.toml).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Checkpoint path (default out/baselines/NAME.pt).")
+@click.option("--steps", type=int, default=None, help="Override train.steps.")
+@click.option("--time-limit", "time_limit", type=click.FloatRange(min=0), default=None,
+              help="Override train.time_limit_s: stop after this many seconds of training (0 = no limit).")
+@click.option("--stop-after", type=click.IntRange(min=1), default=None,
+              help="Stop after this many steps, the schedules still planned for train.steps, with no time limit "
+                   "(repeats a run that a time limit stopped).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Override the config's seed.")
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--dry-run", is_flag=True,
+              help="A few steps on small batches, to check that everything runs; writes a checkpoint only with --out.")
+@click.option("--bundle", is_flag=True,
+              help="Replace the bundled checkpoints/NAME.pt (maintainers) and record it in manifest.json.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out checkpoint.")
+def baselines_train(name: str, config_path: str | None, out: str | None, steps: int | None, time_limit: float | None,
+                    stop_after: int | None, seed: int | None, device: str | None, threads: int | None, dry_run: bool,
+                    bundle: bool, overwrite: bool) -> None:
+    """Train baseline NAME: a family, or a config variant of one such as dcgan-stacked."""
+    from genbench.baselines.checkpoint import CHECKPOINT_DIR, record_bundled
+    from genbench.baselines.train import train
+
+    if bundle:
+        if out is not None or dry_run:
+            raise ConfigError("--bundle writes the bundled checkpoints/NAME.pt; do not combine it with --out or --dry-run")
+        out = str(CHECKPOINT_DIR / f"{name}.pt")
+    path = train(name, config=config_path, out=out, steps=steps, dry_run=dry_run, device=device, seed=seed,
+                 threads=threads, overwrite=overwrite or bundle, stop_after=stop_after, time_limit=time_limit)
+    if bundle and path is not None:
+        entry = record_bundled(name, path, _typed_command())
+        click.echo(f"[{name}] recorded in manifest: sha256 {entry['sha256']}", err=True)
+    if path is not None:
+        click.echo(str(path))
+
+
+@baselines.command("spread", context_settings={"show_default": True})
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Markdown file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--families", default=None, help="Comma-separated subset of the baselines (default: all).")
+@config_options(SpreadOptions, "seeds", "n")
+@click.option("--train-seed", "train_seed", multiple=True, metavar="NAME=CHECKPOINT",
+              help="Also score a checkpoint of baseline NAME trained from another seed.")
+def baselines_spread(out: str, overwrite: bool, families: str | None, seeds: str, n: int,
+                     train_seed: tuple[str, ...]) -> None:
+    """Write the spread of fd_fmnist across sampling (and training) seeds."""
+    from genbench.baselines.spread import spread_rows, to_markdown
+
+    from ..results.outputs import check_output_file
+    from ..util.atomic import write_text_atomic
+
+    check_output_file(out, "--out", overwrite)
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"--seeds {seeds!r}: expected comma-separated integers such as 0,1,2") from None
+    if len(seed_list) < 2:
+        raise ConfigError(f"--seeds {seeds!r}: a spread needs at least two seeds")
+    extra: dict[str, list[str]] = {}
+    for entry in train_seed:
+        name, sep, path = entry.partition("=")
+        if not sep or not Path(path).is_file():
+            raise ConfigError(f"--train-seed {entry!r}: expected NAME=CHECKPOINT with an existing checkpoint file")
+        extra.setdefault(name.strip(), []).append(path)
+    names = [f.strip() for f in families.split(",")] if families else None
+    rows = spread_rows(names, seed_list, n, extra, log=lambda s: click.echo(s, err=True))
+    text = to_markdown(rows, seed_list, _typed_command())
+    write_text_atomic(Path(out), text)
+    click.echo(text)
+
+
 def write_png_folder(out: Path, images: np.ndarray) -> None:
     """Write uint8 images [N, H, W(, C)] as 000000.png ... into ``out``, all or nothing.
 
@@ -139,30 +206,27 @@ def write_png_folder(out: Path, images: np.ndarray) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-@click.command()
-@click.option("-n", "n", type=click.IntRange(min=10), default=10_000, help="Samples per row.")
-@seed_option(0)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="reports/fashion-mnist")
+@click.command(context_settings={"show_default": True})
+@config_option(BoardOptions, "n")
+@seed_option()
+@config_option(BoardOptions, "out_dir")
 @click.option("--overwrite", is_flag=True, help="Write into an --out folder that is not empty (its leaderboard files are replaced).")
 @click.option("--families", default=None, help="Comma-separated subset of the baseline families.")
 @click.option("--no-reference-rows", is_flag=True, help="Only the baselines.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
-@click.option("--batch-size", type=click.IntRange(min=1), default=500)
-@click.option("--reference-n", type=click.IntRange(min=10), default=10_000, show_default=True,
-              help="Seeded training images whose features serve KID, precision/recall/density/coverage.")
+@config_option(ExtractOptions, "data_dir")
+@config_options(BoardOptions, "batch_size", "reference_n")
 @click.option("--add", "added", multiple=True, metavar="NAME=SPEC",
               help="Put your model on the board: SPEC is an image folder/archive/.npz, a baseline checkpoint (.pt), "
                    "or py:MODULE:FUNCTION / py:FILE.py:FUNCTION called as fn(n, seed) -> uint8 images. Repeatable.")
-@click.option("--inception", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="Also FID and IS with Inception-v3: auto = when its weights are at hand without a download.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies --inception on.")
-@click.option("--allow-unverified-weights", is_flag=True, help="Accept an Inception weights file with another sha256.")
+@config_option(BoardOptions, "inception")
+@config_options(ExtractOptions, "weights", "allow_unverified_weights",
+                help={"weights": "Inception-v3 weights file (else $GENBENCH_INCEPTION_WEIGHTS or the cache); implies "
+                                 "--inception on.",
+                      "allow_unverified_weights": "Accept an Inception weights file with another sha256."})
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append every row (named by its model) to this SQLite results history.")
-@click.option("--bootstrap", type=click.IntRange(min=0), default=200, show_default=True,
-              help="Bootstrap replicates for the seeded 95% intervals of FD and KID on every row (0 = none).")
-@click.option("--quiet", "-q", is_flag=True)
+@config_option(BoardOptions, "bootstrap")
+@config_option(ExtractOptions, "progress", help="No progress or messages on stderr (the table still prints).")
 def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_reference_rows: bool, data_dir: str | None,
                 batch_size: int, reference_n: int, added: tuple[str, ...], inception: str, weights: str | None,
                 allow_unverified_weights: bool, history_file: str | None, bootstrap: int, quiet: bool,
@@ -185,7 +249,7 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         if unknown:
             raise ConfigError(f"--families: no bundled Fashion-MNIST checkpoint for {', '.join(unknown)} "
                               "(the leaderboard ranks the gray 28x28 baselines; see `genbench baselines list`)")
-    added_specs = [lb.added_row_spec(entry, data_dir) for entry in added]
+    added_specs = [lb.added_row_spec(entry, data_dir, board.BOARD) for entry in added]
     specs += added_specs
     if not no_reference_rows:
         specs += board.reference_row_specs(data_dir)
@@ -212,8 +276,8 @@ def leaderboard(n: int, seed: int, out_dir: str, families: str | None, no_refere
         pictures.update(board.glo_pictures(out, seed, data_dir))
     command = f"genbench leaderboard -n {n} --seed {seed} --out {out_dir} --overwrite" + (f" --families {families}" if families else "")
     command += " --no-reference-rows" if no_reference_rows else ""
-    command += f" --reference-n {reference_n}" if reference_n != 10_000 else ""
-    command += f" --bootstrap {bootstrap}" if bootstrap != 200 else ""
+    command += f" --reference-n {reference_n}" if reference_n != BoardOptions.reference_n else ""
+    command += f" --bootstrap {bootstrap}" if bootstrap != BoardOptions.bootstrap else ""
     command += "".join(f" --add {shlex.quote(entry)}" for entry in added)
     if extra_plan is not None:
         command += " --inception on" + (" --allow-unverified-weights" if allow_unverified_weights else "")

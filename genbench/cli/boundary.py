@@ -55,7 +55,3 @@ def describe_os_error(exc: OSError) -> str:
 
 class GenbenchGroup(ErrorBoundary, click.Group):
     """The ``genbench`` group: its subcommands run inside the error boundary."""
-
-
-class GenbenchCommand(ErrorBoundary, click.Command):
-    """A stand-alone command (``python -m genbench.baselines``) with the same error boundary."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from ..config import ExtractOptions, MetricOptions
+from ..config import DemoOptions, ExtractOptions, MetricOptions
 from ..evaluate import score
 from ..sources.resolve import as_source
 from ..sources.transforms import TransformedSource
@@ -29,8 +29,12 @@ class DemoRow:
     seconds: float
 
 
-def run_demo(reference: str = "fashion-mnist:train", samples: str = "fashion-mnist:test", seed: int = 0,
-             data_dir: str | None = None, batch_size: int = 500, progress: bool = False) -> list[DemoRow]:
+_DEFAULTS = DemoOptions()
+
+
+def run_demo(reference: str = _DEFAULTS.reference, samples: str = _DEFAULTS.samples,
+             seed: int = MetricOptions().seed, data_dir: str | None = ExtractOptions.data_dir,
+             batch_size: int = _DEFAULTS.batch_size, progress: bool = False) -> list[DemoRow]:
     """Score ``samples`` and transformed copies of it against ``reference``; one row per variant."""
     base = as_source(samples, data_dir=data_dir)
     xo = ExtractOptions(batch_size=batch_size, data_dir=data_dir, progress=progress)

@@ -20,7 +20,7 @@ from ..config import ExtractOptions, MetricOptions, option_fields, param_name
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from ..extraction.devices import check_device
+    from ..util.devices import check_device
 
     return value if value is None else check_device(value, "--device")
 
@@ -78,6 +78,23 @@ def _stack(decorators: list[Callable]) -> Callable:
         return fn
 
     return decorate
+
+
+def config_option(cls: type, name: str, default: Any = MISSING, help: str | None = None, **extra: Any) -> Callable:
+    """The click option of field ``name`` of the config dataclass ``cls`` (flag, type, help and default from the
+    field; a verb may give its own ``default`` or ``help``)."""
+    if cls is ExtractOptions and name == "device":
+        return device_option(default, help)
+    return field_option(_field(cls, name), default, help, **extra)
+
+
+def config_options(cls: type, *names: str, defaults: Mapping[str, Any] | None = None,
+                   help: Mapping[str, str] | None = None, **extra: Any) -> Callable:
+    """The options of the fields ``names`` of ``cls`` (default: all of them), in that order; ``defaults`` and ``help``
+    replace the dataclass's for this verb (by field name)."""
+    defaults, help = defaults or {}, help or {}
+    chosen = names or tuple(f.name for f in option_fields(cls))
+    return _stack([config_option(cls, name, defaults.get(name, MISSING), help.get(name), **extra) for name in chosen])
 
 
 def device_option(default: str | None | Any = MISSING, help: str | None = None) -> Callable:

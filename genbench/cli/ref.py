@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..config import ExtractOptions
 from ..errors import ConfigError, ReferenceStatsError
-from .options import device_option
+from .options import config_option, config_options
 from .prepare import prep_options, prepared_input
 from .results import emit_json, json_option
 
@@ -167,12 +168,10 @@ def ref_fetch(ref_ids: tuple[str, ...], from_file: str | None, overwrite: bool, 
 @ref.command("verify")
 @click.argument("ref_ids", nargs=-1)
 @click.option("--rebuild", is_flag=True, help="Also recompute the statistics from the data and compare.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None)
-@click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@device_option()
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars on stderr (the verdict lines still print).")
-def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch_size: int, device: str, quiet: bool) -> None:
+@config_options(ExtractOptions, "data_dir", "weights", "batch_size", "device", "progress",
+                help={"progress": "No progress bars on stderr (the verdict lines still print)."})
+def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir: str | None, weights: str | None,
+               batch_size: int | None, device: str, quiet: bool) -> None:
     """Check sha256 of REF_IDS (all when none given); with --rebuild, recompute and compare.
 
     One verdict line per reference on stdout (ok / FAIL); exit 2 when any fails.
@@ -214,26 +213,18 @@ def ref_verify(ref_ids: tuple[str, ...], rebuild: bool, data_dir, weights, batch
 
 @ref.command("build")
 @click.argument("spec")
-@click.option("--extractor", default=None,
-              help="Extractor to build the statistics with (default: the data set's, fmnist-cnn for Fashion-MNIST and "
-                   "Stacked Fashion-MNIST, else inception-v3).")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None)
-@click.option("--weights-sha256", "weights_pin", default=None,
-              help="Required sha256 of weights that have no published one (DINOv2, CLIP).")
-@click.option("--preprocessing", default=None)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, envvar="GENBENCH_DATA")
-@click.option("--batch-size", type=click.IntRange(min=1), default=256)
-@device_option()
-@click.option("--workers", type=click.IntRange(min=0), default=0)
+@config_options(ExtractOptions, "extractor", "weights", "weights_sha256", "preprocessing", "data_dir", "batch_size",
+                "device", "workers",
+                help={"extractor": "Extractor to build the statistics with (default: the data set's, fmnist-cnn for "
+                                   "Fashion-MNIST and Stacked Fashion-MNIST, else inception-v3)."})
 @click.option("--bundled", is_flag=True, help="Write into the bundled store (a checkout's reference_stats/; maintainers) instead of the user cache.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing entry with the same id.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars or messages on stderr.")
+@config_option(ExtractOptions, "progress")
 @prep_options
-def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocessing, data_dir, batch_size: int, device: str,
-              workers: int, bundled: bool, overwrite: bool, quiet: bool, prep: str | None = None,
-              resolution: int | None = None) -> None:
+def ref_build(spec: str, extractor: str | None, weights: str | None, weights_sha256: str | None,
+              preprocessing: str | None, data_dir: str | None, batch_size: int | None, device: str, workers: int,
+              bundled: bool, overwrite: bool, quiet: bool, prep: str | None = None, resolution: int | None = None) -> None:
     """Build statistics for a data set SPEC (e.g. fashion-mnist:train) and add them to a manifest."""
-    from .. import __version__
     from ..api import compute_stats
     from ..stats.io import save_stats
     from ..stats.reference import (
@@ -245,11 +236,11 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
         user_dir,
         write_manifest,
     )
+    from ..version import __version__
 
     if ":" not in spec:
         raise ConfigError(f"SPEC {spec!r}: expected a data set and split such as fashion-mnist:train")
     dataset, split = spec.split(":", 1)
-    from ..config import ExtractOptions
     from ..evaluate import choose_extractor
 
     extractor, _ = choose_extractor(ExtractOptions(extractor=extractor, device=device), [], [spec])  # the one rule
@@ -270,7 +261,7 @@ def ref_build(spec: str, extractor: str | None, weights, weights_pin, preprocess
         raise ConfigError(f"reference {entry_id} already exists in {folder}; pass --overwrite to rebuild it")
     stats, meta = compute_stats(given, extractor=extractor, weights=weights, preprocessing=preprocessing,
                                 batch_size=batch_size, device=device, workers=workers, data_dir=data_dir, progress=not quiet,
-                                weights_sha256=weights_pin)
+                                weights_sha256=weights_sha256)
     name = stats_file_name(dataset, split, meta["extractor"], meta["layer"], meta["preprocessing"], stats.n)
     if recorded:  # two preparations of one split are two files
         name = name[:-len(".npz")] + f"_{recorded['prep']}-{recorded['resolution']}.npz"
@@ -320,7 +311,6 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
     """Import mu/sigma from another tool (.npz, EDM2 .pkl, ADM .npz), recording the provenance the user states."""
     import warnings
 
-    from .. import __version__
     from ..features import canonical_preprocessing
     from ..stats.feature_stats import FeatureStats
     from ..stats.foreign import detect_format, read_adm_npz, read_edm2_pickle
@@ -333,6 +323,7 @@ def ref_import(file: str, ref_id: str, dataset: str, split: str, extractor: str,
         user_dir,
         write_manifest,
     )
+    from ..version import __version__
 
     check_reference_id(ref_id)
     # clean-fid's names (clean, ...) and the short DINOv2/CLIP names are recorded as the extractor's canonical ones

@@ -44,7 +44,7 @@ def sweep(generated: tuple[str, ...], reference: str, out: str, list_file: str |
     import json
     from pathlib import Path
 
-    from ..extraction.distributed import is_main_process
+    from ..extraction.ranks import is_main_process
     from ..results.history import open_history
     from ..results.outputs import check_output_file
     from ..sweep import format_summary, plot_sweep, read_entries, run_sweep, summarize

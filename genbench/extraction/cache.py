@@ -65,12 +65,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..config import cache_dir
 from ..errors import InputError
 from ..sources.base import ImageSource
 from ..stats.feature_stats import FeatureStats
 from ..util.atomic import atomic_path
+from ..version import __version__
 from .engine import Chunk, ProgressCounter, iter_chunks, sum_stats
 from .request import ExtractionRequest
 

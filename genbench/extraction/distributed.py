@@ -5,13 +5,13 @@
         -m genbench score samples/ --ref stats.npz --device cuda
 
 With ``WORLD_SIZE > 1`` in the environment (torchrun sets it) the first extraction initialises the default
-process group: NCCL when the device is CUDA (each rank on ``cuda:LOCAL_RANK``, see :func:`local_device`),
+process group: NCCL when the device is CUDA (each rank on ``cuda:LOCAL_RANK``, see :func:`genbench.extraction.ranks.local_device`),
 gloo on the CPU. Each input of N images is cut into WORLD_SIZE contiguous shares of whole batches whose
 batch counts differ by at most one (:func:`shard_range`); each rank extracts its share; the float64 sums
 (n, sum of features, sum of outer products) are all-reduced, so the statistics equal one pass up to float64
 rounding; per-image features, logits and labels are gathered to rank 0 in the original order, only when a
 metric needs them.
-Rank 0 alone computes metrics, prints and writes results; :func:`is_main_process` is False elsewhere, and
+Rank 0 alone computes metrics, prints and writes results; :func:`genbench.extraction.ranks.is_main_process` is False elsewhere, and
 the CLI then exits 0 without output.
 
 Cache (:mod:`genbench.extraction.cache`): rank 0 decides hit or miss for everyone. On a miss each rank saves its chunks
@@ -25,7 +25,6 @@ instead of leaving the others waiting in a collective.
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import os
 import warnings
 from collections.abc import Iterator
@@ -38,6 +37,7 @@ import torch.distributed as dist
 from ..errors import GenbenchError, InputError
 from ..stats.feature_stats import FeatureStats
 from .engine import ProgressCounter, check_precision, chunk_ranges, iter_chunks, prepare_extractor, sum_stats
+from .ranks import env_world_size, shard_range
 from .request import ExtractionRequest
 
 
@@ -72,43 +72,6 @@ class Extraction:
 
 
 # ----------------------------------------------------------------------------- environment
-
-
-def env_world_size() -> int:
-    """WORLD_SIZE from the environment (1 when unset)."""
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def is_main_process() -> bool:
-    """True unless this is a torchrun process of rank > 0 (read from the environment; no group needed)."""
-    return env_world_size() <= 1 or int(os.environ.get("RANK", "0")) == 0
-
-
-def local_device(device: str) -> str:
-    """Under torchrun a CUDA device becomes ``cuda:LOCAL_RANK`` (one GPU per process); unchanged otherwise."""
-    if env_world_size() > 1 and torch.device(device).type == "cuda":
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return device
-
-
-def for_this_rank(options):
-    """``options`` (ExtractOptions) with the device of this rank (see :func:`local_device`)."""
-    device = local_device(options.device)
-    return options if device == options.device else dataclasses.replace(options, device=device)
-
-
-def shard_range(n: int, rank: int, world_size: int, batch_size: int = 1) -> tuple[int, int]:
-    """Images ``[start, stop)`` of rank ``rank``: contiguous shares of whole batches of ``batch_size``
-    (the last may be short), whose batch counts differ by at most one.
-
-    Cutting on the one-process run's batch boundaries gives every batch the same images as in one
-    process, so float32 kernels that depend on the batch see the same batches and the features agree.
-    """
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside 0..{world_size - 1}")
-    batches = -(-n // batch_size)
-    first, last = rank * batches // world_size, (rank + 1) * batches // world_size
-    return min(first * batch_size, n), min(last * batch_size, n)
 
 
 def init_distributed(device: torch.device) -> DistContext:

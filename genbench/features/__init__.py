@@ -11,10 +11,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
-from .base import EXTRACTORS, ExtractorIdentity, FeatureExtractor, MetricNames
+from .identity import EXTRACTORS, ExtractorIdentity, MetricNames
+
+if TYPE_CHECKING:
+    from .base import FeatureExtractor
 
 #: The bundled extractors: name -> the module that registers it.
 BUNDLED: dict[str, str] = {
@@ -108,6 +111,15 @@ def canonical_preprocessing(extractor: str, preprocessing: str) -> str:
 def extractor_names() -> list[str]:
     _load_plugins()
     return EXTRACTORS.names()
+
+
+def __getattr__(name: str) -> Any:
+    # FeatureExtractor is an nn.Module: torch is imported only when it is asked for.
+    if name == "FeatureExtractor":
+        from .base import FeatureExtractor
+
+        return FeatureExtractor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["EXTRACTORS", "ExtractorIdentity", "FeatureExtractor", "MetricNames", "build_extractor",

@@ -7,50 +7,13 @@ where the network has a classifier head (used for IS-style scores).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ..registry import Registry
+from .identity import EXTRACTORS, INCEPTION_METRIC_NAMES, ExtractorIdentity, MetricNames
 
-
-@dataclass(frozen=True)
-class ExtractorIdentity:
-    """Everything about an extractor that changes the numbers; travels with stats and results."""
-
-    extractor: str
-    layer: str
-    preprocessing: str
-    weights_sha256: str
-    feature_dim: int
-
-    def to_dict(self) -> dict:
-        return {
-            "extractor": self.extractor,
-            "layer": self.layer,
-            "preprocessing": self.preprocessing,
-            "weights_sha256": self.weights_sha256,
-            "feature_dim": self.feature_dim,
-        }
-
-
-@dataclass(frozen=True)
-class MetricNames:
-    """How metrics computed on an extractor's features are named in output.
-
-    The canonical Inception gives ``fid``/``is``/``kid``; a domain network gives
-    names such as ``fd_fmnist`` so its numbers are never mistaken for FID.
-    """
-
-    fd: str
-    is_: str
-    kid: str
-
-
-#: The canonical names, reserved for the FID Inception network.
-INCEPTION_METRIC_NAMES = MetricNames("fid", "is", "kid")
+__all__ = ["EXTRACTORS", "INCEPTION_METRIC_NAMES", "ExtractorIdentity", "FeatureExtractor", "MetricNames",
+           "check_device"]
 
 
 def check_device(device: torch.device) -> None:
@@ -85,7 +48,3 @@ class FeatureExtractor(nn.Module):
 
     def forward(self, images: torch.Tensor | list[torch.Tensor]) -> dict[str, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
-
-
-#: name -> factory(weights: str | None, preprocessing: str | None) -> FeatureExtractor
-EXTRACTORS: Registry[Callable[..., FeatureExtractor]] = Registry("extractor", flag="--extractor")

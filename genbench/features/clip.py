@@ -37,10 +37,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError, WeightsError
-from .base import EXTRACTORS, MetricNames
+from ..errors import WeightsError
+from .base import MetricNames
 from .torchscript_state import is_torchscript_archive, read_torchscript_state
-from .vit_base import VitExtractor, check_state_dict
+from .vit_base import VitExtractor, build_from_weights, check_state_dict, register_vit
 from .vit_preprocess import CLIP_PREPROCESSING, VitPolicy
 from .weights import ResolvedWeights, WeightsSpec, cache_root, load_state_dict, resolve_weights
 
@@ -294,12 +294,9 @@ class ClipExtractor(VitExtractor):
     def __init__(self, arch: ClipArch, state_dict: dict[str, torch.Tensor], weights_sha256: str,
                  preprocessing: str | VitPolicy | None = None, device: str | torch.device = "cpu",
                  source: str = "weights") -> None:
-        self.name = arch.name
-        self.feature_dim = arch.embed_dim
         self.input_size = arch.resolution
-        super().__init__(build_network(arch, state_dict, source), get_policy(arch, preprocessing), weights_sha256,
-                         device)
-        self.arch = arch
+        super().__init__(arch, build_network(arch, state_dict, source), get_policy(arch, preprocessing),
+                         weights_sha256, device)
 
 
 def build_clip(arch_name: str, weights: str | os.PathLike | None = None, preprocessing: str | None = None,
@@ -315,27 +312,8 @@ def build_clip(arch_name: str, weights: str | os.PathLike | None = None, preproc
     resolved, is_archive = resolve_clip_weights(arch, weights, allow_unverified=allow_unverified,
                                                 allow_download=allow_download, pin=weights_sha256)
     state = read_torchscript_state(resolved.path) if is_archive else load_state_dict(resolved.path)
-    try:
-        extractor = ClipExtractor(arch, state, resolved.sha256, policy, device=device, source=str(resolved.path))
-    except RuntimeError as exc:
-        raise ConfigError(f"cannot build {arch_name} on device={device!r} (--device): {exc}") from exc
-    extractor.weights_verified = resolved.verified
-    return extractor
-
-
-def _register(arch_name: str) -> None:
-    def factory(weights: str | os.PathLike | None = None, preprocessing: str | None = None,
-                device: str | torch.device = "cpu", *, allow_unverified: bool = False, allow_download: bool = True,
-                weights_sha256: str | None = None) -> ClipExtractor:
-        return build_clip(arch_name, weights, preprocessing, device, allow_unverified=allow_unverified,
-                          allow_download=allow_download, weights_sha256=weights_sha256)
-
-    factory.__name__ = f"build_{arch_name.replace('-', '_')}"
-    factory.__doc__ = f"The {arch_name} extractor (:func:`build_clip`)."
-    factory.metric_names = CLIP_METRIC_NAMES  # type: ignore[attr-defined]  # known without loading weights
-    factory.preprocessing = CLIP_PREPROCESSING  # type: ignore[attr-defined]  # read via EXTRACTORS
-    EXTRACTORS.register(arch_name)(factory)
+    return build_from_weights(ClipExtractor, arch, state, resolved, policy, device)
 
 
 for _name in ARCHS:
-    _register(_name)
+    register_vit(_name, build_clip, CLIP_METRIC_NAMES, CLIP_PREPROCESSING)

@@ -37,9 +37,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from .base import EXTRACTORS, MetricNames
-from .vit_base import VitExtractor, check_state_dict
+from .base import MetricNames
+from .vit_base import VitExtractor, build_from_weights, check_state_dict, register_vit
 from .vit_preprocess import DEFAULT_DINOV2_PREPROCESSING, DINOV2_PREPROCESSING, VitPolicy
 from .weights import WeightsSpec, load_state_dict, resolve_weights
 
@@ -304,10 +303,8 @@ class Dinov2Extractor(VitExtractor):
     def __init__(self, arch: Dinov2Arch, state_dict: dict[str, torch.Tensor], weights_sha256: str,
                  preprocessing: str | VitPolicy | None = None, device: str | torch.device = "cpu",
                  source: str = "weights") -> None:
-        self.name = arch.name
-        self.feature_dim = arch.embed_dim
-        super().__init__(build_network(arch, state_dict, source), get_policy(preprocessing), weights_sha256, device)
-        self.arch = arch
+        super().__init__(arch, build_network(arch, state_dict, source), get_policy(preprocessing), weights_sha256,
+                         device)
 
 
 def build_dinov2(arch_name: str, weights: str | os.PathLike | None = None, preprocessing: str | None = None,
@@ -322,28 +319,8 @@ def build_dinov2(arch_name: str, weights: str | os.PathLike | None = None, prepr
     policy = get_policy(preprocessing)  # a bad name fails before any download
     resolved = resolve_weights(weights_spec(arch), weights, allow_unverified=allow_unverified,
                                allow_download=allow_download, pin=weights_sha256)
-    state = load_state_dict(resolved.path)
-    try:
-        extractor = Dinov2Extractor(arch, state, resolved.sha256, policy, device=device, source=str(resolved.path))
-    except RuntimeError as exc:  # e.g. an unknown device string
-        raise ConfigError(f"cannot build {arch_name} on device={device!r} (--device): {exc}") from exc
-    extractor.weights_verified = resolved.verified
-    return extractor
-
-
-def _register(arch_name: str) -> None:
-    def factory(weights: str | os.PathLike | None = None, preprocessing: str | None = None,
-                device: str | torch.device = "cpu", *, allow_unverified: bool = False, allow_download: bool = True,
-                weights_sha256: str | None = None) -> Dinov2Extractor:
-        return build_dinov2(arch_name, weights, preprocessing, device, allow_unverified=allow_unverified,
-                            allow_download=allow_download, weights_sha256=weights_sha256)
-
-    factory.__name__ = f"build_{arch_name.replace('-', '_')}"
-    factory.__doc__ = f"The {arch_name} extractor (:func:`build_dinov2`)."
-    factory.metric_names = DINOV2_METRIC_NAMES  # type: ignore[attr-defined]  # known without loading weights
-    factory.preprocessing = DINOV2_PREPROCESSING  # type: ignore[attr-defined]  # read via EXTRACTORS
-    EXTRACTORS.register(arch_name)(factory)
+    return build_from_weights(Dinov2Extractor, arch, load_state_dict(resolved.path), resolved, policy, device)
 
 
 for _name in ARCHS:
-    _register(_name)
+    register_vit(_name, build_dinov2, DINOV2_METRIC_NAMES, DINOV2_PREPROCESSING)

@@ -1,4 +1,5 @@
-"""What the ViT extractors (DINOv2, CLIP) share: input checks, per-size preprocessing, state-dict checks.
+"""What the ViT extractors (DINOv2, CLIP) share: input checks, per-size preprocessing, state-dict checks, how an
+extractor is built from its resolved weights and how each architecture is registered.
 
 A :class:`VitExtractor` takes uint8 RGB [B, 3, H, W] (tensor or numpy) or a list of [3, H, W] of mixed sizes,
 runs its named :class:`~genbench.features.vit_preprocess.VitPolicy` per group of equal-sized images, and
@@ -6,15 +7,18 @@ returns ``{"features": float32 [B, D]}`` (no logits: these networks have no clas
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import InputError, WeightsError
-from .base import FeatureExtractor, check_device
+from ..errors import ConfigError, InputError, WeightsError
+from .base import EXTRACTORS, FeatureExtractor, MetricNames, check_device
 from .vit_preprocess import VitPolicy
+from .weights import ResolvedWeights
 
 
 def as_uint8_tensor(image: object, what: str) -> torch.Tensor:
@@ -53,11 +57,21 @@ def check_state_dict(state: dict[str, torch.Tensor], net: nn.Module, source: str
     return {k: state[k].to(v.dtype) for k, v in expected.items()}
 
 
+class VitArch(Protocol):
+    """What every ViT architecture record names: the extractor and the width of its features."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def embed_dim(self) -> int: ...
+
+
 class VitExtractor(FeatureExtractor):
     """Base of the ViT extractors: uint8 images -> policy -> ``self.net`` -> ``{"features": [B, D]}``.
 
-    Subclasses set ``name``, ``layer``, ``feature_dim``, ``metric_names`` and ``input_size``; ``self.net`` maps
-    normalised float32 [B, 3, S, S] to float32 [B, D]. Always in eval mode, no gradients.
+    ``arch`` gives ``name`` and ``feature_dim`` (its ``embed_dim``); subclasses set ``layer``, ``metric_names``
+    and ``input_size``; ``net`` maps normalised float32 [B, 3, S, S] to float32 [B, D]. Always in eval mode,
+    no gradients.
     """
 
     logits_dim = None
@@ -66,9 +80,12 @@ class VitExtractor(FeatureExtractor):
     #: False when the weights file's sha256 was not checked against a published or pinned one.
     weights_verified: bool = False
 
-    def __init__(self, net: nn.Module, policy: VitPolicy, weights_sha256: str,
+    def __init__(self, arch: VitArch, net: nn.Module, policy: VitPolicy, weights_sha256: str,
                  device: str | torch.device = "cpu") -> None:
         super().__init__(policy.name, weights_sha256)
+        self.name = arch.name
+        self.feature_dim = arch.embed_dim
+        self.arch = arch
         self.policy = policy
         self.device = torch.device(device)
         check_device(self.device)
@@ -108,3 +125,37 @@ class VitExtractor(FeatureExtractor):
         if x.shape[0] == 0:
             return {"features": torch.empty((0, self.feature_dim), dtype=torch.float32, device=self.device)}
         return {"features": self.net(x).float()}
+
+
+_Extractor = TypeVar("_Extractor", bound=VitExtractor)
+
+
+def build_from_weights(make: Callable[..., _Extractor], arch: VitArch, state: dict[str, torch.Tensor],
+                       resolved: ResolvedWeights, policy: VitPolicy, device: str | torch.device) -> _Extractor:
+    """``make(arch, state, sha256, policy, device=..., source=...)``, recording whether the weights were verified.
+
+    ConfigError when the network cannot go to ``device`` (e.g. an unknown device string), naming --device.
+    """
+    try:
+        extractor = make(arch, state, resolved.sha256, policy, device=device, source=str(resolved.path))
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot build {arch.name} on device={device!r} (--device): {exc}") from exc
+    extractor.weights_verified = resolved.verified
+    return extractor
+
+
+def register_vit(arch_name: str, build: Callable[..., VitExtractor], metric_names: MetricNames,
+                 preprocessing: Any) -> None:
+    """Register ``arch_name`` as an extractor whose factory calls ``build(arch_name, ...)``; its metric names and
+    its preprocessing registry are declared on the factory (read without loading weights)."""
+    def factory(weights: str | os.PathLike | None = None, preprocessing: str | None = None,
+                device: str | torch.device = "cpu", *, allow_unverified: bool = False, allow_download: bool = True,
+                weights_sha256: str | None = None) -> VitExtractor:
+        return build(arch_name, weights, preprocessing, device, allow_unverified=allow_unverified,
+                     allow_download=allow_download, weights_sha256=weights_sha256)
+
+    factory.__name__ = f"build_{arch_name.replace('-', '_')}"
+    factory.__doc__ = f"The {arch_name} extractor (:func:`{build.__module__}.{build.__name__}`)."
+    factory.metric_names = metric_names  # type: ignore[attr-defined]  # known without loading weights
+    factory.preprocessing = preprocessing  # type: ignore[attr-defined]  # read via EXTRACTORS
+    EXTRACTORS.register(arch_name)(factory)

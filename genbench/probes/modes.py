@@ -36,7 +36,7 @@ from ..config import ExtractOptions
 from ..errors import ConfigError, InputError
 from ..evaluate import Run
 from ..metrics.fid import frechet_distance_from_stats
-from ..sources.base import ImageSource
+from ..sources.derived import ChannelSource
 from ..stats.feature_stats import FeatureStats
 from ..util import progress
 from .inputs import ProbeInput, extract_inputs, open_probe_input, prepare_probe, provenance_inputs
@@ -119,47 +119,6 @@ def mode_statistics(
     if true_modes is not None:
         accuracy = float(np.mean(modes == np.asarray(true_modes, dtype=np.int64)))
     return ModeStats(len(modes), int(keep.sum()), n_modes, int((hist > 0).sum()), kl_to_uniform(hist), hist, accuracy)
-
-
-# ----------------------------------------------------------------------------- sources
-
-
-class ChannelSource(ImageSource):
-    """Channel ``channel`` of every image of a base source, as a gray image repeated to RGB [3, H, W]."""
-
-    kind = "channel"
-
-    def __init__(self, base: ImageSource, channel: int) -> None:
-        if channel not in (0, 1, 2):
-            raise ConfigError(f"channel must be 0, 1 or 2, got {channel}")
-        self.base, self.channel = base, channel
-        self.location = f"{base.location or base.kind}[channel {'RGB'[channel]}]"
-
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def read(self, index: int) -> np.ndarray:
-        return np.repeat(self.base.read(index)[self.channel : self.channel + 1], 3, axis=0)
-
-    def read_batch(self, start: int, stop: int):
-        batch = self.base.read_batch(start, stop)
-        if isinstance(batch, list):
-            return [np.repeat(im[self.channel : self.channel + 1], 3, axis=0) for im in batch]
-        return np.repeat(batch[:, self.channel : self.channel + 1], 3, axis=1)
-
-    def key(self, index: int) -> str:
-        return self.base.key(index)
-
-    def label(self, index: int) -> int | None:
-        return self.base.label(index)
-
-    @property
-    def has_labels(self) -> bool:
-        return self.base.has_labels
-
-    def fingerprint(self) -> str:
-        inner = self.base.fingerprint()
-        return f"{inner}|channel={self.channel}" if inner else ""
 
 
 # ----------------------------------------------------------------------------- the probe

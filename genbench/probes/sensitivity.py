@@ -229,9 +229,10 @@ class SensitivityReport:
         return buf.getvalue()
 
     def write_outputs(self, folder: str | Path) -> list[Path]:
-        """``sensitivity.csv``, one ``sensitivity_<metric>.png`` per metric (:func:`render_sensitivity_figure`),
-        and ``preprocessing.csv`` when compared."""
+        """``sensitivity.csv``, one ``sensitivity_<metric>.png`` per metric
+        (:func:`genbench.results.probe_figures.render_sensitivity_figure`), and ``preprocessing.csv`` when compared."""
         from ..results.plots import _save
+        from ..results.probe_figures import render_sensitivity_figure
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -264,44 +265,6 @@ class SensitivityReport:
         lines.append(f"(extractor {p.get('extractor')}, n samples {p['inputs']['samples']['n']}, "
                      f"n reference {p['inputs']['reference']['n']}, seed {p.get('seed')}, {p.get('wall_time_s')} s)")
         return "\n".join(lines)
-
-
-def render_sensitivity_figure(points: list[dict], transforms: dict[str, dict], metric: str):
-    """One panel per transform: ``metric`` against the transform's real strength (its unit on the x axis),
-    with the point's 95% interval as error bars (``ci95``, from bootstrap replicates), else ± its std (KID
-    over subsets, IS over splits). ``points`` and ``transforms`` as in :meth:`SensitivityReport.to_dict`
-    (so a saved JSON report can be drawn again). Returns a PIL image."""
-    from ..results.pages.metrics import axis_label
-    from ..results.plots import Panel, render_panels, strength_axis
-
-    panels, shown = [], set()
-    for transform, info in transforms.items():
-        pts = sorted((p for p in points if p["transform"] == transform and p["metric"] == metric),
-                     key=lambda p: p["level"])
-        if not pts:
-            continue
-        xs, labels, reverse = strength_axis([p["strength"] for p in pts])
-        labels = labels or {x: f"{x:g}" for x in xs}
-        intervals: list[tuple[float, float] | None] = []
-        for p in pts:
-            ci, std, value = p.get("ci95"), p.get("std"), p.get("value")
-            if ci is not None and len(ci) == 2 and None not in ci:
-                intervals.append((float(ci[0]), float(ci[1])))
-                shown.add("ci")
-            elif std is not None and value is not None and math.isfinite(std):
-                intervals.append((value - std, value + std))
-                shown.add("std")
-            else:
-                intervals.append(None)
-        panels.append(Panel(transform, f"strength: {info.get('unit', '')}", xs,
-                            [math.nan if p.get("value") is None else p["value"] for p in pts], intervals, labels,
-                            reverse))
-    bars = {"ci": "error bars: seeded 95% bootstrap interval over the degraded samples (reference fixed)",
-            "std": "error bars: +/- 1 std over KID subsets or IS splits (the spread of the estimates)"}
-    note = "; ".join(bars[k] for k in sorted(shown)) if shown else "no error bars: score with bootstrap replicates for 95% intervals"
-    note += ". x: each transform's own strength at the measured points, weakest at the left (0 or none = untransformed)."
-    return render_panels(panels, title=f"{metric} of degraded held-out images against the reference",
-                         subtitle=axis_label(metric), ylabel=metric, note=note)
 
 
 # ----------------------------------------------------------------------------- the probe

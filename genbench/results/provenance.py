@@ -10,15 +10,17 @@ keys after the core (``extra``).
 """
 from __future__ import annotations
 
+import importlib.util
 import platform
+import re
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .. import __version__
 from ..stats.compatibility import IDENTITY_FIELDS
+from ..version import __version__
 
 if TYPE_CHECKING:
     from ..config import ExtractOptions
@@ -27,6 +29,31 @@ if TYPE_CHECKING:
 def command_line() -> str:
     """The command that is running, as typed (program name without its folder)."""
     return " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]) if sys.argv else ""
+
+
+def torch_version() -> str | None:
+    """torch's ``__version__`` (with its local label, ``2.14.1+cpu``), without importing torch when no one has.
+
+    A run that scores feature files never needs torch; importing it only for this string would cost seconds.
+    Read from ``torch/version.py`` of the installed package; None when torch is not installed.
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return str(torch.__version__)
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        try:
+            text = (Path(folder) / "version.py").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        match = re.search(r"^__version__\s*=\s*['\"]([^'\"]+)['\"]", text, re.MULTILINE)
+        if match:
+            return match.group(1)
+    import torch as imported  # an unusual install: ask the package itself
+
+    return str(imported.__version__)
 
 
 def build_provenance(
@@ -48,8 +75,6 @@ def build_provenance(
     ``started``: ``time.perf_counter()`` at the start of the run, for ``wall_time_s``.
     ``stamp``: ``created_at`` and ``git_commit``; None: now and the current directory's commit.
     """
-    import torch
-
     from .history import run_stamp
 
     ident = identity or {}
@@ -65,7 +90,7 @@ def build_provenance(
         out["device"] = extract_options.device
         out["batch_size"] = extract_options.batch_size
         out["precision"] = extract_options.precision
-    out["torch_version"] = torch.__version__
+    out["torch_version"] = torch_version()
     out["python"] = platform.python_version()
     out["command"] = command_line()
     if started is not None:

@@ -7,6 +7,7 @@ Pixel-format rules live in :mod:`genbench.sources.convert`; size limits on what 
 (archive members, ``.npz`` arrays, IDX files) in :mod:`genbench.sources.limits`; what a source's cache
 fingerprint covers in :mod:`genbench.sources.hashing`.
 """
+from typing import Any
 
 from . import stacked as _stacked  # noqa: F401  (registers stacked-fashion-mnist:*: the data sets are complete on import)
 from .archive import TarSource, ZipSource
@@ -14,8 +15,19 @@ from .arrays import ArraySource
 from .base import ImageSource, SourceInfo
 from .convert import array_to_rgb_uint8_batch, pil_to_rgb_uint8
 from .folder import FolderSource
-from .loader import Batch, count_batches, iter_batches
 from .resolve import SOURCE_KINDS, as_source, is_feature_file, open_source
+
+_LOADER_NAMES = ("Batch", "count_batches", "iter_batches")
+
+
+def __getattr__(name: str) -> Any:
+    # The batch loader is built on torch's DataLoader: torch is imported only when it is asked for.
+    if name in _LOADER_NAMES:
+        from . import loader
+
+        return getattr(loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "SOURCE_KINDS",

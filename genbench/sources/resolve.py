@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..errors import InputError
 from ..registry import Registry
@@ -106,6 +106,12 @@ def is_feature_file(path: str | os.PathLike) -> bool:
         return False
 
 
+def _is_tensor(obj: Any) -> bool:
+    """True for a torch tensor; a tensor can exist only once torch is imported, so this never imports it."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(obj, torch.Tensor)
+
+
 def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None, generator: Any = None) -> ImageSource:
     """Python API: an ImageSource as is; a ``py:MODULE:FUNCTION`` spec or a function as a
     :class:`~genbench.sources.generator.CallableSource` drawn as ``generator`` (GeneratorOptions) says; a path/str
@@ -113,13 +119,13 @@ def as_source(obj: Any, *, data_dir: str | os.PathLike | None = None, generator:
     an ArraySource. InputError otherwise."""
     if isinstance(obj, ImageSource):
         return obj
-    if (isinstance(obj, str) and obj.startswith("py:")) or (callable(obj) and not isinstance(obj, torch.Tensor)):
+    if (isinstance(obj, str) and obj.startswith("py:")) or (callable(obj) and not _is_tensor(obj)):
         from .generator import CallableSource, GeneratorOptions
 
         return CallableSource(obj, generator if generator is not None else GeneratorOptions())
     if isinstance(obj, (str, os.PathLike)):
         return open_source(obj, data_dir=data_dir)
-    if isinstance(obj, (np.ndarray, torch.Tensor)):
+    if isinstance(obj, np.ndarray) or _is_tensor(obj):
         return ArraySource(obj)
     raise InputError(
         f"expected an ImageSource, a path, a numpy array or a torch tensor of images, got {type(obj).__name__}"

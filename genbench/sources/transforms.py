@@ -17,6 +17,7 @@ from PIL import Image, ImageFilter
 from ..errors import ConfigError
 from ..registry import Registry
 from .base import ImageSource
+from .derived import DerivedSource
 
 
 @dataclass(frozen=True)
@@ -122,49 +123,22 @@ def parse_transform(text: str) -> tuple[str, float]:
         raise ConfigError(f"transform {text!r}: expected NAME=STRENGTH with a number, e.g. gaussian-blur=1.0") from None
 
 
-class TransformedSource(ImageSource):
+class TransformedSource(DerivedSource):
     """Applies a chain of (transform, strength) pairs to every image of a base source, seeded per index."""
 
     kind = "transformed"
+    keeps_repeats = True  # a transformed repeat is still a near-copy of its first occurrence
 
     def __init__(self, base: ImageSource, steps: list[tuple[str, float]], seed: int = 0) -> None:
-        self.base = base
         self.steps = [(TRANSFORMS.get(name), float(strength)) for name, strength in steps]
         self.seed = seed
-        desc = ",".join(f"{s.name}={v:g}" for s, v in self.steps)
-        self.location = f"{base.location or base.kind}[{desc}]"
+        super().__init__(base, ",".join(f"{s.name}={v:g}" for s, v in self.steps))
 
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def _apply(self, image: np.ndarray, index: int) -> np.ndarray:
+    def derive(self, image: np.ndarray, index: int) -> np.ndarray:
         rng = np.random.default_rng([self.seed, index])
         for spec, strength in self.steps:
             image = spec.apply(image, strength, rng)
         return image
 
-    def read(self, index: int) -> np.ndarray:
-        return self._apply(self.base.read(index), index)
-
-    def read_batch(self, start: int, stop: int):
-        batch = self.base.read_batch(start, stop)
-        return np.stack([self._apply(im, start + i) for i, im in enumerate(batch)]) if not isinstance(batch, list) else [
-            self._apply(im, start + i) for i, im in enumerate(batch)
-        ]
-
-    def key(self, index: int) -> str:
-        return self.base.key(index)
-
-    def label(self, index: int) -> int | None:
-        return self.base.label(index)
-
-    @property
-    def has_labels(self) -> bool:
-        return self.base.has_labels
-
-    def fingerprint(self) -> str:
-        inner = self.base.fingerprint()
-        return f"{inner}|{self.location}|seed={self.seed}" if inner else ""
-
-    def repeats(self) -> int:
-        return self.base.repeats()  # a transformed repeat is still a near-copy of its first occurrence
+    def fingerprint_part(self) -> str:
+        return f"{self.location}|seed={self.seed}"

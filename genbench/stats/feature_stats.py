@@ -50,14 +50,12 @@ class FeatureStats:
 
     def update(self, features: np.ndarray) -> None:
         """Add a batch of features [B, d] (any float dtype; accumulated in float64)."""
-        f = np.asarray(features, dtype=np.float64)
-        if f.ndim != 2 or f.shape[1] != self.dim:
-            raise InputError(f"features: expected shape [B, {self.dim}], got {tuple(f.shape)}")
-        if not np.isfinite(f).all():
-            raise InputError("features contain NaN or Inf values; the extractor or the input images are broken")
-        self.n += f.shape[0]
-        self.total += f.sum(axis=0)
-        self.outer += f.T @ f
+        from .moments import moment_sums
+
+        n, total, outer = moment_sums(features, self.dim)  # float64 sums, in row blocks
+        self.n += n
+        self.total += total
+        self.outer += outer
 
     def merge(self, other: FeatureStats) -> FeatureStats:
         """A new FeatureStats equal to one pass over both inputs."""

@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..errors import ReferenceStatsError
 from ..util.atomic import atomic_path, write_text_atomic
 from ..util.files import sha256_file
+from ..version import __version__
 from .catalogue import CatalogueEntry, Component
 from .io import FeatureFile, checked_gaussian, save_features, save_gaussian
 from .reference import ManifestEntry, read_manifest, user_dir, write_manifest

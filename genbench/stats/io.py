@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..errors import InputError, ReferenceStatsError
 from ..util.atomic import atomic_path
+from ..version import __version__
 from .feature_stats import FeatureStats
 
 #: bumped whenever the meaning of saved statistics changes.

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..errors import ConfigError, InputError, ReferenceStatsError
 from ..util.atomic import atomic_path
 from .feature_stats import FeatureStats

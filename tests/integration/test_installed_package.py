@@ -38,7 +38,8 @@ PACKAGE_DATA = [
     "genbench/weights/fmnist-cnn.pt",
     "genbench/weights/fmnist-cnn.json",
     "genbench/stats/catalogue.json",
-    "genbench/baselines/checkpoints/manifest.json",
+    "genbench/_baseline_data/checkpoints/manifest.json",
+    "genbench/_baseline_data/README.md",
 ]
 
 
@@ -64,6 +65,9 @@ def test_every_package_is_listed_in_pyproject():
     assert needed <= listed, f"add these packages to [tool.setuptools] packages in pyproject.toml: {sorted(needed - listed)}"
     assert config["package-dir"]["genbench._reference_stats"] == "reference_stats"
     assert (REPO / "reference_stats" / "manifest.json").is_file()
+    assert config["package-dir"]["genbench._baseline_data"] == "baselines"
+    assert (REPO / "baselines" / "checkpoints" / "manifest.json").is_file()
+    assert not any(path.suffix == ".py" for path in _source_files() if path.parts[0] == "baselines")  # data only
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +108,9 @@ def test_wheel_ships_the_package_data(installed):
 
     names = set(zipfile.ZipFile(installed["wheel"]).namelist())
     expected = list(PACKAGE_DATA)
-    expected += [f"genbench/baselines/configs/{p.name}" for p in (REPO / "genbench" / "baselines" / "configs").glob("*.toml")]
-    expected += [f"genbench/baselines/checkpoints/{p.name}" for p in (REPO / "genbench" / "baselines" / "checkpoints").glob("*.pt")]
+    expected += [f"genbench/_baseline_data/configs/{p.name}" for p in (REPO / "baselines" / "configs").glob("*.toml")]
+    expected += [f"genbench/_baseline_data/checkpoints/{p.name}" for p in (REPO / "baselines" / "checkpoints").glob("*.pt")]
+    assert len(expected) > len(PACKAGE_DATA) + 10  # the configs and checkpoints were found in the checkout
     expected += [p.as_posix() for p in _source_files() if p.suffix == ".py" and p.parts[0] == "genbench"]
     assert sorted(set(expected) - names) == []
     top_level = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}

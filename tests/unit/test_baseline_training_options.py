@@ -114,7 +114,8 @@ def test_ema_checkpoint_holds_the_averaged_generator(tmp_path):
 
 def test_generator_cache_key_follows_the_weights_in_memory():
     """A model changed after loading (e.g. other weights swapped in) must not hit the cache entry of the file."""
-    from genbench.baselines import GeneratorSource, load_checkpoint
+    from genbench.baselines import load_checkpoint
+    from genbench.sources.models import GeneratorSource
 
     model = load_checkpoint("dcgan")
     before = GeneratorSource(model, 8, seed=0).fingerprint()

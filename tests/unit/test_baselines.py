@@ -17,16 +17,15 @@ import torch
 from genbench import baselines
 from genbench.baselines import (
     FAMILIES,
-    GeneratorSource,
     load_checkpoint,
-    quantize,
     sample_images,
     sample_images_and_labels,
 )
 from genbench.baselines import checkpoint as ckpt_mod
 from genbench.baselines.train import baseline_names, load_run_config
-from genbench.baselines.train import main as train_main
+from genbench.cli.app import main
 from genbench.errors import ConfigError, InputError, WeightsError
+from genbench.sources.models import GeneratorSource, quantize
 from tests.conftest import fashion_mnist_found, needs_fashion_mnist
 
 needs_data = needs_fashion_mnist
@@ -144,11 +143,11 @@ def test_cli_dry_run_and_error_exit(tmp_path):
     config.write_text('family = "vae"\n[data]\neval_n = 8\n[train]\ndry_run_steps = 1\ndry_run_batch_size = 4\n'
                       "[model]\nz_dim = 2\nch = 2\n")
     out = tmp_path / "vae.pt"
-    result = CliRunner().invoke(train_main, ["vae", "--config", str(config), "--out", str(out), "--dry-run"])
+    result = CliRunner().invoke(main, ["baselines", "train", "vae", "--config", str(config), "--out", str(out), "--dry-run"])
     assert result.exit_code == 0, result.output
     assert out.exists() and torch.load(out, weights_only=True)["steps"] == 1
     config.write_text('family = "vae"\n[model]\nzdim = 2\n')
-    result = CliRunner().invoke(train_main, ["vae", "--config", str(config), "--dry-run"])
+    result = CliRunner().invoke(main, ["baselines", "train", "vae", "--config", str(config), "--dry-run"])
     assert result.exit_code == 2 and "model.zdim" in result.output
 
 
@@ -550,7 +549,7 @@ def test_channel_mismatch_in_a_config_file_names_file_and_option_on_the_cli(tmp_
     path = tmp_path / "stacked.toml"
     text = (Path(baselines.config.CONFIG_DIR) / "dcgan-stacked.toml").read_text()
     path.write_text(text.replace("channels = 3", "channels = 1"))
-    result = CliRunner().invoke(train_main, ["dcgan-stacked", "--config", str(path), "--dry-run"])
+    result = CliRunner().invoke(main, ["baselines", "train", "dcgan-stacked", "--config", str(path), "--dry-run"])
     assert result.exit_code == 2
     assert "model.channels = 1 does not match data.dataset" in result.output and str(path) in result.output
 
@@ -662,8 +661,6 @@ def test_cli_list_and_sample_folder_of_the_stacked_variant(tmp_path):
     from click.testing import CliRunner
     from PIL import Image
 
-    from genbench.cli.app import main
-
     listed = CliRunner().invoke(main, ["baselines", "list"], catch_exceptions=False)
     assert listed.exit_code == 0 and "dcgan-stacked" in listed.output
     result = CliRunner().invoke(main, ["baselines", "sample", "dcgan-stacked", "-n", "3", "-o", str(tmp_path / "s")],
@@ -675,8 +672,6 @@ def test_cli_list_and_sample_folder_of_the_stacked_variant(tmp_path):
 
 def test_cli_sample_npz_of_the_stacked_variant(tmp_path):
     from click.testing import CliRunner
-
-    from genbench.cli.app import main
 
     out = tmp_path / "s.npz"
     result = CliRunner().invoke(main, ["baselines", "sample", "dcgan-stacked", "-n", "3", "-o", str(out)],
@@ -719,3 +714,15 @@ def test_sampling_more_than_the_distinct_sources_is_refused_unless_repeats_are_a
     with np.load(out) as data:
         images = data["images"]
     assert len(images) == 1001 and len(np.unique(images.reshape(len(images), -1), axis=0)) == 1000
+
+
+def test_train_and_spread_are_verbs_of_the_baselines_group(tmp_path):
+    from click.testing import CliRunner
+
+    listed = CliRunner().invoke(main, ["baselines", "--help"])
+    assert listed.exit_code == 0 and "train" in listed.output and "spread" in listed.output
+    result = CliRunner().invoke(main, ["baselines", "spread", "--out", str(tmp_path / "s.md"), "--seeds", "1"])
+    assert result.exit_code == 2 and "a spread needs at least two seeds" in result.output
+    assert not (tmp_path / "s.md").exists()
+    result = CliRunner().invoke(main, ["baselines", "train", "dcgan", "--bundle", "--dry-run"])
+    assert result.exit_code == 2 and "--bundle" in result.output

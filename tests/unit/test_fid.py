@@ -79,3 +79,18 @@ def test_shape_mismatch_and_nan_are_refused():
     bad[0, 0] = np.nan
     with pytest.raises(InputError, match="NaN"):
         frechet_distance(np.zeros(3), bad, np.zeros(3), np.eye(3))
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_a_covariance_symmetric_only_up_to_rounding_is_read_as_its_symmetric_part(order):
+    # A saved covariance can differ from its transpose in the last bits; the distance is that of (S + S^T) / 2,
+    # whichever triangle or memory order the factorisation reads.
+    rng = np.random.default_rng(4)
+    d = 48
+    s1, s2 = _random_spd(rng, d), _random_spd(rng, d, 1.5)
+    skew = rng.standard_normal((d, d)) * 1e-4
+    a1, a2 = np.asarray(s1 + skew - skew.T, order=order), np.asarray(s2 + skew.T - skew, order=order)
+    mu1, mu2 = rng.standard_normal(d), rng.standard_normal(d)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    assert frechet_distance(mu1, a1, mu2, a2) == pytest.approx(expected, rel=1e-9)

@@ -186,3 +186,43 @@ def test_help_lists_the_keywords():
                 assert f"{f.name}: " in doc, (fn.__name__, f.name)
         assert "progress: bool = False" in doc
     assert "(also ``pr_k``)" in (genbench.score.__doc__ or "")
+
+
+# The verbs whose options come from config dataclasses beside ExtractOptions and MetricOptions: for each,
+# (the verb, the dataclasses it draws on). Every parameter named like a field of one of them has its flag and
+# default; a flag the verb wrote by hand with another default would fail here.
+CONFIG_VERBS = [
+    (("demo",), ("DemoOptions", "ExtractOptions", "MetricOptions")),
+    (("leaderboard",), ("BoardOptions", "ExtractOptions", "MetricOptions")),
+    (("ref", "build"), ("ExtractOptions",)),
+    (("ref", "verify"), ("ExtractOptions",)),
+    (("baselines", "sample"), ("SampleOptions", "ExtractOptions", "MetricOptions")),
+    (("baselines", "spread"), ("SpreadOptions",)),
+]
+
+
+@pytest.mark.parametrize("verb, classes", CONFIG_VERBS)
+def test_other_verbs_take_their_defaults_from_config(verb, classes):
+    import genbench.config as config
+
+    matched = 0
+    for param in _params(*verb).values():  # the first dataclass (in the verb's order) with a field of that flag
+        owner = next((f for cls in (getattr(config, name) for name in classes) for f in option_fields(cls)
+                      if param_name(f) == param.name and f.metadata["flag"] in param.opts), None)
+        if owner is not None:
+            matched += 1
+            assert _cli_default(owner, param) == owner.default, (verb, owner.name)
+    assert matched >= 2, verb
+
+
+def test_the_demo_and_board_defaults_are_the_dataclasses():
+    import inspect
+
+    from genbench.cli.demo import run_demo
+    from genbench.config import BoardOptions, DemoOptions
+    from genbench.leaderboard import score_rows
+
+    run = inspect.signature(run_demo).parameters
+    assert (run["reference"].default, run["samples"].default, run["batch_size"].default) == (
+        DemoOptions().reference, DemoOptions().samples, DemoOptions().batch_size)
+    assert inspect.signature(score_rows).parameters["batch_size"].default == BoardOptions().batch_size

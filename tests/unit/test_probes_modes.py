@@ -14,7 +14,6 @@ from genbench.errors import ConfigError, InputError
 from genbench.features.base import EXTRACTORS
 from genbench.metrics.fid import frechet_distance
 from genbench.probes.modes import (
-    ChannelSource,
     conditional_scores,
     kl_to_uniform,
     mode_statistics,
@@ -23,6 +22,7 @@ from genbench.probes.modes import (
 )
 from genbench.sources.arrays import ArraySource
 from genbench.sources.datasets import clear_cache, open_dataset
+from genbench.sources.derived import ChannelSource
 from genbench.sources.stacked import STACK_SIZES, mode_digits, stack_images, stack_indices
 from tests.conftest import TinyExtractor
 

@@ -63,6 +63,7 @@ class Family(ABC):
     conditional: ClassVar[bool] = False  # sample() takes class labels
     amp_safe: ClassVar[bool] = True  # may train under bfloat16 autocast
     output_range: ClassVar[tuple[float, float]] = (-1.0, 1.0)  # range of decode()'s float images
+    image_size: ClassVar[tuple[int, int]] = (28, 28)  # (H, W) of decode()'s images
     ema_net: ClassVar[str | None] = None  # the net that train.ema_decay averages (None: the family has no EMA)
     # The nets that sample() needs, when fewer than all: a bundled checkpoint may hold only these
     # (``sampling_state``), to keep package data small; such a model samples but does not train.

@@ -336,7 +336,7 @@ def memorization_body(doc: Mapping, base_dir: Path) -> str:
 
 
 def sensitivity_body(doc: Mapping) -> str:
-    from ...probes.sensitivity import render_sensitivity_figure
+    from ..probe_figures import render_sensitivity_figure
 
     parts = []
     metrics = [m for m in doc.get("metrics") or [] if isinstance(m, str)]
