@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from ..version import __version__
 from ..errors import ConfigError, InputError, ReferenceStatsError
 from ..util.atomic import atomic_path
+from ..version import __version__
 from .feature_stats import FeatureStats
 
 PARTIAL_FORMAT = "genbench-partial-stats"
