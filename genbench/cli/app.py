@@ -66,7 +66,11 @@ def main() -> None:
 @click.option("--per-sample", "per_sample", default=None, metavar="FILE.csv",
               help="Write one row per generated image: realism, rarity, nearest training image and distance, "
                    "authenticity flag, class confidence.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing --json or --per-sample file.")
+@click.option("--gallery", "gallery", default=None, metavar="FILE.html",
+              help="Write the report page with a gallery: the 8 best and worst samples by realism and the 8 closest "
+                   "to the training set (--train, else the reference), each beside its nearest training image with "
+                   "the distance. Needs the images of both sets.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --json, --per-sample or --gallery file.")
 @click.option("--name", "run_name", default=None, help="Model/run name recorded in provenance and the history.")
 @click.option("--history", "history_file", default=None, envvar="GENBENCH_HISTORY",
               help="Also append the result to this SQLite results history (also $GENBENCH_HISTORY).")
@@ -74,8 +78,8 @@ def main() -> None:
               help="Git checkout whose commit is recorded (default: the current directory).")
 @extraction_options
 def score(generated: str, reference: str, metrics: str | None, json_out: str | None, train: str | None,
-          test: str | None, per_sample: str | None, overwrite: bool, run_name: str | None, history_file: str | None,
-          project_dir: str | None, **kw) -> None:
+          test: str | None, per_sample: str | None, gallery: str | None, overwrite: bool, run_name: str | None,
+          history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
     from ..evaluate import score as run_score
     from ..extraction.ranks import is_main_process
@@ -90,8 +94,16 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
         raise ConfigError("--metrics is empty; give at least one metric name")
     check_output_file(json_out, "--json", overwrite)
     check_output_file(per_sample, "--per-sample", overwrite)
+    check_output_file(gallery, "--gallery", overwrite)
+    pictures = None
+    if gallery is not None:  # the images must open before any extraction
+        from ..results.pages.gallery import open_gallery_images
+
+        pictures = (open_gallery_images(generated, "GENERATED", xo.data_dir),
+                    open_gallery_images(train or reference, "--train" if train else "--ref", xo.data_dir))
     history = open_history(history_file, required=False)  # a bad history path fails before extraction
-    result = run_score(generated, reference, wanted, xo, mo, train=train, test=test, per_sample=per_sample is not None)
+    result = run_score(generated, reference, wanted, xo, mo, train=train, test=test,
+                       per_sample=per_sample is not None or gallery is not None)
     if not is_main_process():  # under torchrun, rank 0 reports
         return
     stamp_result(result, run_name, project_dir)
@@ -114,6 +126,10 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
         from ..results.per_sample import write_per_sample_csv
 
         write_per_sample_csv(per_sample, result.samples, overwrite=overwrite)
+    if pictures is not None and gallery is not None and result.samples is not None:
+        from ..results.pages.gallery import write_gallery_page
+
+        write_gallery_page(gallery, result.to_dict(), result.samples, *pictures, overwrite=overwrite)
     if history is not None and result.metrics:  # under torchrun only rank 0 has metrics to record
         record_id = history.add(result)
         if not quiet:

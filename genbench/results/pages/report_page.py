@@ -484,11 +484,12 @@ _TITLES = {"score": "score", "memorization": "memorization probe", "sensitivity"
 
 
 def render_report(doc, base_dir: str | os.PathLike = ".", title: str | None = None,
-                  board: Mapping | None | Literal["bundled"] = "bundled") -> str:
+                  board: Mapping | None | Literal["bundled"] = "bundled", gallery: str = "") -> str:
     """The page for ``doc`` (any kind of :func:`document_kind`); pictures are read from ``base_dir``.
 
     ``board``: the leaderboard document to place a score among ("bundled": the repository's, when present;
-    None: none). Raises InputError for a document of no known kind.
+    None: none). ``gallery``: a score's per-sample gallery (:func:`genbench.results.pages.gallery.gallery_section`),
+    placed after its samples. Raises InputError for a document of no known kind.
     """
     from ...errors import InputError
     from .leaderboard_page import render_document
@@ -504,7 +505,7 @@ def render_report(doc, base_dir: str | os.PathLike = ".", title: str | None = No
     prov = (doc.get("provenance") or {}) if isinstance(doc, Mapping) else {}
     heading = title or prov.get("name") or f"genbench {_TITLES[kind]}"
     if kind == "score":
-        body = score_body(doc, base, load_board() if board == "bundled" else board)
+        body = score_body(doc, base, load_board() if board == "bundled" else board) + ("\n" + gallery if gallery else "")
     elif kind == "memorization":
         body = memorization_body(doc, base)
     elif kind == "sensitivity":
