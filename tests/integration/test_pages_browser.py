@@ -207,3 +207,48 @@ def test_report_page_in_a_browser(tmp_path):
     assert by_value["asc"] == sorted(values, key=values.get) and by_value["desc"] == by_value["asc"][::-1]
     assert seen["sorts"]["metric"]["asc"] == sorted(values, key=str.lower)
     screenshot(paths["html"], "report.png", seen["height"], tmp_path, width=1100)
+
+
+@pytest.mark.slow
+def test_gallery_in_a_browser(tmp_path):
+    """``score --gallery``: the report page with the gallery loads cleanly, every pair's two pictures decode, and the
+    rows show the samples a plain sort of the --per-sample CSV picks, each with its printed distance."""
+    chromium()
+    import csv
+
+    from click.testing import CliRunner
+
+    from genbench.cli.app import main
+    from tests.conftest import make_images
+
+    gen, train = make_images(30, seed=1, shift=0.1), make_images(40, seed=2)
+    train[:2] = gen[[4, 9]]  # two copies: distance 0, marked copy-like
+    for name, images in (("gen", gen), ("ref", make_images(40, seed=0)), ("train", train)):
+        np.save(tmp_path / f"{name}.npy", images)
+    page, table = tmp_path / "gallery.html", tmp_path / "samples.csv"
+    res = CliRunner().invoke(main, ["score", str(tmp_path / "gen.npy"), "--ref", str(tmp_path / "ref.npy"), "--train",
+                                    str(tmp_path / "train.npy"), "--metrics", "fd", "--gallery", str(page),
+                                    "--per-sample", str(table), "--extractor", "test-tiny", "--quiet", "--no-cache"])
+    assert res.exit_code == 0, res.output
+    with table.open() as f:
+        rows = list(csv.DictReader(f))
+    realism = np.array([float(r["realism"]) for r in rows])
+    distance = np.array([float(r["nearest_train_distance"]) for r in rows])
+    seen, log = inspect(page, [], tmp_path)
+    assert_clean(seen, log)
+    assert len(seen["images"]) == 1 + 3 * 8 * 2  # the sample grid, then a generated and a training picture per pair
+    dom = run_chromium("--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    shown = {}
+    for key in ("best", "worst", "closest"):
+        section = re.search(rf'<section id="gallery-{key}">(.*?)</section>', dom.stdout, re.S)
+        assert section, key
+        shown[key] = [(int(i), text) for i, text in re.findall(r'<figure class="pair[^"]*" data-index="(\d+)".*?'
+                                                              r'<span class="?distance"?>([^<]*)</span>', section.group(1))]
+    assert [i for i, _ in shown["best"]] == list(np.argsort(realism, kind="stable")[::-1][:8])
+    assert [i for i, _ in shown["worst"]] == list(np.argsort(realism, kind="stable")[:8])
+    assert [i for i, _ in shown["closest"]] == list(np.argsort(distance, kind="stable")[:8])
+    assert {i for i, _ in shown["closest"][:2]} == {4, 9}
+    for i, text in shown["closest"]:
+        assert float(text) == pytest.approx(distance[i], rel=1e-3, abs=1e-12)
+    screenshot(page, "gallery.png", seen["height"], tmp_path, width=1100)

@@ -6,7 +6,8 @@ Kinds (:func:`document_kind`), and what their page shows beyond the provenance a
   direction, spread and 95% interval; the intervals as a plot, with the bundled leaderboard's rows on each
   metric's axis when the result is in their space (same extractor, weights and preprocessing; FD and KID
   also against the same reference); a sample grid when the generated images can be opened; the 1/N fits
-  of ``*_infinity`` metrics; the pictures listed in ``artifacts``.
+  of ``*_infinity`` metrics; the pictures listed in ``artifacts``; with ``score --gallery``, the per-sample
+  gallery (:mod:`genbench.results.pages.gallery`).
 - ``memorization``, ``sensitivity``, ``modes``, ``conditional`` (``genbench probe ... --json``; also as
   kept in a results history, ``{"kind": "probe", "report": ...}``): the verdict and statistics with the
   gallery of suspicious samples; the sensitivity curves against each transform's strength; mode
