@@ -42,6 +42,17 @@ def score(generated: Any, reference: Any, metrics: list[str] | None = None, *, t
     x_values, m_values = split_options(options, ExtractOptions, MetricOptions, call="score")
     xo = ExtractOptions(**{**API_DEFAULTS, **x_values})
     mo = MetricOptions(**m_values)
+    return run_score(generated, reference, metrics, xo, mo, train=train, test=test, per_sample=per_sample)
+
+
+def run_score(generated: Any, reference: Any, metrics: list[str] | None, xo: ExtractOptions, mo: MetricOptions, *,
+              train: Any = None, test: Any = None, per_sample: bool = False) -> ScoreResult:
+    """:func:`genbench.evaluate.score`, or :func:`genbench.protocols.score_protocol` when ``xo.protocol`` is set
+    (the CLI's ``genbench score`` and ``gate`` call this too)."""
+    if xo.protocol is not None:
+        from .protocols import score_protocol
+
+        return score_protocol(generated, reference, xo.protocol, xo, mo, metrics)
     return _score(generated, reference, metrics, xo, mo, train=train, test=test, per_sample=per_sample)
 
 

@@ -77,7 +77,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
           test: str | None, per_sample: str | None, overwrite: bool, run_name: str | None, history_file: str | None,
           project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
-    from ..evaluate import score as run_score
+    from ..api import run_score
     from ..extraction.ranks import is_main_process
     from ..results.history import open_history, stamp_result
     from ..util.atomic import write_text_atomic

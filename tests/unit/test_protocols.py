@@ -11,7 +11,8 @@ from genbench.metrics.adm import adm_precision_recall, manifold_radii
 from genbench.metrics.inception_score import inception_score_split_size
 from genbench.metrics.registry import biased_cov
 from genbench.protocols import PROTOCOLS, apply_extract_protocol, apply_metric_protocol, apply_metrics, get_protocol
-from genbench.sources.adm import open_reference_batch, open_sample_batch
+from genbench.sources.adm import open_sample_batch
+from genbench.stats.adm_batch import open_reference_batch
 from genbench.stats.feature_stats import FeatureStats
 
 # ----------------------------------------------------------------------------- ADM's math, written plainly
@@ -155,3 +156,24 @@ def test_reference_batch_statistics(tmp_path):
     np.savez(tmp_path / "wrong.npz", arr_0=images, mu=mu[:10], sigma=sigma[:10, :10])
     with pytest.raises(ReferenceStatsError, match="d = 2048"):
         open_reference_batch(tmp_path / "wrong.npz")
+
+
+# ----------------------------------------------------------------------------- layering of the protocol code
+
+
+def test_the_protocol_table_is_one_registry_below_the_engine():
+    from genbench import protocols
+    from genbench.stats import paper_protocols
+
+    assert protocols.PROTOCOLS is paper_protocols.PROTOCOLS and protocols.get_protocol is paper_protocols.get_protocol
+
+
+def test_the_engine_refuses_a_protocol_run_and_the_api_dispatches_it(monkeypatch):
+    from genbench import api, evaluate, protocols
+
+    with pytest.raises(ConfigError, match="score_protocol"):
+        evaluate.score("gen", "ref", None, ExtractOptions(protocol="adm"), MetricOptions())
+    seen = {}
+    monkeypatch.setattr(protocols, "score_protocol", lambda *args: seen.setdefault("args", args) and "scored")
+    assert api.run_score("gen", "ref", ["fd"], ExtractOptions(protocol="adm"), MetricOptions()) == "scored"
+    assert seen["args"][:3] == ("gen", "ref", "adm") and seen["args"][-1] == ["fd"]
