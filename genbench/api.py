@@ -72,9 +72,16 @@ def compute_stats(source: Any, **options: Any) -> tuple[FeatureStats, dict]:
 
     ``options`` are the fields of :class:`genbench.config.ExtractOptions` (listed below), as ``genbench stats``'s
     options; ConfigError for an unknown keyword."""
+    stats, _, meta = compute_layer_stats(source, **options)
+    return stats, meta
+
+
+def compute_layer_stats(source: Any, **options: Any) -> tuple[FeatureStats, dict[str, FeatureStats], dict]:
+    """:func:`compute_stats` plus the statistics of the further layers streamed in the same pass, by name
+    (``layer="pool3+spatial"`` or ``protocol="adm"``: ``{"spatial": ...}``; else ``{}``)."""
     xo = _extract_options(options, "compute_stats")
     ev, meta = extract_input(source, xo, keep_features=False, keep_logits=False)  # the one path (genbench.evaluate)
-    return ev.stats, meta
+    return ev.stats, dict(ev.layers), meta
 
 
 score.__doc__ = (score.__doc__ or "") + keywords_doc(ExtractOptions, MetricOptions)

@@ -190,7 +190,8 @@ def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict
     bank = saved.bank_features  # a merged shards' bank (genbench merge): a seeded sample of the rows, for KID/PR
     return Evaluated(role, description, saved.meta, saved.stats, features=bank,
                      info={"kind": "statistics", "location": description, **info, **unknown,
-                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag)
+                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag,
+                     layers=dict(saved.layers))  # sFID's spatial statistics, where the file has them
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:

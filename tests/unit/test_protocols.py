@@ -177,3 +177,21 @@ def test_the_engine_refuses_a_protocol_run_and_the_api_dispatches_it(monkeypatch
     monkeypatch.setattr(protocols, "score_protocol", lambda *args: seen.setdefault("args", args) and "scored")
     assert api.run_score("gen", "ref", ["fd"], ExtractOptions(protocol="adm"), MetricOptions()) == "scored"
     assert seen["args"][:3] == ("gen", "ref", "adm") and seen["args"][-1] == ["fd"]
+
+
+def test_a_statistics_file_keeps_a_spatial_layer_and_refuses_half_of_one(tmp_path):
+    from genbench.stats.io import load_stats, save_stats
+
+    rng = np.random.default_rng(3)
+    pool, spatial = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
+    save_stats(tmp_path / "s.npz", FeatureStats.from_features(pool), {"layer": "pool3"},
+               layers={"spatial": FeatureStats.from_features(spatial)}, layer_identities={"spatial": {"x": 1}})
+    saved = load_stats(tmp_path / "s.npz")
+    np.testing.assert_allclose(saved.layers["spatial"].mean(), spatial.mean(0), atol=1e-12)
+    np.testing.assert_allclose(saved.layers["spatial"].cov(), np.cov(spatial, rowvar=False), atol=1e-12)
+    assert saved.meta["layers"]["spatial"] == {"x": 1, "layer": "spatial", "feature_dim": 4, "keys": ["mu_s", "sigma_s"]}
+    with pytest.raises(ValueError, match="known layers: spatial"):
+        save_stats(tmp_path / "t.npz", FeatureStats.from_features(pool), {}, layers={"conv": FeatureStats.from_features(spatial)})
+    np.savez(tmp_path / "half.npz", mu=pool.mean(0), sigma=np.cov(pool, rowvar=False), mu_s=spatial.mean(0))
+    with pytest.raises(ReferenceStatsError, match="needs both 'mu_s' and 'sigma_s'"):
+        load_stats(tmp_path / "half.npz")
