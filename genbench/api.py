@@ -42,6 +42,17 @@ def score(generated: Any, reference: Any, metrics: list[str] | None = None, *, t
     x_values, m_values = split_options(options, ExtractOptions, MetricOptions, call="score")
     xo = ExtractOptions(**{**API_DEFAULTS, **x_values})
     mo = MetricOptions(**m_values)
+    return run_score(generated, reference, metrics, xo, mo, train=train, test=test, per_sample=per_sample)
+
+
+def run_score(generated: Any, reference: Any, metrics: list[str] | None, xo: ExtractOptions, mo: MetricOptions, *,
+              train: Any = None, test: Any = None, per_sample: bool = False) -> ScoreResult:
+    """:func:`genbench.evaluate.score`, or :func:`genbench.protocols.score_protocol` when ``xo.protocol`` is set
+    (the CLI's ``genbench score`` and ``gate`` call this too)."""
+    if xo.protocol is not None:
+        from .protocols import score_protocol
+
+        return score_protocol(generated, reference, xo.protocol, xo, mo, metrics)
     return _score(generated, reference, metrics, xo, mo, train=train, test=test, per_sample=per_sample)
 
 
@@ -61,9 +72,16 @@ def compute_stats(source: Any, **options: Any) -> tuple[FeatureStats, dict]:
 
     ``options`` are the fields of :class:`genbench.config.ExtractOptions` (listed below), as ``genbench stats``'s
     options; ConfigError for an unknown keyword."""
+    stats, _, meta = compute_layer_stats(source, **options)
+    return stats, meta
+
+
+def compute_layer_stats(source: Any, **options: Any) -> tuple[FeatureStats, dict[str, FeatureStats], dict]:
+    """:func:`compute_stats` plus the statistics of the further layers streamed in the same pass, by name
+    (``layer="pool3+spatial"`` or ``protocol="adm"``: ``{"spatial": ...}``; else ``{}``)."""
     xo = _extract_options(options, "compute_stats")
     ev, meta = extract_input(source, xo, keep_features=False, keep_logits=False)  # the one path (genbench.evaluate)
-    return ev.stats, meta
+    return ev.stats, dict(ev.layers), meta
 
 
 score.__doc__ = (score.__doc__ or "") + keywords_doc(ExtractOptions, MetricOptions)

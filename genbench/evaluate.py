@@ -148,7 +148,7 @@ def open_input(
         spec = str(obj)
         path = Path(spec)
         if not path.exists() and allow_stats and reference_ids:
-            from .stats.reference import lookup_reference
+            from .stats.lookup import lookup_reference
 
             entry = lookup_reference(spec, extractor_name or DATASET_EXTRACTORS.get(dataset_of(spec) or ""), preprocessing)
             if entry is None and extractor_name is None:
@@ -190,7 +190,8 @@ def _from_saved_stats(saved: SavedStats, role: str, description: str, info: dict
     bank = saved.bank_features  # a merged shards' bank (genbench merge): a seeded sample of the rows, for KID/PR
     return Evaluated(role, description, saved.meta, saved.stats, features=bank,
                      info={"kind": "statistics", "location": description, **info, **unknown,
-                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag)
+                           **({"bank_rows": len(bank)} if bank is not None else {})}, flag=flag,
+                     layers=dict(saved.layers))  # sFID's spatial statistics, where the file has them
 
 
 def _from_feature_file(ff: FeatureFile, role: str, flag: str | None = None) -> Evaluated:
@@ -572,8 +573,8 @@ def prepare_run(
     started = time.perf_counter()
     xo = for_this_rank(extract_options or ExtractOptions())  # under torchrun: cuda -> cuda:LOCAL_RANK
     mo = metric_options or MetricOptions()
-    if xo.protocol is not None:  # genbench.protocols: its extractor, preprocessing and layer (or a refusal)
-        from .protocols import apply_extract_protocol, get_protocol
+    if xo.protocol is not None:  # the protocol's extractor, preprocessing and layer (or a refusal)
+        from .stats.paper_protocols import apply_extract_protocol, get_protocol
 
         xo = apply_extract_protocol(get_protocol(xo.protocol), xo)
     elif metrics is not None and "sfid" in metrics and xo.layer is None:
@@ -693,14 +694,13 @@ def score(
     per_sample: bool = False,
 ) -> ScoreResult:
     """Score ``generated`` against ``reference``; see the module docstring for the accepted inputs (and
-    :func:`genbench.protocols.score_protocol` for ``extract_options.protocol``). ``train``/``test``: the training
+    :func:`genbench.api.run_score`, which runs ``extract_options.protocol`` through
+    :func:`genbench.protocols.score_protocol`, a layer above). ``train``/``test``: the training
     and held-out inputs of the metrics that need them (fld, fld_gap; mifid and authenticity use ``train`` instead of
-    the reference); ``per_sample``: also the per-sample arrays, as ``result.samples``."""
+    the reference); ``per_sample``: also the per-sample arrays, as ``result.samples``. ConfigError for a protocol."""
     if extract_options is not None and extract_options.protocol is not None:
-        from .protocols import score_protocol
-
-        return score_protocol(generated, reference, extract_options.protocol, extract_options, metric_options,
-                              metrics)
+        raise ConfigError(f"--protocol {extract_options.protocol}: a protocol's run is scored by "
+                          "genbench.protocols.score_protocol (genbench.score and `genbench score` call it)")
     extra = {role: spec for role, spec in (("train", train), ("test", test)) if spec is not None}
     run = prepare_run({"reference": reference, "generated": generated, **extra}, extract_options, metric_options,
                       metrics, specs=[reference, generated, *extra.values()])

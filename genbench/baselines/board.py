@@ -35,7 +35,8 @@ from ..sources.datasets import open_dataset
 from ..sources.subset import SubsetSource
 from ..sources.transforms import TransformedSource
 from ..stats.compatibility import same_identity
-from ..stats.reference import ManifestEntry, lookup_reference
+from ..stats.lookup import lookup_reference
+from ..stats.reference import ManifestEntry
 
 if TYPE_CHECKING:
     from ..sources.models import ImageGenerator

@@ -81,7 +81,7 @@ def score(generated: str, reference: str, metrics: str | None, json_out: str | N
           test: str | None, per_sample: str | None, gallery: str | None, overwrite: bool, run_name: str | None,
           history_file: str | None, project_dir: str | None, **kw) -> None:
     """Score GENERATED images against a reference."""
-    from ..evaluate import score as run_score
+    from ..api import run_score
     from ..extraction.ranks import is_main_process
     from ..results.history import open_history, stamp_result
     from ..util.atomic import write_text_atomic
@@ -192,7 +192,7 @@ def extract(source: str, output: str, overwrite: bool, **kw: Any) -> None:
 def stats(source: str, output: str, shard: str | None, bank: int | None, seed: int, overwrite: bool, prep: str | None,
           resolution: int | None, **kw) -> None:
     """Write reference statistics (mean and covariance of features) of SOURCE, or of one shard of it."""
-    from ..api import compute_stats
+    from ..api import compute_layer_stats
     from ..extraction.ranks import is_main_process
     from ..stats.io import save_stats
 
@@ -224,12 +224,16 @@ def stats(source: str, output: str, shard: str | None, bank: int | None, seed: i
         if not kw["quiet"]:
             click.echo(f"wrote {output}: {message}", err=True)
         return
-    st, meta = compute_stats(given, **option_values(ExtractOptions, kw))  # as given: the API settles what was not
+    # as given: the API settles what was not; a second layer (sFID's spatial, --protocol adm) is kept beside pool3
+    st, layers, meta = compute_layer_stats(given, **option_values(ExtractOptions, kw))
     if not is_main_process():  # under torchrun, rank 0 writes
         return
-    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite)
+    layer_ids = {name: {k: v for k, v in meta.items() if k not in ("source", "n", "layer", "feature_dim")}
+                 for name in layers}
+    save_stats(output, st, {**meta, **recorded}, overwrite=overwrite, layers=layers, layer_identities=layer_ids)
     if not kw["quiet"]:
-        click.echo(f"wrote {output}: n={st.n}, d={st.dim}", err=True)
+        extra = "".join(f", {name} d={ls.dim}" for name, ls in layers.items())
+        click.echo(f"wrote {output}: n={st.n}, d={st.dim}{extra}", err=True)
 
 
 @main.command()

@@ -43,8 +43,8 @@ def _describe(doc: dict, where: str | None) -> dict:
 
 def _score_new(new: str, baseline: dict | None, options: dict, kw: dict):
     """Score NEW with score's options; options not given follow the baseline's provenance."""
+    from ..api import run_score
     from ..config import ExtractOptions, MetricOptions
-    from ..evaluate import score as run_score
 
     prov = (baseline or {}).get("provenance") or {}
     given = option_values(ExtractOptions, kw)

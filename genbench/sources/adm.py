@@ -11,18 +11,19 @@
 zip, so a 50,000-image batch of 256 x 256 (9.8 GB) is paged in batch by batch, as ADM streams it; a compressed one
 (``np.savez_compressed``) is read whole, bounded by ``$GENBENCH_MAX_ARRAY_BYTES``. Anything else is an InputError
 naming the file: another key than ``arr_0``, another dtype than uint8, another layout than NHWC with 3 channels.
+
+A reference batch's statistics are read by :func:`genbench.stats.adm_batch.open_reference_batch` (statistics are
+a layer above sources).
 """
 from __future__ import annotations
 
 import struct
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError, ReferenceStatsError
-from ..stats.feature_stats import FeatureStats
+from ..errors import InputError
 from .arrays import ArraySource, _npz_members, _open_zip, npz_keys, read_npy_header, read_npz_array
 from .limits import max_array_bytes
 
@@ -61,7 +62,7 @@ def _stored_offset(path: Path, info: zipfile.ZipInfo) -> int:
     return info.header_offset + 30 + name_len + extra_len
 
 
-def _images(path: Path, what: str) -> np.ndarray:
+def batch_images(path: Path, what: str) -> np.ndarray:
     """``arr_0`` of ``path`` checked as uint8 NHWC with 3 channels (memory-mapped when stored uncompressed)."""
     with _open_zip(path) as zf:
         members = _npz_members(zf)
@@ -91,46 +92,6 @@ def _images(path: Path, what: str) -> np.ndarray:
 def open_sample_batch(path: str | Path) -> ArraySource:
     """An ADM sample batch as an image source (NHWC uint8); InputError naming the file for anything else."""
     path = Path(path)
-    images = _images(path, "sample batch")
+    images = batch_images(path, "sample batch")
     source = ArraySource(images, name=str(path), layout="NHWC")
     return source
-
-
-@dataclass
-class ReferenceBatch:
-    """An ADM reference batch: its images (for precision/recall) and its statistics (``pool3`` and ``spatial``)."""
-
-    images: ArraySource
-    pool3: FeatureStats
-    spatial: FeatureStats | None
-
-
-def _stats(zf: zipfile.ZipFile, members: dict[str, str], path: Path, mu_key: str, sigma_key: str, dim: int | None,
-           n: int) -> FeatureStats:
-    limit = max_array_bytes()
-    mu = read_npz_array(zf, members[mu_key], path, limit).astype(np.float64)
-    sigma = read_npz_array(zf, members[sigma_key], path, limit).astype(np.float64)
-    d = mu.shape[0] if mu.ndim == 1 else -1
-    if mu.ndim != 1 or sigma.shape != (d, d) or (dim is not None and d != dim):
-        raise ReferenceStatsError(f"{path}: {mu_key} {mu.shape} and {sigma_key} {sigma.shape} are not a mean [d] and "
-                                  f"a covariance [d, d]" + (f" with d = {dim}" if dim is not None else ""))
-    if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
-        raise ReferenceStatsError(f"{path}: {mu_key}/{sigma_key} hold NaN or Inf")
-    # ADM's statistics carry no count; FD reads only the mean and covariance, which come back to float64 rounding.
-    return FeatureStats.from_mean_cov(mu, sigma, max(n, 2))
-
-
-def open_reference_batch(path: str | Path) -> ReferenceBatch:
-    """The images and the ``mu``/``sigma`` (2048-d) and, where present, ``mu_s``/``sigma_s`` (2023-d) of an ADM
-    reference batch; ReferenceStatsError / InputError naming the file."""
-    from ..features.inception import FEATURE_DIM, SPATIAL_DIM
-
-    path = Path(path)
-    images = ArraySource(_images(path, "reference batch"), name=str(path), layout="NHWC")
-    with _open_zip(path) as zf:
-        members = _npz_members(zf)
-        pool3 = _stats(zf, members, path, "mu", "sigma", FEATURE_DIM, len(images))
-        spatial = None
-        if "mu_s" in members and "sigma_s" in members:
-            spatial = _stats(zf, members, path, "mu_s", "sigma_s", SPATIAL_DIM, len(images))
-    return ReferenceBatch(images, pool3, spatial)

@@ -19,8 +19,11 @@ Lookup order for a data set's files (first match wins):
 3. system folders (Fashion-MNIST: ``/usr/share/datasets/fashion-mnist``, from the Debian package
    ``dataset-fashion-mnist``),
 4. the download cache (``$GENBENCH_CACHE/data``, default ``~/.cache/genbench/data``), into which a
-   missing data set is downloaded with torchvision's helpers when the machine is online (skipped when
-   ``download=False`` or ``GENBENCH_OFFLINE=1``).
+   missing data set is downloaded when the machine is online (skipped when ``download=False`` or
+   ``GENBENCH_OFFLINE=1``): CIFAR-10/100 and STL-10 as their binary archives from the canonical URLs
+   through genbench's one downloader (``$GENBENCH_DOWNLOAD_MIRROR`` honoured, size-bounded, atomic, sha256
+   recorded at the first download) and unpacked with bounded, checked extraction
+   (:mod:`genbench.sources.archives`); Fashion-MNIST and MNIST with torchvision's md5-checked helpers.
 
 Within each folder ROOT the accepted layouts are: Fashion-MNIST ``ROOT/``, ``ROOT/fashion-mnist/``,
 ``ROOT/FashionMNIST/raw/``; MNIST ``ROOT/mnist/``, ``ROOT/MNIST/raw/`` (never plain ``ROOT/``, whose IDX
@@ -280,6 +283,8 @@ def _try_download(definition: DatasetDef, download: bool | None) -> str | None:
         return "not attempted (GENBENCH_OFFLINE is set)"
     try:
         definition.downloader(data_cache_dir())
+    except InputError as exc:
+        return f"failed ({exc})"
     except (OSError, RuntimeError, ValueError) as exc:
         return f"failed ({type(exc).__name__}: {exc})"
     return None
@@ -471,8 +476,6 @@ def _stl10_reader(files: tuple[Path, ...]) -> tuple[np.ndarray, np.ndarray]:
 _PROBE_URLS = {
     "FashionMNIST": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     "MNIST": ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-    "CIFAR10": ("https://www.cs.toronto.edu/~kriz/",),
-    "CIFAR100": ("https://www.cs.toronto.edu/~kriz/",),
 }
 
 
@@ -511,15 +514,27 @@ def _idx_downloader(torchvision_class: str, layout: str, split: str) -> Callable
     return download
 
 
-def _cifar_downloader(torchvision_class: str) -> Callable[[Path], None]:
-    def download(cache: Path) -> None:
-        _probe(torchvision_class)
-        import torchvision.datasets as tvd
-        from torchvision.datasets.utils import download_and_extract_archive
+#: The binary archives, fetched with genbench's downloader (:mod:`genbench.sources.archives`): URL, top-level
+#: folder, most bytes downloaded, most bytes unpacked. None publishes a sha256 (the first download's is recorded).
+_ARCHIVES = {
+    "cifar10": ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "cifar-10-batches-bin",
+                200_000_000, 250_000_000),
+    "cifar100": ("https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz", "cifar-100-binary",
+                 200_000_000, 250_000_000),
+    "stl10": ("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "stl10_binary",
+              3_000_000_000, 3_200_000_000),
+}
 
-        cls = getattr(tvd, torchvision_class)
-        # Only fetch and unpack the archive (md5-checked); the pickles are then read by our restricted reader.
-        download_and_extract_archive(cls.url, download_root=str(cache), filename=cls.filename, md5=cls.tgz_md5)
+
+def _archive_downloader(name: str, how_to_get: str) -> Callable[[Path], None]:
+    """Download ``name``'s binary archive into the cache and unpack it there (raises InputError)."""
+    url, top, max_download, max_unpacked = _ARCHIVES[name]
+
+    def download(cache: Path) -> None:
+        from .archives import fetch_and_extract
+
+        fetch_and_extract(url, cache, top=top, what=f"data set {name} ({url})", offline=f"To get the data: {how_to_get}",
+                          max_download=max_download, max_unpacked=max_unpacked)
 
     return download
 
@@ -542,8 +557,13 @@ _HOW_CIFAR = (
 )
 _HOW_STL10 = (
     "unpack stl10_binary.tar.gz (https://ai.stanford.edu/~acoates/stl10/) into FOLDER (giving FOLDER/stl10_binary/) "
-    "and pass FOLDER as data_dir / --data-dir or set GENBENCH_DATA=FOLDER"
+    "and pass FOLDER as data_dir / --data-dir or set GENBENCH_DATA=FOLDER, or run once on a machine with internet "
+    "access"
 )
+_HOW_CIFAR10 = _HOW_CIFAR.format(archive="cifar-10-python.tar.gz", sub="cifar-10-batches-py",
+                                 binary="cifar-10-binary.tar.gz", bsub="cifar-10-batches-bin")
+_HOW_CIFAR100 = _HOW_CIFAR.format(archive="cifar-100-python.tar.gz", sub="cifar-100-python",
+                                  binary="cifar-100-binary.tar.gz", bsub="cifar-100-binary")
 
 for _split in ("train", "test"):
     DATASETS.register(f"fashion-mnist:{_split}")(
@@ -585,9 +605,8 @@ for _split in ("train", "test"):
             filenames=tuple(f"{f}.bin" for f in _CIFAR10_FILES[_split]),
             layouts=((("cifar-10-batches-py",), _CIFAR10_FILES[_split]),),
             reader=_cifar_any("labels", 1),
-            downloader=_cifar_downloader("CIFAR10"),
-            how_to_get=_HOW_CIFAR.format(archive="cifar-10-python.tar.gz", sub="cifar-10-batches-py",
-                                         binary="cifar-10-binary.tar.gz", bsub="cifar-10-batches-bin"),
+            downloader=_archive_downloader("cifar10", _HOW_CIFAR10),
+            how_to_get=_HOW_CIFAR10,
         )
     )
     DATASETS.register(f"cifar100:{_split}")(
@@ -600,9 +619,8 @@ for _split in ("train", "test"):
             filenames=tuple(f"{f}.bin" for f in _CIFAR100_FILES[_split]),
             layouts=((("cifar-100-python",), _CIFAR100_FILES[_split]),),
             reader=_cifar_any("fine_labels", 2),
-            downloader=_cifar_downloader("CIFAR100"),
-            how_to_get=_HOW_CIFAR.format(archive="cifar-100-python.tar.gz", sub="cifar-100-python",
-                                         binary="cifar-100-binary.tar.gz", bsub="cifar-100-binary"),
+            downloader=_archive_downloader("cifar100", _HOW_CIFAR100),
+            how_to_get=_HOW_CIFAR100,
         )
     )
 
@@ -618,6 +636,7 @@ for _split, _files in (("train", ("train_X.bin", "train_y.bin")), ("test", ("tes
             subdirs=("stl10_binary", ""),
             filenames=_files,
             reader=_stl10_reader,
+            downloader=_archive_downloader("stl10", _HOW_STL10),
             how_to_get=_HOW_STL10,
             labelled=_split != "unlabeled",
         )

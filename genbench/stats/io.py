@@ -113,15 +113,37 @@ class SavedStats:
     #: a seeded uniform sample of the rows (``genbench merge`` of shards with ``--bank``): float32 [k, d] / [k, C]
     bank_features: np.ndarray | None = None
     bank_logits: np.ndarray | None = None
+    #: statistics of further layers of the same images (``spatial``: ``mu_s``/``sigma_s``), by layer name
+    layers: dict[str, FeatureStats] = field(default_factory=dict)
+
+
+#: statistics of a further layer saved beside mu/sigma, by layer name: (mean key, covariance key), ADM's names
+LAYER_KEYS = {"spatial": ("mu_s", "sigma_s")}
 
 
 def save_stats(path: str | Path, stats: FeatureStats, meta: dict, overwrite: bool = False,
-               bank_features: np.ndarray | None = None, bank_logits: np.ndarray | None = None) -> None:
+               bank_features: np.ndarray | None = None, bank_logits: np.ndarray | None = None,
+               layers: dict[str, FeatureStats] | None = None, layer_identities: dict[str, dict] | None = None) -> None:
     """Write a statistics ``.npz`` atomically. ``meta`` holds the extractor identity and source info; ``bank_*``
-    (optional) a sample of per-sample rows saved beside mu and sigma (other tools ignore them)."""
+    (optional) a sample of per-sample rows saved beside mu and sigma (other tools ignore them); ``layers``
+    (optional) statistics of further layers of the same images, saved under :data:`LAYER_KEYS` (``spatial``:
+    ``mu_s``/``sigma_s`` [2023], [2023, 2023], as ADM's reference batches hold sFID's), each with its identity
+    (``layer_identities[name]``) in ``meta["layers"]``. ValueError for a layer without keys or a count that
+    differs from ``stats.n``."""
     meta = {**meta, "n": stats.n, "genbench_version": __version__, "format_version": STATS_FORMAT_VERSION}
-    extra = {name: np.asarray(a, np.float32) for name, a in (("bank_features", bank_features),
-                                                               ("bank_logits", bank_logits)) if a is not None}
+    extra: dict[str, np.ndarray] = {name: np.asarray(a, np.float32) for name, a in (
+        ("bank_features", bank_features), ("bank_logits", bank_logits)) if a is not None}
+    if layers:
+        recorded = {}
+        for name, st in layers.items():
+            if name not in LAYER_KEYS or st.n != stats.n:
+                raise ValueError(f"layer {name!r} ({st.n} images) cannot be saved beside statistics of {stats.n} "
+                                 f"images (known layers: {', '.join(LAYER_KEYS)})")
+            mu_key, sigma_key = LAYER_KEYS[name]
+            extra[mu_key], extra[sigma_key] = st.mean(), st.cov()
+            recorded[name] = {**(layer_identities or {}).get(name, {}), "layer": name, "feature_dim": st.dim,
+                              "keys": [mu_key, sigma_key]}
+        meta["layers"] = recorded
     with atomic_path(path, overwrite=overwrite) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, mu=stats.mean(), sigma=stats.cov(), n=np.int64(stats.n), meta=np.str_(json.dumps(meta)),
@@ -195,7 +217,16 @@ def load_stats(path: str | Path) -> SavedStats:
                                       f"{bank.shape}")
         banks[key] = bank.astype(np.float32, copy=False)
     # n unknown (plain mu/sigma): use 2 so the sums rebuild mu and sigma exactly.
-    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, n if n >= 2 else 2), meta, path, n_known=n >= 2, **banks)
+    count = n if n >= 2 else 2
+    layers = {}
+    for name, (mu_key, sigma_key) in LAYER_KEYS.items():
+        if mu_key in data or sigma_key in data:
+            if mu_key not in data or sigma_key not in data:
+                raise ReferenceStatsError(f"{path}: the {name} layer needs both '{mu_key}' and '{sigma_key}'")
+            lmu, lsigma = checked_gaussian(data[mu_key], data[sigma_key], f"{path} ({mu_key}/{sigma_key})")
+            layers[name] = FeatureStats.from_mean_cov(lmu, lsigma, count)
+    return SavedStats(FeatureStats.from_mean_cov(mu, sigma, count), meta, path, n_known=n >= 2, **banks,
+                      layers=layers)
 
 
 @dataclass

@@ -218,16 +218,14 @@ def all_entries() -> list[ManifestEntry]:
     return list(seen.values())
 
 
-def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str | None = None,
-                     fetch: bool = True) -> ManifestEntry | None:
+def find_reference(spec: str, extractor: str | None = None, preprocessing: str | None = None) -> ManifestEntry | None:
     """The entry for an id, or for ``dataset:split`` built with ``extractor`` (bundled first; among several, the one
-    built with ``preprocessing`` when given). None if no match.
+    built with ``preprocessing`` when given), in the stores as they are: never downloaded. None if no match.
 
     A catalogue id (``clean-fid/cifar10_clean_train_32``, ``edm2/img512``, ``ID@COMPONENT``;
     :mod:`genbench.stats.catalogue`) resolves to the component made with ``extractor`` when the file has one
-    (``edm2/img512`` with ``dinov2-vit-l14``: its FD_DINOv2 statistics); on first use (not in the store yet)
-    it is downloaded, checked and imported (:func:`genbench.stats.fetch.fetch_reference`, a progress bar on
-    stderr) unless ``fetch`` is False. Raises ReferenceStatsError when that download or import fails.
+    (``edm2/img512`` with ``dinov2-vit-l14``: its FD_DINOv2 statistics). :func:`genbench.stats.lookup.
+    lookup_reference` also fetches a catalogue id on first use.
     """
     from .catalogue import resolve
 
@@ -235,13 +233,7 @@ def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str
     if hit is not None:
         cat_entry, component = hit
         store_id = cat_entry.store_id(component)
-        found = next((e for e in all_entries() if e.id == store_id), None)
-        if found is None and fetch:
-            from .fetch import fetch_reference
-
-            fetch_reference(cat_entry, progress=True)
-            found = next((e for e in all_entries() if e.id == store_id), None)
-        return found
+        return next((e for e in all_entries() if e.id == store_id), None)
     entries = all_entries()
     for entry in entries:
         if entry.id == spec:
@@ -266,7 +258,7 @@ def lookup_reference(spec: str, extractor: str | None = None, preprocessing: str
 def get_reference(ref_id: str) -> ManifestEntry:
     """The entry named ``ref_id`` (an id or dataset:split) in the stores, never downloaded; an unknown one lists
     the known ids (a catalogue id not fetched yet says how to fetch it)."""
-    entry = lookup_reference(ref_id, fetch=False)
+    entry = find_reference(ref_id)
     if entry is None:
         from ..registry import did_you_mean
         from .catalogue import resolve

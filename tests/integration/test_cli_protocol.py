@@ -255,3 +255,37 @@ def test_extract_and_stats_of_the_spatial_layer_carry_it_and_are_not_mixed_with_
                                                  None, ["a", "b", "c", "d"], None, pool3))
     res = run("score", tmp_path / "g.npz", "--ref", tmp_path / "s.npz", "--metrics", "fd", "-q")
     assert res.exit_code == 2 and "layer='pool3'" in res.stderr and "layer='spatial'" in res.stderr
+
+
+@pytest.mark.slow
+def test_stats_under_adm_keep_the_spatial_statistics_and_serve_sfid(weights, batches, tmp_path, small_adm):
+    from genbench.stats.io import load_stats
+
+    root, gen, ref, _ = batches
+    np.savez(tmp_path / "imgs.npz", images=ref)
+    common = ("--protocol", small_adm, "--weights", weights[0], "--allow-unverified-weights", "--no-cache", "-q")
+    res = run("stats", tmp_path / "imgs.npz", "-o", tmp_path / "s.npz", *common)
+    assert res.exit_code == 0, res.output
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as data:
+        assert {"mu", "sigma", "mu_s", "sigma_s"} <= set(data.files)
+        mu_s, sigma_s = data["mu_s"], data["sigma_s"]
+    saved = load_stats(tmp_path / "s.npz")
+    spatial = saved.meta["layers"]["spatial"]
+    assert (spatial["layer"], spatial["feature_dim"], spatial["keys"]) == ("spatial", 2023, ["mu_s", "sigma_s"])
+    assert spatial["protocol"] == small_adm and spatial["preprocessing"] == "tf1-bilinear"
+    assert saved.meta["layer"] == "pool3" and saved.meta["protocol"] == small_adm and set(saved.layers) == {"spatial"}
+
+    # the same network on the same images, computed plainly
+    net = build_inception(weights=weights[0], allow_unverified=True, layer="pool3+spatial")
+    f_ref = net(torch.from_numpy(ref).permute(0, 3, 1, 2).contiguous())["features"].double().numpy()
+    f_gen = net(torch.from_numpy(gen).permute(0, 3, 1, 2).contiguous())["features"].double().numpy()
+    scale = np.abs(f_ref[:, 2048:]).mean()
+    assert np.abs(mu_s - f_ref[:, 2048:].mean(0)).max() <= 1e-4 * scale
+    assert np.abs(sigma_s - np.cov(f_ref[:, 2048:], rowvar=False)).max() <= 1e-4 * scale ** 2
+
+    res = run("score", root / "samples.npz", "--metrics", "fid,sfid", "--ref", tmp_path / "s.npz", "--json",
+              tmp_path / "out.json", *common)
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "out.json").read_text())["metrics"]
+    sg = f_gen[:, 2048:]
+    assert m["sfid"]["value"] == pytest.approx(_plain_fd(sg.mean(0), np.cov(sg, rowvar=False), mu_s, sigma_s), rel=1e-5)

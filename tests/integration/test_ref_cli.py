@@ -111,6 +111,6 @@ def test_an_explicit_policy_is_part_of_the_id_and_picks_the_statistics(stores):
     listed = run("ref", "list", "--json", "-")
     ids = {e["id"] for e in json.loads(listed.output)}
     assert {"fashion-mnist-test_test-tiny", "fashion-mnist-test_test-tiny_avgpool8"} <= ids
-    from genbench.stats.reference import lookup_reference
+    from genbench.stats.lookup import lookup_reference
 
     assert lookup_reference("fashion-mnist:test", "test-tiny", "avgpool8").preprocessing == "avgpool8"

@@ -89,7 +89,7 @@ def test_cli_score_passes_pr_k_to_metric_options(monkeypatch, tmp_path):
         seen.update(xo=xo, mo=mo, roles=roles)
         raise ConfigError("stop here")
 
-    monkeypatch.setattr("genbench.evaluate.score", fake_score)
+    monkeypatch.setattr("genbench.api._score", fake_score)  # the CLI scores through genbench.api.run_score
     result = CliRunner().invoke(main, ["score", "gen", "--ref", "ref", "--pr-k", "4", "--dc-k", "6", "-q", "--no-cache"])
     assert result.exit_code == 2, result.output
     assert seen["mo"].prdc_k_precision_recall == 4 and seen["mo"].prdc_k_density_coverage == 6

@@ -11,7 +11,8 @@ from genbench.metrics.adm import adm_precision_recall, manifold_radii
 from genbench.metrics.inception_score import inception_score_split_size
 from genbench.metrics.registry import biased_cov
 from genbench.protocols import PROTOCOLS, apply_extract_protocol, apply_metric_protocol, apply_metrics, get_protocol
-from genbench.sources.adm import open_reference_batch, open_sample_batch
+from genbench.sources.adm import open_sample_batch
+from genbench.stats.adm_batch import open_reference_batch
 from genbench.stats.feature_stats import FeatureStats
 
 # ----------------------------------------------------------------------------- ADM's math, written plainly
@@ -155,3 +156,42 @@ def test_reference_batch_statistics(tmp_path):
     np.savez(tmp_path / "wrong.npz", arr_0=images, mu=mu[:10], sigma=sigma[:10, :10])
     with pytest.raises(ReferenceStatsError, match="d = 2048"):
         open_reference_batch(tmp_path / "wrong.npz")
+
+
+# ----------------------------------------------------------------------------- layering of the protocol code
+
+
+def test_the_protocol_table_is_one_registry_below_the_engine():
+    from genbench import protocols
+    from genbench.stats import paper_protocols
+
+    assert protocols.PROTOCOLS is paper_protocols.PROTOCOLS and protocols.get_protocol is paper_protocols.get_protocol
+
+
+def test_the_engine_refuses_a_protocol_run_and_the_api_dispatches_it(monkeypatch):
+    from genbench import api, evaluate, protocols
+
+    with pytest.raises(ConfigError, match="score_protocol"):
+        evaluate.score("gen", "ref", None, ExtractOptions(protocol="adm"), MetricOptions())
+    seen = {}
+    monkeypatch.setattr(protocols, "score_protocol", lambda *args: seen.setdefault("args", args) and "scored")
+    assert api.run_score("gen", "ref", ["fd"], ExtractOptions(protocol="adm"), MetricOptions()) == "scored"
+    assert seen["args"][:3] == ("gen", "ref", "adm") and seen["args"][-1] == ["fd"]
+
+
+def test_a_statistics_file_keeps_a_spatial_layer_and_refuses_half_of_one(tmp_path):
+    from genbench.stats.io import load_stats, save_stats
+
+    rng = np.random.default_rng(3)
+    pool, spatial = rng.normal(size=(6, 5)), rng.normal(size=(6, 4))
+    save_stats(tmp_path / "s.npz", FeatureStats.from_features(pool), {"layer": "pool3"},
+               layers={"spatial": FeatureStats.from_features(spatial)}, layer_identities={"spatial": {"x": 1}})
+    saved = load_stats(tmp_path / "s.npz")
+    np.testing.assert_allclose(saved.layers["spatial"].mean(), spatial.mean(0), atol=1e-12)
+    np.testing.assert_allclose(saved.layers["spatial"].cov(), np.cov(spatial, rowvar=False), atol=1e-12)
+    assert saved.meta["layers"]["spatial"] == {"x": 1, "layer": "spatial", "feature_dim": 4, "keys": ["mu_s", "sigma_s"]}
+    with pytest.raises(ValueError, match="known layers: spatial"):
+        save_stats(tmp_path / "t.npz", FeatureStats.from_features(pool), {}, layers={"conv": FeatureStats.from_features(spatial)})
+    np.savez(tmp_path / "half.npz", mu=pool.mean(0), sigma=np.cov(pool, rowvar=False), mu_s=spatial.mean(0))
+    with pytest.raises(ReferenceStatsError, match="needs both 'mu_s' and 'sigma_s'"):
+        load_stats(tmp_path / "half.npz")
