@@ -51,12 +51,11 @@ def batches(tmp_path_factory):
 
 
 @pytest.fixture()
-def small_adm():
-    """ADM's protocol with splits, k and reference size small enough for six images."""
+def small_adm(monkeypatch):
+    """ADM's protocol with splits, k and reference size small enough for six images (registered for one test)."""
     name = "adm-test-small"
-    if name not in protocols.PROTOCOLS:
-        protocols.register_protocol(dataclasses.replace(protocols.get_protocol("adm"), name=name, is_split_size=3,
-                                                        pr_k=2, pr_reference_size=N_REF))
+    monkeypatch.setitem(protocols.PROTOCOLS._entries, name, dataclasses.replace(
+        protocols.get_protocol("adm"), name=name, is_split_size=3, pr_k=2, pr_reference_size=N_REF))
     return name
 
 
@@ -175,7 +174,7 @@ def test_catalogue_adm_batch_is_read_as_a_reference_batch(tmp_path, monkeypatch)
 # ----------------------------------------------------------------------------- EDM2: two feature spaces
 
 
-def test_edm2_scores_both_feature_spaces_against_its_pickle(tmp_path):
+def test_edm2_scores_both_feature_spaces_against_its_pickle(tmp_path, monkeypatch):
     """EDM2's plumbing with two fast stand-in networks: FID's space and FD_DINOv2's, each against its statistics
     in one EDM2 pickle ({'num_images', 'fid': {mu, sigma}, 'fd_dinov2': {mu, sigma}})."""
     import pickle
@@ -188,13 +187,13 @@ def test_edm2_scores_both_feature_spaces_against_its_pickle(tmp_path):
         name = "test-tiny-b"
         metric_names = MetricNames("fd_tinyb", "is_tinyb", "kid_tinyb")
 
-    if "test-tiny-b" not in EXTRACTORS:
-        EXTRACTORS.register("test-tiny-b")(lambda weights=None, preprocessing=None, device="cpu": TinyB().to(device))
+    # registered for this test only (the registries are process-wide)
+    monkeypatch.setitem(EXTRACTORS._entries, "test-tiny-b",
+                        lambda weights=None, preprocessing=None, device="cpu": TinyB().to(device))
     name = "edm2-test-tiny"
-    if name not in protocols.PROTOCOLS:
-        protocols.register_protocol(dataclasses.replace(
-            protocols.get_protocol("edm2"), name=name, extractor="test-tiny", preprocessing="avgpool8",
-            second=("test-tiny-b", "avgpool8", "fd"), num_samples=None))
+    monkeypatch.setitem(protocols.PROTOCOLS._entries, name, dataclasses.replace(
+        protocols.get_protocol("edm2"), name=name, extractor="test-tiny", preprocessing="avgpool8",
+        second=("test-tiny-b", "avgpool8", "fd"), num_samples=None))
     images = make_images(40, seed=2)
     np.savez(tmp_path / "gen.npz", images=images)
     rng = np.random.default_rng(1)

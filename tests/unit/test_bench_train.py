@@ -23,7 +23,7 @@ def test_bench_config_keeps_the_committed_model_and_batch():
     bench = load_bench()
     import tomllib
 
-    committed = tomllib.loads((REPO / "genbench" / "baselines" / "configs" / "flow.toml").read_text())
+    committed = tomllib.loads((REPO / "baselines" / "configs" / "flow.toml").read_text())
     config = bench.bench_config("flow", 7)
     assert config["model"] == committed["model"]
     assert config["train"]["batch_size"] == committed["train"]["batch_size"]
