@@ -4,12 +4,11 @@
     python examples/lightning_callback.py                    # CPU, 200 batches, about a minute
     python examples/lightning_callback.py --accelerator gpu --devices 2 --steps 2000   # DDP: exact merge
 
-The same callback, for any metrics and with every metric's interval, ships as
-``genbench.integrations.lightning.GenbenchCallback`` (``pip install 'genbench[lightning]'``); this file keeps a
-self-contained copy to read. ``GenbenchFD`` is the part to copy: it builds one Evaluator (reference loaded, network built) when
-training starts, on the LightningModule's device, and every ``every_n_batches`` batches resets it, feeds
-``n_samples`` images from ``pl_module.sample(k)`` (float [k, C, H, W] in [0, 1], on the module's device)
-and logs the metric to the trainer's loggers and ``trainer.callback_metrics``. Under DDP each rank
+The callback is ``genbench.integrations.lightning.GenbenchCallback`` (``pip install 'genbench[lightning]'``):
+it builds one Evaluator (reference loaded, network built) when training starts, on the LightningModule's
+device, and every ``every_n_batches`` batches resets it, feeds ``n_samples`` images from
+``pl_module.sample(k, generator)`` (float [k, C, H, W] in [0, 1], on the module's device) and logs the metric
+to the trainer's loggers and ``trainer.callback_metrics``. Under DDP each rank
 generates its share and ``Evaluator.compute()`` merges the float64 sums across ranks, so every rank logs
 the same number, equal to one process scoring all the samples. The model here is the DCGAN of
 genbench's bundled baselines (``genbench.baselines.families.nets``) trained with Lightning's manual
@@ -28,64 +27,10 @@ import torch
 import torch.nn.functional as F
 from lightning.pytorch.loggers import CSVLogger
 
-import genbench
 from genbench.baselines.families.nets import ConvDiscriminator, ConvGenerator, dcgan_init
+from genbench.integrations.lightning import GenbenchCallback
 
 DATA = Path("/usr/share/datasets/fashion-mnist")
-
-
-class GenbenchFD(pl.Callback):
-    """Log ``metric`` of ``n_samples`` generated images against ``reference`` every ``every_n_batches``.
-
-    ``pl_module.sample(k, generator)`` must return float [k, C, H, W] in [0, 1] (or uint8) on its device.
-    ``evaluator_kwargs`` go to :class:`genbench.Evaluator` (extractor, max_samples, ...).
-    """
-
-    def __init__(self, reference: str = "fashion-mnist:train", metric: str = "fd_fmnist", every_n_batches: int = 100,
-                 n_samples: int = 1000, chunk: int = 250, seed: int = 0, **evaluator_kwargs) -> None:
-        super().__init__()
-        self.reference, self.metric, self.every = reference, metric, every_n_batches
-        self.n_samples, self.chunk, self.seed = n_samples, chunk, seed
-        self.evaluator_kwargs = evaluator_kwargs
-        self.evaluator: genbench.Evaluator | None = None
-        self.batches = 0  # training batches seen (not trainer.global_step: a GAN steps two optimisers a batch)
-        self.history: list[tuple[int, float]] = []
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.evaluator is None:  # here the module is on its device already (not yet in setup())
-            self.evaluator = genbench.Evaluator(self.reference, metrics=[self.metric], device=str(pl_module.device),
-                                                batch_size=self.chunk, **self.evaluator_kwargs)
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch,
-                           batch_idx: int) -> None:
-        self.batches += 1
-        if self.batches % self.every == 0:
-            self.evaluate(trainer, pl_module)
-
-    @torch.no_grad()
-    def evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> float:
-        """Score fresh samples; every rank must get here (compute() all-reduces under DDP)."""
-        rank, world = trainer.global_rank, trainer.world_size
-        share = self.n_samples // world + (rank < self.n_samples % world)
-        gen = torch.Generator(device=pl_module.device).manual_seed(self.seed * 1_000_003 + rank)
-        was_training = pl_module.training
-        pl_module.eval()
-        self.evaluator.reset()
-        for start in range(0, share, self.chunk):
-            self.evaluator.update(pl_module.sample(min(self.chunk, share - start), gen))
-        value = self.evaluator.compute().value(self.metric)
-        pl_module.train(was_training)
-        # Straight to the loggers, one row at the step of this batch's loss rows (pl_module.log would repeat an
-        # on_step value on every later row of the epoch; trainer.global_step counts both optimisers' steps), and
-        # into callback_metrics for ModelCheckpoint(monitor=...) / EarlyStopping.
-        step = getattr(trainer.fit_loop.epoch_loop, "_batches_that_stepped", trainer.global_step)
-        for logger in trainer.loggers:
-            logger.log_metrics({self.metric: value}, step=step)
-        trainer.callback_metrics[self.metric] = torch.tensor(value, dtype=torch.float64)  # same on every rank
-        self.history.append((self.batches, value))
-        if trainer.is_global_zero:
-            print(f"batch {self.batches:5d}  {self.metric} {value:10.3f}  ({self.n_samples} samples)", flush=True)
-        return value
 
 
 class DCGANModule(pl.LightningModule):
@@ -154,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[int, float]]:
     real = load_fashion_mnist(args.data, args.limit)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(real), batch_size=args.batch, shuffle=True,
                                          drop_last=True)
-    callback = GenbenchFD(every_n_batches=args.every, n_samples=args.eval_n)
+    callback = GenbenchCallback("fashion-mnist:train", metrics=["fd_fmnist"], every_n_batches=args.every,
+                                n_samples=args.eval_n)
     trainer = pl.Trainer(
         accelerator=args.accelerator, devices=args.devices,
         # The D step leaves G's parameters unused (and the G step D's): DDP must be told.
@@ -164,7 +110,11 @@ def main(argv: Sequence[str] | None = None) -> list[tuple[int, float]]:
         logger=CSVLogger(args.log_dir, name="", version="") if args.log_dir else False, log_every_n_steps=1,
     )
     trainer.fit(DCGANModule(), loader)
-    return callback.history
+    history = [(batches, values["fd_fmnist"]) for batches, values in callback.history]
+    if trainer.is_global_zero:
+        for batches, value in history:
+            print(f"batch {batches:5d}  fd_fmnist {value:10.3f}  ({args.eval_n} samples)", flush=True)
+    return history
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from PIL import Image
 from ..errors import ConfigError
 from ..registry import Registry
 from .base import ImageSource
+from .derived import DerivedSource
 
 
 @dataclass(frozen=True)
@@ -106,49 +107,31 @@ def check_prep(prep: str | None, resolution: int | None) -> tuple[Prep, int] | N
     return PREPS.get(prep), int(resolution)
 
 
-class PreparedSource(ImageSource):
+class PreparedSource(DerivedSource):
     """Every image of ``base`` through one preparation at resolution R: uint8 [3, R, R] images."""
 
     kind = "prepared"
+    keeps_repeats = True  # a repeated base image is prepared to the same image
 
     def __init__(self, base: ImageSource, prep: str, resolution: int) -> None:
         checked = check_prep(prep, resolution)
         assert checked is not None
-        self.base, (self.prep, self.resolution) = base, checked
-        self.location = f"{base.location or base.kind}[{self.prep.name}@{self.resolution}]"
+        self.prep, self.resolution = checked
+        super().__init__(base, f"{self.prep.name}@{self.resolution}")
 
-    def __len__(self) -> int:
-        return len(self.base)
-
-    def _apply(self, image: np.ndarray) -> np.ndarray:
+    def derive(self, image: np.ndarray, index: int) -> np.ndarray:
         out = self.prep.apply(np.ascontiguousarray(image.transpose(1, 2, 0)), self.resolution)
         return np.ascontiguousarray(out.transpose(2, 0, 1))
 
-    def read(self, index: int) -> np.ndarray:
-        return self._apply(self.base.read(index))
-
     def read_batch(self, start: int, stop: int) -> np.ndarray:
+        """One array even when the base's images differ in size: every prepared image is [3, R, R]."""
         batch = self.base.read_batch(start, stop)
         if len(batch) == 0:
             return np.zeros((0, 3, self.resolution, self.resolution), dtype=np.uint8)
-        return np.stack([self._apply(im) for im in batch])
+        return np.stack([self.derive(im, start + i) for i, im in enumerate(batch)])
 
-    def key(self, index: int) -> str:
-        return self.base.key(index)
-
-    def label(self, index: int) -> int | None:
-        return self.base.label(index)
-
-    @property
-    def has_labels(self) -> bool:
-        return self.base.has_labels
-
-    def fingerprint(self) -> str:
-        inner = self.base.fingerprint()
-        return f"{inner}|prep={self.prep.name}|resolution={self.resolution}" if inner else ""
-
-    def repeats(self) -> int:
-        return self.base.repeats()
+    def fingerprint_part(self) -> str:
+        return f"prep={self.prep.name}|resolution={self.resolution}"
 
     def provenance(self) -> dict:
         """What statistics of these images record: ``{"prep": name, "resolution": R}``."""
